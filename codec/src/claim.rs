@@ -1,0 +1,75 @@
+//! `v1/gateway/claim`: open a claiming window for devices.
+
+use crate::device::check_device_name;
+use crate::entries::{EntryShape, usable_entries};
+use crate::error::TbAnswer;
+use crate::json::ObjectWriter;
+use crate::leniency::LeniencyKind;
+use crate::parse::{Member, NodeKind};
+use crate::path::Trail;
+use crate::read::{Ctx, Read, field};
+use crate::reason::ReasonCode;
+
+/// `{"Device A": {"secretKey": "…", "durationMs": 60000}, …}`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// One entry per device, in wire order; device names are unique.
+    pub devices: Vec<DeviceClaim>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DeviceClaim {
+    pub device: String,
+    /// `None`: ThingsBoard uses the empty string.
+    pub secret_key: Option<String>,
+    /// `None`: ThingsBoard uses `security.claim.duration` (24 h by default).
+    pub duration_ms: Option<i64>,
+}
+
+const FAIL: TbAnswer = TbAnswer::DeviceDataInvalid;
+
+impl Claim {
+    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Claim> {
+        let root = Trail::Root;
+        let mut devices = Vec::new();
+        for entry in usable_entries(ctx, members, EntryShape::Object, at)? {
+            let trail = root.key(&entry.key);
+            check_device_name(&entry.key, entry.key_at, &trail, ReasonCode::UNSPECIFIED_ERROR)?;
+            let NodeKind::Object(fields) = &entry.value.kind else { continue };
+            let secret_key = match field(fields, "secretKey") {
+                Some(node) => Some(ctx.string(node, &trail.key("secretKey"), FAIL)?),
+                None => None,
+            };
+            let duration_ms = match field(fields, "durationMs") {
+                Some(node) => {
+                    let duration_trail = trail.key("durationMs");
+                    let duration_ms = ctx.long(node, &duration_trail, FAIL)?;
+                    if duration_ms <= 0 {
+                        ctx.forgive(node.at, &duration_trail, LeniencyKind::NonPositiveClaimDuration { duration_ms })?;
+                    }
+                    Some(duration_ms)
+                }
+                None => None,
+            };
+            ctx.unknown_fields(fields, &["secretKey", "durationMs"], &trail)?;
+            devices.push(DeviceClaim { device: entry.key.clone().into_owned(), secret_key, duration_ms });
+        }
+        Ok(Claim { devices })
+    }
+
+    pub(crate) fn encode(&self, out: &mut String) {
+        let mut object = ObjectWriter::new(out);
+        for device in &self.devices {
+            let mut fields = ObjectWriter::new(object.key(&device.device));
+            if let Some(secret_key) = &device.secret_key {
+                fields.string("secretKey", secret_key);
+            }
+            if let Some(duration_ms) = device.duration_ms {
+                fields.integer("durationMs", duration_ms);
+            }
+            fields.finish();
+        }
+        object.finish();
+    }
+}

@@ -1,0 +1,184 @@
+//! `v1/gateway/connect` and `v1/gateway/disconnect`: devices coming and going,
+//! plus the MQTT 5 notice ThingsBoard sends when it drops a device.
+
+use crate::error::{ErrorKind, TbAnswer};
+use crate::json::ObjectWriter;
+use crate::leniency::LeniencyKind;
+use crate::parse::{Member, Node, NodeKind};
+use crate::path::Trail;
+use crate::read::{Ctx, Failure, Read, field};
+use crate::reason::ReasonCode;
+
+/// `v1/gateway/connect`: the device is behind the gateway and ready for updates and RPCs.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Connect {
+    pub device: String,
+    /// The device profile name; `None` means ThingsBoard's `default` profile.
+    pub device_type: Option<String>,
+}
+
+/// `v1/gateway/disconnect` from the gateway: stop routing updates and RPCs for the device.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Disconnect {
+    pub device: String,
+}
+
+/// `v1/gateway/disconnect` from ThingsBoard (MQTT 5 only, not in the public doc):
+/// it dropped a device, with the reason (150 rate limit, 128 error, 129 bad packet id).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DeviceDisconnected {
+    pub device: String,
+    pub reason: ReasonCode,
+}
+
+/// The longest device name ThingsBoard stores (`Device.name`, `@Length` 255, counted in UTF-16 units).
+pub const MAX_DEVICE_NAME: usize = 255;
+
+/// Why ThingsBoard would refuse to create a device with this name, if it would.
+pub fn device_name_problem(name: &str) -> Option<&'static str> {
+    if name.encode_utf16().count() > MAX_DEVICE_NAME {
+        return Some("it is longer than 255 characters");
+    }
+    if looks_like_markup(name) {
+        return Some("it looks like HTML or a `{{…}}` template (@NoXss validation)");
+    }
+    None
+}
+
+/// ThingsBoard's `@NoXss` check refuses HTML tags and `{{…}}` templates.
+fn looks_like_markup(name: &str) -> bool {
+    let template = name.find("{{").is_some_and(|open| name[open + 2..].contains("}}"));
+    let tag = name.match_indices('<').any(|(i, _)| {
+        name[i + 1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))
+    });
+    template || tag
+}
+
+/// Checks a device name as ThingsBoard does: empty names fail in the handler,
+/// names it cannot store fail at device creation with `refused`.
+pub(crate) fn check_device_name(name: &str, at: usize, trail: &Trail<'_>, refused: ReasonCode) -> Read<()> {
+    if name.is_empty() {
+        return Err(Failure::new(at, trail, ErrorKind::EmptyDeviceName, TbAnswer::HandlerFailed));
+    }
+    match device_name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(Failure::new(at, trail, ErrorKind::DeviceNameRefused { why }, TbAnswer::DeviceRefused(refused))),
+    }
+}
+
+/// A required field: absent is a handler failure (ThingsBoard's NullPointerException path).
+pub(crate) fn required<'n, 'a>(
+    members: &'n [Member<'a>],
+    name: &'static str,
+    at: usize,
+    trail: &Trail<'_>,
+    fail: TbAnswer,
+) -> Read<&'n Node<'a>> {
+    field(members, name).ok_or_else(|| Failure::new(at, trail, ErrorKind::MissingField { field: name }, fail))
+}
+
+/// The `device` field of connect, disconnect, attribute requests and RPC replies.
+pub(crate) fn device_field(
+    ctx: &mut Ctx,
+    members: &[Member<'_>],
+    at: usize,
+    trail: &Trail<'_>,
+    fail: TbAnswer,
+    refused: ReasonCode,
+) -> Read<String> {
+    let node = required(members, "device", at, trail, fail)?;
+    let device_trail = trail.key("device");
+    let device = ctx.string(node, &device_trail, fail)?;
+    if fail != TbAnswer::NotSentByThingsBoard {
+        check_device_name(&device, node.at, &device_trail, refused)?;
+    }
+    Ok(device)
+}
+
+impl Connect {
+    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Connect> {
+        let root = Trail::Root;
+        let fail = TbAnswer::HandlerFailed;
+        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device_type = match field(members, "type") {
+            None => None,
+            Some(Node { kind: NodeKind::Null, at }) => {
+                ctx.forgive(*at, &root.key("type"), LeniencyKind::NullTypeIsDefault)?;
+                None
+            }
+            Some(node) => {
+                let device_type = ctx.string(node, &root.key("type"), fail)?;
+                if device_type.is_empty() {
+                    ctx.forgive(node.at, &root.key("type"), LeniencyKind::EmptyDeviceType)?;
+                }
+                Some(device_type)
+            }
+        };
+        ctx.unknown_fields(members, &["device", "type"], &root)?;
+        Ok(Connect { device, device_type })
+    }
+
+    pub(crate) fn encode(&self, out: &mut String) {
+        let mut object = ObjectWriter::new(out);
+        object.string("device", &self.device);
+        if let Some(device_type) = &self.device_type {
+            object.string("type", device_type);
+        }
+        object.finish();
+    }
+}
+
+impl Disconnect {
+    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Disconnect> {
+        let root = Trail::Root;
+        let fail = TbAnswer::HandlerFailed;
+        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        ctx.unknown_fields(members, &["device"], &root)?;
+        Ok(Disconnect { device })
+    }
+
+    pub(crate) fn encode(&self, out: &mut String) {
+        ObjectWriter::new(out).string("device", &self.device).finish();
+    }
+}
+
+impl DeviceDisconnected {
+    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<DeviceDisconnected> {
+        let root = Trail::Root;
+        let fail = TbAnswer::NotSentByThingsBoard;
+        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let node = required(members, "reason", at, &root, fail)?;
+        let reason_trail = root.key("reason");
+        let reason = ctx.int(node, &reason_trail, fail)?;
+        let reason = u8::try_from(reason).map_err(|_| {
+            let found = format!("the number {reason}");
+            Failure::new(node.at, &reason_trail, ErrorKind::WrongType { expected: "a reason code from 0 to 255", found }, fail)
+        })?;
+        ctx.unknown_fields(members, &["device", "reason"], &root)?;
+        Ok(DeviceDisconnected { device, reason: ReasonCode(reason) })
+    }
+
+    pub(crate) fn encode(&self, out: &mut String) {
+        ObjectWriter::new(out).string("device", &self.device).integer("reason", i64::from(self.reason.0)).finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_thingsboard_cannot_store_are_named() {
+        assert_eq!(device_name_problem("Device A"), None);
+        assert_eq!(device_name_problem("1 < 2"), None);
+        assert!(device_name_problem("<b>x</b>").is_some());
+        assert!(device_name_problem("{{7*7}}").is_some());
+        assert!(device_name_problem(&"x".repeat(256)).is_some());
+        assert_eq!(device_name_problem(&"x".repeat(255)), None);
+        // One emoji is two UTF-16 units, as Java counts them.
+        assert!(device_name_problem(&"😀".repeat(128)).is_some());
+    }
+}
