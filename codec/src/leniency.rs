@@ -62,6 +62,15 @@ pub enum LeniencyKind {
     NonPositiveClaimDuration { duration_ms: i64 },
 }
 
+impl LeniencyKind {
+    /// True for notes about how a well-formed value is stored (a numeric string stored as a
+    /// number, a huge number stored as a string). Strict mode reports these too instead of
+    /// refusing them: the payload is clean, the server's typing is what changes the data.
+    pub fn is_typing_note(&self) -> bool {
+        matches!(self, LeniencyKind::StringTypedAsNumber { .. } | LeniencyKind::NumberStoredAsString { .. })
+    }
+}
+
 impl fmt::Display for LeniencyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -37,6 +37,7 @@ pub mod path;
 pub mod position;
 mod read;
 pub mod reason;
+pub mod render;
 pub mod rpc;
 pub mod telemetry;
 pub mod topic;

@@ -88,7 +88,8 @@ impl Message {
     }
 }
 
-/// A decoded message and the leniencies ThingsBoard mode applied to get it (none in strict mode).
+/// A decoded message and the leniencies applied to get it. Strict mode applies none; its
+/// list holds only typing notes (see [`LeniencyKind::is_typing_note`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     pub message: Message,

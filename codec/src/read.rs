@@ -53,10 +53,14 @@ impl Ctx {
         Ctx { mode, notes: Vec::new(), exact_types }
     }
 
-    /// Records a leniency in ThingsBoard mode; refuses it in strict mode.
+    /// Records a leniency in ThingsBoard mode; refuses it in strict mode (typing notes excepted).
     pub fn forgive(&mut self, at: usize, trail: &Trail<'_>, kind: LeniencyKind) -> Read<()> {
         match self.mode {
             Mode::ThingsBoard => {
+                self.notes.push(Note { at, path: Some(trail.to_path()), kind });
+                Ok(())
+            }
+            Mode::Strict if kind.is_typing_note() => {
                 self.notes.push(Note { at, path: Some(trail.to_path()), kind });
                 Ok(())
             }
