@@ -1,0 +1,37 @@
+//! Command-line parsing and dispatch; each subcommand lives in its own module.
+
+mod decode;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+/// Conformance and fuzzing harness for the ThingsBoard Gateway MQTT API.
+#[derive(Debug, Parser)]
+#[command(name = "tbgw", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode one payload: the typed message, or the error with line:column, JSON path and
+    /// the reason code ThingsBoard answers.
+    Decode(decode::DecodeArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return exit::code(if error.use_stderr() { exit::BAD_INPUT } else { exit::OK });
+        }
+    };
+    match cli.command {
+        Command::Decode(args) => decode::run(args),
+    }
+}
