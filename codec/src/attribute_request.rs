@@ -15,6 +15,7 @@ use crate::read::{Ctx, Failure, Read, field, to_json, wrong_type};
 use crate::reason::ReasonCode;
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum AttributeRequest {
     /// The form ThingsBoard parses (`reference/thingsboard-behavior.md` §1.6).
     Server(ServerAttributeRequest),
@@ -54,6 +55,7 @@ pub struct DocAttributeRequest {
 
 /// `{"id": 1, "device": "A"}` with `"value": v`, `"values": {…}`, or neither.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AttributeResponse {
     pub id: i32,
     pub device: String,
@@ -61,6 +63,7 @@ pub struct AttributeResponse {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum ResponseValues {
     /// No requested attribute exists.
     Nothing,

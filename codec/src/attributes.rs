@@ -12,12 +12,14 @@ use crate::reason::ReasonCode;
 
 /// `{"Device A": {"attribute": value, …}, …}`: stored as client attributes.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ClientAttributes {
     /// One entry per device, in wire order; device names are unique.
     pub devices: Vec<DeviceAttributes>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DeviceAttributes {
     pub device: String,
     /// The attributes as sent (nulls, which ThingsBoard drops, are not kept).
@@ -26,12 +28,14 @@ pub struct DeviceAttributes {
 
 /// `{"device": …, "data": {…}}` or `{"device": …, "data": {"deleted": [..]}}`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AttributeUpdate {
     pub device: String,
     pub change: AttributeChange,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum AttributeChange {
     /// Shared attributes set to new values.
     Updated(Object),

@@ -12,6 +12,7 @@ use crate::reason::ReasonCode;
 
 /// `{"Device A": {"secretKey": "…", "durationMs": 60000}, …}`
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Claim {
     /// One entry per device, in wire order; device names are unique.
     pub devices: Vec<DeviceClaim>,

@@ -417,3 +417,61 @@ mod tests {
         assert!(Number::from_f64(f64::NAN).is_none());
     }
 }
+
+/// Generators for structure-aware fuzzing: valid numbers, bounded nesting.
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls {
+    use arbitrary::{Arbitrary, Result, Unstructured};
+
+    use super::{Json, Number, Object};
+
+    const MAX_DEPTH: u32 = 4;
+    const MAX_ITEMS: usize = 8;
+
+    impl<'a> Arbitrary<'a> for Number {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            Ok(if u.arbitrary()? {
+                Number::from(u.arbitrary::<i64>()?)
+            } else {
+                Number::from_f64(u.arbitrary()?).unwrap_or_else(|| Number::from(0i64))
+            })
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for Json {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            json(u, 0)
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for Object {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            object(u, 0)
+        }
+    }
+
+    fn json(u: &mut Unstructured<'_>, depth: u32) -> Result<Json> {
+        let last = if depth < MAX_DEPTH { 5 } else { 3 };
+        Ok(match u.int_in_range(0..=last)? {
+            0 => Json::Null,
+            1 => Json::Bool(u.arbitrary()?),
+            2 => Json::Number(u.arbitrary()?),
+            3 => Json::String(u.arbitrary()?),
+            4 => {
+                let len = u.arbitrary_len::<u8>()?.min(MAX_ITEMS);
+                Json::Array((0..len).map(|_| json(u, depth + 1)).collect::<Result<_>>()?)
+            }
+            _ => Json::Object(object(u, depth + 1)?),
+        })
+    }
+
+    fn object(u: &mut Unstructured<'_>, depth: u32) -> Result<Object> {
+        let len = u.arbitrary_len::<u8>()?.min(MAX_ITEMS);
+        let mut object = Object::new();
+        for _ in 0..len {
+            let key: String = u.arbitrary()?;
+            object.insert(key, json(u, depth)?);
+        }
+        Ok(object)
+    }
+}

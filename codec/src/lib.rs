@@ -28,6 +28,7 @@ pub mod attributes;
 pub mod claim;
 pub mod device;
 mod entries;
+pub mod fuzzing;
 pub mod error;
 pub mod json;
 pub mod leniency;
@@ -41,6 +42,7 @@ pub mod render;
 pub mod rpc;
 pub mod telemetry;
 pub mod topic;
+mod validate;
 pub mod value;
 
 use std::fmt;

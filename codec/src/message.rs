@@ -19,6 +19,7 @@ use crate::topic::{Direction, Topic};
 
 /// A gateway API message, typed.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Message {
     /// `v1/gateway/connect`, gateway → platform.
     Connect(Connect),

@@ -13,6 +13,7 @@ use crate::reason::ReasonCode;
 
 /// `{"device": "A", "data": {"id": 0, "method": "m", "params": …}}`
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcRequest {
     pub device: String,
     pub id: i32,
@@ -23,6 +24,7 @@ pub struct RpcRequest {
 
 /// `{"device": "A", "id": 0, "data": …}`
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcResponse {
     pub device: String,
     pub id: i32,

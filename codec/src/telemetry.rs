@@ -12,12 +12,14 @@ use crate::reason::ReasonCode;
 
 /// `{"Device A": [ {"ts": …, "values": {…}} | {k: v, …} ], …}`
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Telemetry {
     /// One entry per device, in wire order; device names are unique.
     pub devices: Vec<DeviceTelemetry>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DeviceTelemetry {
     pub device: String,
     pub entries: Vec<TelemetryEntry>,
@@ -25,6 +27,7 @@ pub struct DeviceTelemetry {
 
 /// One element of a device's telemetry array.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct TelemetryEntry {
     /// `Some` for the `{"ts", "values"}` form; `None` for a flat object stamped with server time.
     pub ts: Option<i64>,

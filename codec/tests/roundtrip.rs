@@ -157,6 +157,7 @@ fn platform_message() -> impl Strategy<Value = Message> {
 }
 
 fn assert_round_trip(message: &Message, modes: &[Mode]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(message.strict_problem(), None, "the generator made a message without a canonical form");
     let wire = encode(message);
     for &mode in modes {
         let decoded = decode(message.topic(), message.direction(), &wire, mode);
@@ -211,4 +212,39 @@ proptest! {
             prop_assert_eq!(again.message, decoded.message);
         }
     }
+}
+
+proptest! {
+    #[test]
+    fn the_byte_fuzz_oracle_holds_on_generated_payloads(message in gateway_message(), strict in any::<bool>(), noise in vec(any::<u8>(), 0..4)) {
+        let mode = if strict { Mode::Strict } else { Mode::ThingsBoard };
+        let mut input = vec![tbgw_codec::fuzzing::selector(message.topic(), message.direction(), mode)];
+        input.extend_from_slice(&encode(&message));
+        tbgw_codec::fuzzing::decode_bytes(&input);
+        // Damaged copies must not break the oracle either.
+        let cut = input.len().saturating_sub(noise.len());
+        input.truncate(cut.max(1));
+        input.extend_from_slice(&noise);
+        tbgw_codec::fuzzing::decode_bytes(&input);
+    }
+}
+
+#[test]
+fn a_message_without_canonical_form_is_named_and_does_not_round_trip() {
+    let update = Message::AttributeUpdate(AttributeUpdate {
+        device: "Device A".into(),
+        change: AttributeChange::Updated([("deleted", Json::Array(vec![Json::from("k")]))].into_iter().collect()),
+    });
+    assert!(update.strict_problem().is_some_and(|p| p.contains("deletion")));
+    let decoded = decode(update.topic(), update.direction(), &encode(&update), Mode::Strict).unwrap();
+    assert!(matches!(decoded.message, Message::AttributeUpdate(AttributeUpdate { change: AttributeChange::Deleted(_), .. })));
+
+    let flat_ts = Message::Telemetry(Telemetry {
+        devices: vec![DeviceTelemetry {
+            device: "D".into(),
+            entries: vec![TelemetryEntry { ts: None, values: [("ts", Json::from(5))].into_iter().collect(), metadata: None }],
+        }],
+    });
+    assert!(flat_ts.strict_problem().is_some_and(|p| p.contains("`ts`")));
+    assert!(decode(flat_ts.topic(), flat_ts.direction(), &encode(&flat_ts), Mode::Strict).is_err());
 }
