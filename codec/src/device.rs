@@ -39,7 +39,8 @@ pub const MAX_DEVICE_NAME: usize = 255;
 
 /// Why ThingsBoard would refuse to create a device with this name, if it would.
 pub fn device_name_problem(name: &str) -> Option<&'static str> {
-    if name.encode_utf16().count() > MAX_DEVICE_NAME {
+    // A UTF-16 unit needs at least one UTF-8 byte, so short names need no counting.
+    if name.len() > MAX_DEVICE_NAME && name.encode_utf16().count() > MAX_DEVICE_NAME {
         return Some("it is longer than 255 characters");
     }
     if looks_like_markup(name) {
@@ -50,6 +51,9 @@ pub fn device_name_problem(name: &str) -> Option<&'static str> {
 
 /// ThingsBoard's `@NoXss` check refuses HTML tags and `{{…}}` templates.
 fn looks_like_markup(name: &str) -> bool {
+    if !name.bytes().any(|b| b == b'<' || b == b'{') {
+        return false;
+    }
     let template = name.find("{{").is_some_and(|open| name[open + 2..].contains("}}"));
     let tag = name.match_indices('<').any(|(i, _)| {
         name[i + 1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))

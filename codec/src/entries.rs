@@ -2,12 +2,12 @@
 //! entries of the wrong shape ThingsBoard skips, and key-value data typed for storage.
 
 use crate::error::{ErrorKind, TbAnswer};
-use crate::json::Object;
+use crate::json::{Json, Number, Object};
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::Trail;
 use crate::read::{Ctx, Failure, Read, kind_of, to_json};
-use crate::value::{TbValue, TypingError, is_parsable, tb_type};
+use crate::value::{TbValue, TypingError, is_parsable, type_number_text};
 
 /// The shape a device entry must have to be used.
 #[derive(Clone, Copy)]
@@ -39,12 +39,12 @@ pub(crate) fn usable_entries<'n, 'a>(
     members: &'n [Member<'a>],
     shape: EntryShape,
     at: usize,
-) -> Read<Vec<&'n Member<'a>>> {
+) -> Read<impl ExactSizeIterator<Item = &'n Member<'a>> + 'n> {
     let root = Trail::Root;
-    let mut usable = Vec::with_capacity(members.len());
+    let mut usable = 0;
     for member in members {
         if shape.fits(&member.value) {
-            usable.push(member);
+            usable += 1;
         } else {
             let kind = LeniencyKind::EntrySkipped {
                 device: member.key.clone().into_owned(),
@@ -54,12 +54,36 @@ pub(crate) fn usable_entries<'n, 'a>(
             ctx.forgive(member.value.at, &root.key(&member.key), kind)?;
         }
     }
-    if usable.is_empty() {
+    if usable == 0 {
         let kind = ErrorKind::NoUsableEntries { expected: shape.name() };
         return Err(Failure::new(at, &root, kind, TbAnswer::HandlerFailed));
     }
-    Ok(usable)
+    Ok(Usable { members: members.iter(), shape, left: usable })
 }
+
+/// The usable entries, counted in advance so that callers can size their output.
+struct Usable<'n, 'a> {
+    members: std::slice::Iter<'n, Member<'a>>,
+    shape: EntryShape,
+    left: usize,
+}
+
+impl<'n, 'a> Iterator for Usable<'n, 'a> {
+    type Item = &'n Member<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let shape = self.shape;
+        let next = self.members.find(|m| shape.fits(&m.value))?;
+        self.left -= 1;
+        Some(next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Usable<'_, '_> {}
 
 /// Key-value data as ThingsBoard stores it: nulls dropped, numeric strings and
 /// out-of-range numbers noted. Values are kept as sent.
@@ -68,41 +92,61 @@ pub(crate) fn stored_values<'m, 'a: 'm>(
     members: impl IntoIterator<Item = &'m Member<'a>>,
     trail: &Trail<'_>,
 ) -> Read<Object> {
-    let mut values = Object::new();
+    let members = members.into_iter();
+    let mut values = Object::with_capacity(members.size_hint().0);
     for member in members {
-        if stores(ctx, member, &trail.key(&member.key))? {
-            values.push_unique(member.key.clone().into_owned(), to_json(&member.value));
+        if let Some(value) = stored(ctx, member, &trail.key(&member.key))? {
+            values.push_unique(&member.key, value);
         }
     }
     Ok(values)
 }
 
-/// Whether ThingsBoard stores this member, noting any change of type on the way.
-fn stores(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<bool> {
+/// The value ThingsBoard stores for this member (`None`: dropped), noting any change of type.
+fn stored(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<Option<Json>> {
     let key = || member.key.clone().into_owned();
     let at = member.value.at;
     match &member.value.kind {
         NodeKind::Null => {
             ctx.forgive(at, trail, LeniencyKind::NullDropped { key: key() })?;
-            Ok(false)
+            Ok(None)
         }
-        NodeKind::String(s) if is_parsable(s) => {
-            if let Ok(Some(stored @ (TbValue::Long(_) | TbValue::Double(_)))) = tb_type(&to_json(&member.value)) {
-                ctx.forgive(at, trail, LeniencyKind::StringTypedAsNumber { key: key(), stored })?;
+        NodeKind::String(s) => {
+            if is_parsable(s) {
+                if let Ok(stored @ (TbValue::Long(_) | TbValue::Double(_))) = type_number_text(s) {
+                    ctx.forgive(at, trail, LeniencyKind::StringTypedAsNumber { key: key(), stored })?;
+                }
             }
-            Ok(true)
+            Ok(Some(Json::String(s.clone().into_owned())))
         }
-        NodeKind::Number(_) => match tb_type(&to_json(&member.value)) {
-            Ok(Some(TbValue::String(stored))) => {
-                ctx.forgive(at, trail, LeniencyKind::NumberStoredAsString { key: key(), stored })?;
-                Ok(true)
+        NodeKind::Number(text) => {
+            if !fits_long_or_double(text) {
+                match type_number_text(text) {
+                    Ok(TbValue::String(stored)) => {
+                        ctx.forgive(at, trail, LeniencyKind::NumberStoredAsString { key: key(), stored })?;
+                    }
+                    Err(TypingError::ExponentTooLarge) => {
+                        let kind = ErrorKind::UnstorableValue { key: key() };
+                        return Err(Failure::new(at, trail, kind, TbAnswer::DeviceDataInvalid));
+                    }
+                    Ok(_) => {}
+                }
             }
-            Err(TypingError::ExponentTooLarge) => {
-                let kind = ErrorKind::UnstorableValue { key: key() };
-                Err(Failure::new(at, trail, kind, TbAnswer::DeviceDataInvalid))
-            }
-            Ok(_) => Ok(true),
-        },
-        _ => Ok(true),
+            Ok(Some(Json::Number(Number::from_valid_text(text))))
+        }
+        _ => Ok(Some(to_json(&member.value))),
+    }
+}
+
+/// A quick look that settles the common case without full decimal typing: an integer of
+/// at most 18 digits is a long, a plain decimal with at most 16 fraction digits a double.
+fn fits_long_or_double(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.contains(['e', 'E']) {
+        return false;
+    }
+    match digits.split_once('.') {
+        None => digits.len() <= 18,
+        Some((_, fraction)) => fraction.len() <= 16,
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::small::SmallStr;
+
 /// A JSON value. Numbers keep their text (`3.0` and `3` differ, as they do for
 /// ThingsBoard's typing); objects keep their members in wire order.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,13 +102,13 @@ impl fmt::Display for JsonKind {
 
 /// A JSON number, kept as its text, which always follows the RFC 8259 grammar
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Number(String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Number(SmallStr);
 
 impl Number {
     /// The number for `text`, or `None` when `text` is not an RFC 8259 number.
     pub fn parse(text: &str) -> Option<Number> {
-        (number_len(text.as_bytes()) == Some(text.len())).then(|| Number(text.to_owned()))
+        (number_len(text.as_bytes()) == Some(text.len())).then(|| Number::from_valid_text(text))
     }
 
     /// A finite `f64` written the shortest way that reads back the same; `None` for NaN and infinities.
@@ -121,45 +123,52 @@ impl Number {
 
     /// The text as sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// True when the text is a plain integer (no fraction, no exponent).
     pub fn is_integer_literal(&self) -> bool {
-        !self.0.contains(['.', 'e', 'E'])
+        !self.as_str().contains(['.', 'e', 'E'])
     }
 
     /// The value as an `i64` when the text is a plain integer within range.
     pub fn as_i64(&self) -> Option<i64> {
-        if self.is_integer_literal() { self.0.parse().ok() } else { None }
+        if self.is_integer_literal() { self.as_str().parse().ok() } else { None }
     }
 
     /// The nearest `f64`.
     pub fn as_f64(&self) -> f64 {
         // The grammar is a subset of what Rust's float parser reads.
-        self.0.parse().unwrap_or(f64::NAN)
+        self.as_str().parse().unwrap_or(f64::NAN)
     }
 
+    /// Wraps text the caller has already checked against the grammar.
     pub(crate) fn from_valid_text(text: &str) -> Number {
-        Number(text.to_owned())
+        Number(SmallStr::new(text))
+    }
+}
+
+impl fmt::Debug for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Number({})", self.as_str())
     }
 }
 
 impl From<i64> for Number {
     fn from(n: i64) -> Self {
-        Number(n.to_string())
+        Number::from_valid_text(&n.to_string())
     }
 }
 
 impl From<i32> for Number {
     fn from(n: i32) -> Self {
-        Number(n.to_string())
+        Number::from(i64::from(n))
     }
 }
 
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -198,25 +207,29 @@ pub(crate) fn number_len(bytes: &[u8]) -> Option<usize> {
 
 /// A JSON object with unique keys in wire order.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct Object(Vec<(String, Json)>);
+pub struct Object(Vec<(SmallStr, Json)>);
 
 impl Object {
     pub fn new() -> Object {
         Object(Vec::new())
     }
 
+    pub fn with_capacity(capacity: usize) -> Object {
+        Object(Vec::with_capacity(capacity))
+    }
+
     /// Sets `key` to `value`. An existing key keeps its place and takes the new value,
     /// which is how ThingsBoard's parser treats a repeated key.
     pub fn insert(&mut self, key: impl Into<String>, value: Json) {
         let key = key.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
+        match self.0.iter_mut().find(|(k, _)| k.as_str() == key) {
             Some((_, slot)) => *slot = value,
-            None => self.0.push((key, value)),
+            None => self.0.push((SmallStr::from(key), value)),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&Json> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     }
 
     pub fn len(&self) -> usize {
@@ -236,8 +249,8 @@ impl Object {
     }
 
     /// Appends without looking for an existing key; the caller guarantees uniqueness.
-    pub(crate) fn push_unique(&mut self, key: String, value: Json) {
-        self.0.push((key, value));
+    pub(crate) fn push_unique(&mut self, key: &str, value: Json) {
+        self.0.push((SmallStr::new(key), value));
     }
 }
 
@@ -256,7 +269,7 @@ impl IntoIterator for Object {
     type IntoIter = std::vec::IntoIter<(String, Json)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect::<Vec<_>>().into_iter()
     }
 }
 

@@ -185,7 +185,17 @@ pub(crate) fn parse_document<'a>(
     grammar: Grammar,
     notes: &mut Vec<(usize, SyntaxLeniency)>,
 ) -> Result<Option<Node<'a>>, SyntaxError> {
-    let mut parser = Parser { src, bytes: src.as_bytes(), pos: 0, grammar, depth: 0, notes };
+    let mut parser = Parser {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        grammar,
+        depth: 0,
+        notes,
+        // Sized from the payload: small messages should not pay for big stacks.
+        item_stack: Vec::with_capacity((src.len() / 64).clamp(2, 16)),
+        member_stack: Vec::with_capacity((src.len() / 16).clamp(2, 32)),
+    };
     parser.document().map_err(SyntaxError::finish_path)
 }
 
@@ -196,6 +206,10 @@ struct Parser<'a, 'n> {
     grammar: Grammar,
     depth: usize,
     notes: &'n mut Vec<(usize, SyntaxLeniency)>,
+    /// Values of the arrays and objects being parsed, innermost last; each container
+    /// takes its own off the top when it closes, so it is allocated once at its final size.
+    item_stack: Vec<Node<'a>>,
+    member_stack: Vec<Member<'a>>,
 }
 
 /// Characters that end a Gson unquoted literal (`JsonReader.isLiteral`).
@@ -261,32 +275,41 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// Skips whitespace, and in the Gson grammar comments too.
+    #[inline]
     fn skip_whitespace(&mut self) -> Result<(), SyntaxError> {
-        loop {
-            match self.peek() {
-                Some(b' ' | b'\t' | b'\n' | b'\r') => self.pos += 1,
-                Some(b'#') if self.lenient() => {
-                    self.note(self.pos, SyntaxLeniency::Comment);
-                    self.skip_line();
+        while let Some(&c) = self.bytes.get(self.pos) {
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                b'#' | b'/' if self.lenient() => {
+                    if !self.skip_comment()? {
+                        return Ok(());
+                    }
                 }
-                Some(b'/') if self.lenient() => match self.bytes.get(self.pos + 1) {
-                    Some(b'/') => {
-                        self.note(self.pos, SyntaxLeniency::Comment);
-                        self.skip_line();
-                    }
-                    Some(b'*') => {
-                        self.note(self.pos, SyntaxLeniency::Comment);
-                        let start = self.pos;
-                        match find(&self.bytes[self.pos + 2..], b"*/") {
-                            Some(end) => self.pos += 2 + end + 2,
-                            None => return Err(SyntaxError::new(start, SyntaxProblem::UnterminatedComment)),
-                        }
-                    }
-                    _ => return Ok(()),
-                },
                 _ => return Ok(()),
             }
         }
+        Ok(())
+    }
+
+    /// Skips one comment at `self.pos`; false when the `/` there starts no comment.
+    #[cold]
+    fn skip_comment(&mut self) -> Result<bool, SyntaxError> {
+        let start = self.pos;
+        match (self.bytes[start], self.bytes.get(start + 1)) {
+            (b'#', _) | (b'/', Some(b'/')) => {
+                self.note(start, SyntaxLeniency::Comment);
+                self.skip_line();
+            }
+            (b'/', Some(b'*')) => {
+                self.note(start, SyntaxLeniency::Comment);
+                match find(&self.bytes[start + 2..], b"*/") {
+                    Some(end) => self.pos = start + 2 + end + 2,
+                    None => return Err(SyntaxError::new(start, SyntaxProblem::UnterminatedComment)),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     fn skip_line(&mut self) {
@@ -298,8 +321,8 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
+    /// A value at `self.pos`; the caller has skipped whitespace.
     fn value(&mut self) -> Result<Node<'a>, SyntaxError> {
-        self.skip_whitespace()?;
         let at = self.pos;
         let kind = match self.peek() {
             None => return Err(self.unexpected("a value")),
@@ -330,6 +353,15 @@ impl<'a> Parser<'a, '_> {
     fn scalar(&mut self) -> Result<NodeKind<'a>, SyntaxError> {
         let at = self.pos;
         let rest = &self.bytes[at..];
+        if rest[0] == b'-' || rest[0].is_ascii_digit() {
+            if let Some(len) = number_len(rest) {
+                if rest.get(len).is_none_or(|&c| !self.lenient() || ends_literal(c)) {
+                    self.pos += len;
+                    return Ok(NodeKind::Number(&self.src[at..at + len]));
+                }
+            }
+            return self.unquoted(at);
+        }
         for (word, kind) in [("true", NodeKind::Bool(true)), ("false", NodeKind::Bool(false)), ("null", NodeKind::Null)] {
             let Some(candidate) = rest.get(..word.len()) else { continue };
             let exact = candidate == word.as_bytes();
@@ -344,14 +376,12 @@ impl<'a> Parser<'a, '_> {
                 return Ok(kind);
             }
         }
-        if let Some(len) = number_len(rest) {
-            let ends = rest.get(len).is_none_or(|&c| !self.lenient() || ends_literal(c));
-            if ends {
-                self.pos += len;
-                return Ok(NodeKind::Number(&self.src[at..at + len]));
-            }
-        }
-        if self.lenient() && !ends_literal(rest[0]) {
+        self.unquoted(at)
+    }
+
+    /// Gson reads anything else that starts with a literal character as an unquoted string.
+    fn unquoted(&mut self, at: usize) -> Result<NodeKind<'a>, SyntaxError> {
+        if self.lenient() && !ends_literal(self.bytes[at]) {
             self.note(at, SyntaxLeniency::UnquotedString);
             return Ok(NodeKind::String(Cow::Borrowed(self.literal())));
         }
@@ -368,26 +398,27 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn array(&mut self) -> Result<NodeKind<'a>, SyntaxError> {
-        let mut items = Vec::new();
         self.skip_whitespace()?;
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(NodeKind::Array(items));
+            return Ok(NodeKind::Array(Vec::new()));
         }
+        let start = self.item_stack.len();
         loop {
             self.skip_whitespace()?;
-            let index = items.len();
+            let index = self.item_stack.len() - start;
             if self.lenient() && matches!(self.peek(), Some(b',' | b';' | b']')) {
                 self.note(self.pos, SyntaxLeniency::EmptyArraySlot);
-                items.push(Node { at: self.pos, kind: NodeKind::Null });
+                self.item_stack.push(Node { at: self.pos, kind: NodeKind::Null });
             } else {
-                items.push(self.value().map_err(|e| e.inside(Segment::Index(index)))?);
+                let item = self.value().map_err(|e| e.inside(Segment::Index(index)))?;
+                self.item_stack.push(item);
             }
             self.skip_whitespace()?;
             match self.peek() {
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(NodeKind::Array(items));
+                    return Ok(NodeKind::Array(self.item_stack.drain(start..).collect()));
                 }
                 Some(b',') => self.pos += 1,
                 Some(b';') if self.lenient() => {
@@ -400,12 +431,12 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn object(&mut self) -> Result<NodeKind<'a>, SyntaxError> {
-        let mut members: Vec<Member<'a>> = Vec::new();
         self.skip_whitespace()?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(NodeKind::Object(members));
+            return Ok(NodeKind::Object(Vec::new()));
         }
+        let start = self.member_stack.len();
         loop {
             self.skip_whitespace()?;
             let key_at = self.pos;
@@ -433,8 +464,9 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => return Err(self.unexpected("`:`")),
             }
+            self.skip_whitespace()?;
             let value = self.value().map_err(|e| e.inside(Segment::Key(key.clone().into_owned())))?;
-            members.push(Member { key, key_at, value });
+            self.member_stack.push(Member { key, key_at, value });
             self.skip_whitespace()?;
             match self.peek() {
                 Some(b'}') => {
@@ -449,6 +481,7 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.unexpected("`,` or `}`")),
             }
         }
+        let mut members: Vec<Member<'a>> = self.member_stack.drain(start..).collect();
         self.resolve_duplicates(&mut members)?;
         Ok(NodeKind::Object(members))
     }
@@ -603,12 +636,29 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn first_repeated_key(members: &[Member<'_>]) -> Option<usize> {
-    if members.len() <= 16 {
-        (1..members.len()).find(|&i| members[..i].iter().any(|m| m.key == members[i].key))
+    const SMALL: usize = 16;
+    if members.len() < 2 {
+        None
+    } else if members.len() <= SMALL {
+        // Compare cheap fingerprints first: most keys differ in length or at their ends.
+        let mut prints = [0u64; SMALL];
+        for (i, m) in members.iter().enumerate() {
+            prints[i] = fingerprint(&m.key);
+        }
+        (1..members.len()).find(|&i| (0..i).any(|j| prints[j] == prints[i] && members[j].key == members[i].key))
     } else {
         let mut seen = HashSet::with_capacity(members.len());
         members.iter().position(|m| !seen.insert(&m.key))
     }
+}
+
+/// Length and the first and last eight bytes of a key, mixed into one word.
+fn fingerprint(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let word = |chunk: &[u8]| chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let head = word(&bytes[..bytes.len().min(8)]);
+    let tail = word(&bytes[bytes.len().saturating_sub(8)..]);
+    (bytes.len() as u64) ^ head.rotate_left(17) ^ tail.rotate_left(41)
 }
 
 #[cfg(test)]

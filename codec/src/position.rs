@@ -32,6 +32,9 @@ pub(crate) fn positions_of(src: &str, offsets: &[usize], out: &mut [Position]) {
             out[next] = Position { line, column };
             next += 1;
         }
+        if next == offsets.len() {
+            return;
+        }
         if c == '\n' {
             line += 1;
             column = 1;

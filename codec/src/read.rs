@@ -125,7 +125,7 @@ impl Ctx {
     ) -> Read<T> {
         match &node.kind {
             NodeKind::Number(text) => {
-                let plain = Number::from_valid_text(text).as_i64().and_then(exact);
+                let plain = plain_integer(text).and_then(exact);
                 if let Some(value) = plain {
                     return Ok(value);
                 }
@@ -242,14 +242,20 @@ pub(crate) fn to_json(node: &Node<'_>) -> Json {
         NodeKind::String(s) => Json::String(s.clone().into_owned()),
         NodeKind::Array(items) => Json::Array(items.iter().map(to_json).collect()),
         NodeKind::Object(members) => {
-            let mut object = Object::new();
+            let mut object = Object::with_capacity(members.len());
             for m in members {
                 // The parser already resolved repeated keys.
-                object.push_unique(m.key.clone().into_owned(), to_json(&m.value));
+                object.push_unique(&m.key, to_json(&m.value));
             }
             Json::Object(object)
         }
     }
+}
+
+/// A number written as a plain integer (`-?digits`) that fits an `i64`.
+fn plain_integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.bytes().all(|b| b.is_ascii_digit()) { text.parse().ok() } else { None }
 }
 
 /// Java `Long.parseLong`: an optional sign and ASCII digits, in range.

@@ -51,8 +51,9 @@ const FAIL: TbAnswer = TbAnswer::DeviceDataInvalid;
 impl Telemetry {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Telemetry> {
         let root = Trail::Root;
-        let mut devices = Vec::new();
-        for entry in usable_entries(ctx, members, EntryShape::Array, at)? {
+        let usable = usable_entries(ctx, members, EntryShape::Array, at)?;
+        let mut devices = Vec::with_capacity(usable.len());
+        for entry in usable {
             let trail = root.key(&entry.key);
             check_device_name(&entry.key, entry.key_at, &trail, ReasonCode::UNSPECIFIED_ERROR)?;
             let NodeKind::Array(items) = &entry.value.kind else { continue };

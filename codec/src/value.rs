@@ -182,22 +182,25 @@ pub fn tb_type(value: &Json) -> Result<Option<TbValue>, TypingError> {
 }
 
 fn type_json_number(n: &Number) -> Result<TbValue, TypingError> {
-    match Decimal::parse(n.as_str()) {
-        Some(Ok(decimal)) => Ok(type_number(n.as_str(), &decimal)),
+    type_number_text(n.as_str())
+}
+
+/// How ThingsBoard types number text (a JSON number, or a string `is_parsable` accepts).
+pub(crate) fn type_number_text(text: &str) -> Result<TbValue, TypingError> {
+    match Decimal::parse(text) {
+        Some(Ok(decimal)) => Ok(type_number(text, &decimal)),
         Some(Err(e)) => Err(e),
-        // Unreachable for RFC numbers; keep the text rather than invent a value.
-        None => Ok(TbValue::String(n.as_str().to_owned())),
+        // Not a number after all: ThingsBoard keeps the text.
+        None => Ok(TbValue::String(text.to_owned())),
     }
 }
 
 /// Strings that look like numbers are stored as numbers (type cast); on any failure, as the string.
 fn type_string(s: &str) -> TbValue {
-    if is_parsable(s) {
-        if let Some(Ok(decimal)) = Decimal::parse(s) {
-            return type_number(s, &decimal);
-        }
+    match is_parsable(s).then(|| type_number_text(s)) {
+        Some(Ok(stored)) => stored,
+        _ => TbValue::String(s.to_owned()),
     }
-    TbValue::String(s.to_owned())
 }
 
 #[cfg(test)]
