@@ -13,7 +13,10 @@ fn telemetry(devices: usize, points: usize) -> Vec<u8> {
         if d > 0 {
             out.push(',');
         }
-        out.push_str(&format!("\"Device {d:03}\":[{{\"ts\":{},\"values\":{{", 1_795_586_987_821u64 + d as u64));
+        out.push_str(&format!(
+            "\"Device {d:03}\":[{{\"ts\":{},\"values\":{{",
+            1_795_586_987_821u64 + d as u64
+        ));
         for p in 0..points {
             if p > 0 {
                 out.push(',');
@@ -38,21 +41,62 @@ fn bench(c: &mut Criterion) {
         let payload = telemetry(devices, points);
         let label = format!("{devices}x{points}");
         group.throughput(Throughput::Bytes(payload.len() as u64));
-        group.bench_with_input(BenchmarkId::new("serde_json_value", &label), &payload, |b, p| {
-            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(p)).expect("valid JSON"))
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_value", &label),
+            &payload,
+            |b, p| {
+                b.iter(|| {
+                    serde_json::from_slice::<serde_json::Value>(black_box(p)).expect("valid JSON")
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("decode_strict", &label),
+            &payload,
+            |b, p| {
+                b.iter(|| {
+                    decode(
+                        Topic::Telemetry,
+                        Direction::GatewayToPlatform,
+                        black_box(p),
+                        Mode::Strict,
+                    )
+                    .expect("decodes")
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("decode_thingsboard", &label),
+            &payload,
+            |b, p| {
+                b.iter(|| {
+                    decode(
+                        Topic::Telemetry,
+                        Direction::GatewayToPlatform,
+                        black_box(p),
+                        Mode::ThingsBoard,
+                    )
+                    .expect("decodes")
+                })
+            },
+        );
+        let message = decode(
+            Topic::Telemetry,
+            Direction::GatewayToPlatform,
+            &payload,
+            Mode::Strict,
+        )
+        .expect("decodes")
+        .message;
+        group.bench_with_input(BenchmarkId::new("encode", &label), &message, |b, m| {
+            b.iter(|| black_box(m).encode())
         });
-        group.bench_with_input(BenchmarkId::new("decode_strict", &label), &payload, |b, p| {
-            b.iter(|| decode(Topic::Telemetry, Direction::GatewayToPlatform, black_box(p), Mode::Strict).expect("decodes"))
-        });
-        group.bench_with_input(BenchmarkId::new("decode_thingsboard", &label), &payload, |b, p| {
-            b.iter(|| decode(Topic::Telemetry, Direction::GatewayToPlatform, black_box(p), Mode::ThingsBoard).expect("decodes"))
-        });
-        let message = decode(Topic::Telemetry, Direction::GatewayToPlatform, &payload, Mode::Strict).expect("decodes").message;
-        group.bench_with_input(BenchmarkId::new("encode", &label), &message, |b, m| b.iter(|| black_box(m).encode()));
         let value: serde_json::Value = serde_json::from_slice(&payload).expect("valid JSON");
-        group.bench_with_input(BenchmarkId::new("serde_json_to_vec", &label), &value, |b, v| {
-            b.iter(|| serde_json::to_vec(black_box(v)).expect("serializes"))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_to_vec", &label),
+            &value,
+            |b, v| b.iter(|| serde_json::to_vec(black_box(v)).expect("serializes")),
+        );
     }
     group.finish();
 }

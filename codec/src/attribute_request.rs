@@ -76,14 +76,30 @@ pub enum ResponseValues {
 const DOC_FORM_HINT: &str = "this is the public doc's form (`client`/`shared` arrays); ThingsBoard 4.3 reads `client` as a boolean and needs `key` or `keys`: send {\"id\":1,\"device\":\"A\",\"client\":false,\"keys\":[\"k\"]}";
 
 impl AttributeRequest {
-    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<AttributeRequest> {
-        let client_is_array = matches!(field(members, "client"), Some(Node { kind: NodeKind::Array(_), .. }));
-        let doc_form = client_is_array || (field(members, "shared").is_some() && field(members, "client").is_none());
+    pub(crate) fn decode(
+        ctx: &mut Ctx,
+        members: &[Member<'_>],
+        at: usize,
+    ) -> Read<AttributeRequest> {
+        let client_is_array = matches!(
+            field(members, "client"),
+            Some(Node {
+                kind: NodeKind::Array(_),
+                ..
+            })
+        );
+        let doc_form = client_is_array
+            || (field(members, "shared").is_some() && field(members, "client").is_none());
         if doc_form && ctx.mode == crate::Mode::Strict {
             return DocAttributeRequest::decode(ctx, members, at).map(AttributeRequest::Doc);
         }
-        let decoded = ServerAttributeRequest::decode(ctx, members, at).map(AttributeRequest::Server);
-        if doc_form { decoded.map_err(|failure| failure.with_hint(DOC_FORM_HINT)) } else { decoded }
+        let decoded =
+            ServerAttributeRequest::decode(ctx, members, at).map(AttributeRequest::Server);
+        if doc_form {
+            decoded.map_err(|failure| failure.with_hint(DOC_FORM_HINT))
+        } else {
+            decoded
+        }
     }
 
     pub fn id(&self) -> i32 {
@@ -104,14 +120,19 @@ impl AttributeRequest {
         let mut object = ObjectWriter::new(out);
         match self {
             AttributeRequest::Server(r) => {
-                object.integer("id", i64::from(r.id)).string("device", &r.device).boolean("client", r.client);
+                object
+                    .integer("id", i64::from(r.id))
+                    .string("device", &r.device)
+                    .boolean("client", r.client);
                 match &r.keys {
                     RequestedKeys::Key(key) => object.string("key", key),
                     RequestedKeys::Keys(keys) => object.strings("keys", keys),
                 };
             }
             AttributeRequest::Doc(r) => {
-                object.integer("id", i64::from(r.id)).string("device", &r.device);
+                object
+                    .integer("id", i64::from(r.id))
+                    .string("device", &r.device);
                 if let Some(client) = &r.client {
                     object.strings("client", client);
                 }
@@ -130,10 +151,25 @@ impl ServerAttributeRequest {
     /// In ThingsBoard's order: `id`, `device`, `client`, then `key` or `keys`.
     fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<ServerAttributeRequest> {
         let root = Trail::Root;
-        let id = ctx.int(required(members, "id", at, &root, FAIL)?, &root.key("id"), FAIL)?;
+        let id = ctx.int(
+            required(members, "id", at, &root, FAIL)?,
+            &root.key("id"),
+            FAIL,
+        )?;
         // A device that cannot be connected gets 0x83 here, not 0x80 as on other topics.
-        let device = device_field(ctx, members, at, &root, FAIL, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR)?;
-        let client = ctx.boolean(required(members, "client", at, &root, FAIL)?, &root.key("client"), FAIL)?;
+        let device = device_field(
+            ctx,
+            members,
+            at,
+            &root,
+            FAIL,
+            ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+        )?;
+        let client = ctx.boolean(
+            required(members, "client", at, &root, FAIL)?,
+            &root.key("client"),
+            FAIL,
+        )?;
         let keys = match field(members, "key") {
             Some(node) => {
                 let key = ctx.string(node, &root.key("key"), FAIL)?;
@@ -142,10 +178,19 @@ impl ServerAttributeRequest {
                 }
                 RequestedKeys::Key(key)
             }
-            None => RequestedKeys::Keys(key_list(ctx, required(members, "keys", at, &root, FAIL)?, &root.key("keys"))?),
+            None => RequestedKeys::Keys(key_list(
+                ctx,
+                required(members, "keys", at, &root, FAIL)?,
+                &root.key("keys"),
+            )?),
         };
         ctx.unknown_fields(members, &["id", "device", "client", "key", "keys"], &root)?;
-        Ok(ServerAttributeRequest { id, device, client, keys })
+        Ok(ServerAttributeRequest {
+            id,
+            device,
+            client,
+            keys,
+        })
     }
 }
 
@@ -159,7 +204,11 @@ fn key_list(ctx: &mut Ctx, node: &Node<'_>, trail: &Trail<'_>) -> Read<Vec<Strin
         let item_trail = trail.index(i);
         let key = ctx.string(item, &item_trail, FAIL)?;
         if keys.contains(&key) {
-            ctx.forgive(item.at, &item_trail, LeniencyKind::RepeatedRequestKey { key })?;
+            ctx.forgive(
+                item.at,
+                &item_trail,
+                LeniencyKind::RepeatedRequestKey { key },
+            )?;
         } else {
             keys.push(key);
         }
@@ -171,8 +220,19 @@ impl DocAttributeRequest {
     /// Strict mode only: ThingsBoard itself never reads this form.
     fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<DocAttributeRequest> {
         let root = Trail::Root;
-        let id = ctx.int(required(members, "id", at, &root, FAIL)?, &root.key("id"), FAIL)?;
-        let device = device_field(ctx, members, at, &root, FAIL, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR)?;
+        let id = ctx.int(
+            required(members, "id", at, &root, FAIL)?,
+            &root.key("id"),
+            FAIL,
+        )?;
+        let device = device_field(
+            ctx,
+            members,
+            at,
+            &root,
+            FAIL,
+            ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+        )?;
         let mut list = |name: &'static str| -> Read<Option<Vec<String>>> {
             match field(members, name) {
                 None => Ok(None),
@@ -182,15 +242,28 @@ impl DocAttributeRequest {
         let client = list("client")?;
         let shared = list("shared")?;
         ctx.unknown_fields(members, &["id", "device", "client", "shared"], &root)?;
-        Ok(DocAttributeRequest { id, device, client, shared })
+        Ok(DocAttributeRequest {
+            id,
+            device,
+            client,
+            shared,
+        })
     }
 }
 
 impl AttributeResponse {
-    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<AttributeResponse> {
+    pub(crate) fn decode(
+        ctx: &mut Ctx,
+        members: &[Member<'_>],
+        at: usize,
+    ) -> Read<AttributeResponse> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
-        let id = ctx.int(required(members, "id", at, &root, fail)?, &root.key("id"), fail)?;
+        let id = ctx.int(
+            required(members, "id", at, &root, fail)?,
+            &root.key("id"),
+            fail,
+        )?;
         let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
         let values = match (field(members, "value"), field(members, "values")) {
             (None, None) => ResponseValues::Nothing,
@@ -213,13 +286,17 @@ impl AttributeResponse {
 
     pub(crate) fn encode(&self, out: &mut String) {
         let mut object = ObjectWriter::new(out);
-        object.integer("id", i64::from(self.id)).string("device", &self.device);
+        object
+            .integer("id", i64::from(self.id))
+            .string("device", &self.device);
         match &self.values {
             ResponseValues::Nothing => {}
             ResponseValues::Value(value) => {
                 object.json("value", value);
             }
-            ResponseValues::Values(values) => ObjectWriter::new(object.key("values")).members(values).finish(),
+            ResponseValues::Values(values) => ObjectWriter::new(object.key("values"))
+                .members(values)
+                .finish(),
         }
         object.finish();
     }

@@ -47,16 +47,30 @@ pub enum AttributeChange {
 }
 
 impl ClientAttributes {
-    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<ClientAttributes> {
+    pub(crate) fn decode(
+        ctx: &mut Ctx,
+        members: &[Member<'_>],
+        at: usize,
+    ) -> Read<ClientAttributes> {
         let root = Trail::Root;
         let usable = usable_entries(ctx, members, EntryShape::Object, at)?;
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
             let trail = root.key(&entry.key);
-            check_device_name(&entry.key, entry.key_at, &trail, ReasonCode::UNSPECIFIED_ERROR)?;
-            let NodeKind::Object(attributes) = &entry.value.kind else { continue };
+            check_device_name(
+                &entry.key,
+                entry.key_at,
+                &trail,
+                ReasonCode::UNSPECIFIED_ERROR,
+            )?;
+            let NodeKind::Object(attributes) = &entry.value.kind else {
+                continue;
+            };
             let values = stored_values(ctx, attributes, &trail)?;
-            devices.push(DeviceAttributes { device: entry.key.clone().into_owned(), values });
+            devices.push(DeviceAttributes {
+                device: entry.key.clone().into_owned(),
+                values,
+            });
         }
         Ok(ClientAttributes { devices })
     }
@@ -64,14 +78,20 @@ impl ClientAttributes {
     pub(crate) fn encode(&self, out: &mut String) {
         let mut object = ObjectWriter::new(out);
         for device in &self.devices {
-            ObjectWriter::new(object.key(&device.device)).members(&device.values).finish();
+            ObjectWriter::new(object.key(&device.device))
+                .members(&device.values)
+                .finish();
         }
         object.finish();
     }
 }
 
 impl AttributeUpdate {
-    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<AttributeUpdate> {
+    pub(crate) fn decode(
+        ctx: &mut Ctx,
+        members: &[Member<'_>],
+        at: usize,
+    ) -> Read<AttributeUpdate> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
         let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
@@ -95,8 +115,12 @@ impl AttributeUpdate {
         let mut object = ObjectWriter::new(out);
         object.string("device", &self.device);
         match &self.change {
-            AttributeChange::Updated(values) => ObjectWriter::new(object.key("data")).members(values).finish(),
-            AttributeChange::Deleted(keys) => ObjectWriter::new(object.key("data")).strings("deleted", keys).finish(),
+            AttributeChange::Updated(values) => ObjectWriter::new(object.key("data"))
+                .members(values)
+                .finish(),
+            AttributeChange::Deleted(keys) => ObjectWriter::new(object.key("data"))
+                .strings("deleted", keys)
+                .finish(),
         }
         object.finish();
     }
@@ -105,7 +129,9 @@ impl AttributeUpdate {
 /// `{"deleted": ["k", …]}` and nothing else is ThingsBoard's deletion notice.
 fn deleted_keys(members: &[Member<'_>]) -> Option<Vec<String>> {
     let [only] = members else { return None };
-    let NodeKind::Array(items) = &only.value.kind else { return None };
+    let NodeKind::Array(items) = &only.value.kind else {
+        return None;
+    };
     if only.key != "deleted" {
         return None;
     }

@@ -37,8 +37,15 @@ impl Claim {
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
             let trail = root.key(&entry.key);
-            check_device_name(&entry.key, entry.key_at, &trail, ReasonCode::UNSPECIFIED_ERROR)?;
-            let NodeKind::Object(fields) = &entry.value.kind else { continue };
+            check_device_name(
+                &entry.key,
+                entry.key_at,
+                &trail,
+                ReasonCode::UNSPECIFIED_ERROR,
+            )?;
+            let NodeKind::Object(fields) = &entry.value.kind else {
+                continue;
+            };
             let secret_key = match field(fields, "secretKey") {
                 Some(node) => Some(ctx.string(node, &trail.key("secretKey"), FAIL)?),
                 None => None,
@@ -48,14 +55,22 @@ impl Claim {
                     let duration_trail = trail.key("durationMs");
                     let duration_ms = ctx.long(node, &duration_trail, FAIL)?;
                     if duration_ms <= 0 {
-                        ctx.forgive(node.at, &duration_trail, LeniencyKind::NonPositiveClaimDuration { duration_ms })?;
+                        ctx.forgive(
+                            node.at,
+                            &duration_trail,
+                            LeniencyKind::NonPositiveClaimDuration { duration_ms },
+                        )?;
                     }
                     Some(duration_ms)
                 }
                 None => None,
             };
             ctx.unknown_fields(fields, &["secretKey", "durationMs"], &trail)?;
-            devices.push(DeviceClaim { device: entry.key.clone().into_owned(), secret_key, duration_ms });
+            devices.push(DeviceClaim {
+                device: entry.key.clone().into_owned(),
+                secret_key,
+                duration_ms,
+            });
         }
         Ok(Claim { devices })
     }

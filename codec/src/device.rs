@@ -54,22 +54,42 @@ fn looks_like_markup(name: &str) -> bool {
     if !name.bytes().any(|b| b == b'<' || b == b'{') {
         return false;
     }
-    let template = name.find("{{").is_some_and(|open| name[open + 2..].contains("}}"));
+    let template = name
+        .find("{{")
+        .is_some_and(|open| name[open + 2..].contains("}}"));
     let tag = name.match_indices('<').any(|(i, _)| {
-        name[i + 1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))
+        name[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))
     });
     template || tag
 }
 
 /// Checks a device name as ThingsBoard does: empty names fail in the handler,
 /// names it cannot store fail at device creation with `refused`.
-pub(crate) fn check_device_name(name: &str, at: usize, trail: &Trail<'_>, refused: ReasonCode) -> Read<()> {
+pub(crate) fn check_device_name(
+    name: &str,
+    at: usize,
+    trail: &Trail<'_>,
+    refused: ReasonCode,
+) -> Read<()> {
     if name.is_empty() {
-        return Err(Failure::new(at, trail, ErrorKind::EmptyDeviceName, TbAnswer::HandlerFailed));
+        return Err(Failure::new(
+            at,
+            trail,
+            ErrorKind::EmptyDeviceName,
+            TbAnswer::HandlerFailed,
+        ));
     }
     match device_name_problem(name) {
         None => Ok(()),
-        Some(why) => Err(Failure::new(at, trail, ErrorKind::DeviceNameRefused { why }, TbAnswer::DeviceRefused(refused))),
+        Some(why) => Err(Failure::new(
+            at,
+            trail,
+            ErrorKind::DeviceNameRefused { why },
+            TbAnswer::DeviceRefused(refused),
+        )),
     }
 }
 
@@ -81,7 +101,8 @@ pub(crate) fn required<'n, 'a>(
     trail: &Trail<'_>,
     fail: TbAnswer,
 ) -> Read<&'n Node<'a>> {
-    field(members, name).ok_or_else(|| Failure::new(at, trail, ErrorKind::MissingField { field: name }, fail))
+    field(members, name)
+        .ok_or_else(|| Failure::new(at, trail, ErrorKind::MissingField { field: name }, fail))
 }
 
 /// The `device` field of connect, disconnect, attribute requests and RPC replies.
@@ -109,7 +130,10 @@ impl Connect {
         let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
         let device_type = match field(members, "type") {
             None => None,
-            Some(Node { kind: NodeKind::Null, at }) => {
+            Some(Node {
+                kind: NodeKind::Null,
+                at,
+            }) => {
                 ctx.forgive(*at, &root.key("type"), LeniencyKind::NullTypeIsDefault)?;
                 None
             }
@@ -122,7 +146,10 @@ impl Connect {
             }
         };
         ctx.unknown_fields(members, &["device", "type"], &root)?;
-        Ok(Connect { device, device_type })
+        Ok(Connect {
+            device,
+            device_type,
+        })
     }
 
     pub(crate) fn encode(&self, out: &mut String) {
@@ -145,12 +172,18 @@ impl Disconnect {
     }
 
     pub(crate) fn encode(&self, out: &mut String) {
-        ObjectWriter::new(out).string("device", &self.device).finish();
+        ObjectWriter::new(out)
+            .string("device", &self.device)
+            .finish();
     }
 }
 
 impl DeviceDisconnected {
-    pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<DeviceDisconnected> {
+    pub(crate) fn decode(
+        ctx: &mut Ctx,
+        members: &[Member<'_>],
+        at: usize,
+    ) -> Read<DeviceDisconnected> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
         let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
@@ -159,14 +192,28 @@ impl DeviceDisconnected {
         let reason = ctx.int(node, &reason_trail, fail)?;
         let reason = u8::try_from(reason).map_err(|_| {
             let found = format!("the number {reason}");
-            Failure::new(node.at, &reason_trail, ErrorKind::WrongType { expected: "a reason code from 0 to 255", found }, fail)
+            Failure::new(
+                node.at,
+                &reason_trail,
+                ErrorKind::WrongType {
+                    expected: "a reason code from 0 to 255",
+                    found,
+                },
+                fail,
+            )
         })?;
         ctx.unknown_fields(members, &["device", "reason"], &root)?;
-        Ok(DeviceDisconnected { device, reason: ReasonCode(reason) })
+        Ok(DeviceDisconnected {
+            device,
+            reason: ReasonCode(reason),
+        })
     }
 
     pub(crate) fn encode(&self, out: &mut String) {
-        ObjectWriter::new(out).string("device", &self.device).integer("reason", i64::from(self.reason.0)).finish();
+        ObjectWriter::new(out)
+            .string("device", &self.device)
+            .integer("reason", i64::from(self.reason.0))
+            .finish();
     }
 }
 

@@ -55,10 +55,16 @@ pub(crate) fn usable_entries<'n, 'a>(
         }
     }
     if usable == 0 {
-        let kind = ErrorKind::NoUsableEntries { expected: shape.name() };
+        let kind = ErrorKind::NoUsableEntries {
+            expected: shape.name(),
+        };
         return Err(Failure::new(at, &root, kind, TbAnswer::HandlerFailed));
     }
-    Ok(Usable { members: members.iter(), shape, left: usable })
+    Ok(Usable {
+        members: members.iter(),
+        shape,
+        left: usable,
+    })
 }
 
 /// The usable entries, counted in advance so that callers can size their output.
@@ -112,10 +118,11 @@ fn stored(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<Option<
             Ok(None)
         }
         NodeKind::String(s) => {
-            if is_parsable(s) {
-                if let Ok(stored @ (TbValue::Long(_) | TbValue::Double(_))) = type_number_text(s) {
-                    ctx.forgive(at, trail, LeniencyKind::StringTypedAsNumber { key: key(), stored })?;
-                }
+            if is_parsable(s)
+                && let Ok(stored @ (TbValue::Long(_) | TbValue::Double(_))) = type_number_text(s)
+            {
+                let kind = LeniencyKind::StringTypedAsNumber { key: key(), stored };
+                ctx.forgive(at, trail, kind)?;
             }
             Ok(Some(Json::String(s.clone().into_owned())))
         }
@@ -123,7 +130,11 @@ fn stored(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<Option<
             if !fits_long_or_double(text) {
                 match type_number_text(text) {
                     Ok(TbValue::String(stored)) => {
-                        ctx.forgive(at, trail, LeniencyKind::NumberStoredAsString { key: key(), stored })?;
+                        ctx.forgive(
+                            at,
+                            trail,
+                            LeniencyKind::NumberStoredAsString { key: key(), stored },
+                        )?;
                     }
                     Err(TypingError::ExponentTooLarge) => {
                         let kind = ErrorKind::UnstorableValue { key: key() };

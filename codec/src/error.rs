@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::Mode;
 use crate::json::JsonKind;
 use crate::leniency::LeniencyKind;
 use crate::parse::SyntaxProblem;
@@ -10,7 +11,6 @@ use crate::path::JsonPath;
 use crate::position::Position;
 use crate::reason::ReasonCode;
 use crate::topic::{Direction, Topic};
-use crate::Mode;
 
 /// Why a payload does not decode.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,17 +18,30 @@ pub enum ErrorKind {
     /// Not JSON in the mode's grammar (RFC 8259 for strict, Gson's lenient reader for ThingsBoard).
     Syntax(SyntaxProblem),
     /// The payload is valid JSON but not an object; `None` for an empty payload.
-    NotAnObject { found: Option<JsonKind> },
-    MissingField { field: &'static str },
+    NotAnObject {
+        found: Option<JsonKind>,
+    },
+    MissingField {
+        field: &'static str,
+    },
     /// A field of a type that cannot be read as `expected`; `found` describes the value.
-    WrongType { expected: &'static str, found: String },
+    WrongType {
+        expected: &'static str,
+        found: String,
+    },
     EmptyDeviceName,
     /// A device name ThingsBoard refuses to create (`Device.name` validation).
-    DeviceNameRefused { why: &'static str },
+    DeviceNameRefused {
+        why: &'static str,
+    },
     /// No entry of the message can be used (every device entry skipped, or none at all).
-    NoUsableEntries { expected: &'static str },
+    NoUsableEntries {
+        expected: &'static str,
+    },
     /// A value ThingsBoard cannot store (a number too large to expand).
-    UnstorableValue { key: String },
+    UnstorableValue {
+        key: String,
+    },
     /// Strict mode only: ThingsBoard would accept this, but only through a leniency.
     NotStrict(LeniencyKind),
     /// The topic does not carry messages in this direction.
@@ -39,14 +52,22 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Syntax(problem) => write!(f, "invalid JSON: {problem}"),
-            ErrorKind::NotAnObject { found: None } => f.write_str("the payload is empty; a JSON object is required"),
+            ErrorKind::NotAnObject { found: None } => {
+                f.write_str("the payload is empty; a JSON object is required")
+            }
             ErrorKind::NotAnObject { found: Some(kind) } => {
                 write!(f, "the payload is {kind}; a JSON object is required")
             }
-            ErrorKind::MissingField { field } => write!(f, "the required field `{field}` is missing"),
-            ErrorKind::WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
+            ErrorKind::MissingField { field } => {
+                write!(f, "the required field `{field}` is missing")
+            }
+            ErrorKind::WrongType { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
             ErrorKind::EmptyDeviceName => f.write_str("the device name is empty"),
-            ErrorKind::DeviceNameRefused { why } => write!(f, "ThingsBoard refuses this device name: {why}"),
+            ErrorKind::DeviceNameRefused { why } => {
+                write!(f, "ThingsBoard refuses this device name: {why}")
+            }
             ErrorKind::NoUsableEntries { expected } => {
                 write!(f, "no usable device entry: every value must be {expected}")
             }
@@ -54,7 +75,9 @@ impl fmt::Display for ErrorKind {
                 write!(f, "the number `{key}` has an exponent too large to store")
             }
             ErrorKind::NotStrict(leniency) => write!(f, "not strict: {leniency}"),
-            ErrorKind::WrongDirection => f.write_str("no message travels on this topic in this direction"),
+            ErrorKind::WrongDirection => {
+                f.write_str("no message travels on this topic in this direction")
+            }
         }
     }
 }
@@ -90,9 +113,9 @@ impl TbAnswer {
         Some(match self {
             TbAnswer::Accepts => ReasonCode::SUCCESS,
             TbAnswer::AcceptsWithoutPuback => return None,
-            TbAnswer::InvalidPayload | TbAnswer::DeviceDataInvalid | TbAnswer::NotSentByThingsBoard => {
-                ReasonCode::PAYLOAD_FORMAT_INVALID
-            }
+            TbAnswer::InvalidPayload
+            | TbAnswer::DeviceDataInvalid
+            | TbAnswer::NotSentByThingsBoard => ReasonCode::PAYLOAD_FORMAT_INVALID,
             TbAnswer::HandlerFailed => ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
             TbAnswer::DeviceRefused(code) => code,
             TbAnswer::TopicInvalid => ReasonCode::TOPIC_NAME_INVALID,

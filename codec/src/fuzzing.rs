@@ -2,10 +2,10 @@
 //! replays `fuzz/regressions/`. Each function panics when an invariant breaks; that panic
 //! is the finding.
 
+use crate::Mode;
 use crate::attribute_request::AttributeRequest;
 use crate::message::{Decoded, Message, decode, encode};
 use crate::topic::{Direction, Topic};
-use crate::Mode;
 
 /// Where a byte-level fuzz input goes: its first byte picks topic, direction and mode.
 pub fn split_input(data: &[u8]) -> Option<(Topic, Direction, Mode, &[u8])> {
@@ -19,7 +19,10 @@ pub fn split_input(data: &[u8]) -> Option<(Topic, Direction, Mode, &[u8])> {
 /// The first byte of a fuzz input that [`split_input`] maps to these.
 pub fn selector(topic: Topic, direction: Direction, mode: Mode) -> u8 {
     let topic = Topic::ALL.iter().position(|t| *t == topic).unwrap_or(0) as u8;
-    let direction = Direction::ALL.iter().position(|d| *d == direction).unwrap_or(0) as u8;
+    let direction = Direction::ALL
+        .iter()
+        .position(|d| *d == direction)
+        .unwrap_or(0) as u8;
     let mode = Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0) as u8;
     topic + 8 * direction + 16 * mode
 }
@@ -28,8 +31,12 @@ pub fn selector(topic: Topic, direction: Direction, mode: Mode) -> u8 {
 /// canonical bytes that decode to the same message; strict and ThingsBoard mode agree
 /// wherever neither applies a leniency.
 pub fn decode_bytes(data: &[u8]) {
-    let Some((topic, direction, mode, payload)) = split_input(data) else { return };
-    let Ok(decoded) = decode(topic, direction, payload, mode) else { return };
+    let Some((topic, direction, mode, payload)) = split_input(data) else {
+        return;
+    };
+    let Ok(decoded) = decode(topic, direction, payload, mode) else {
+        return;
+    };
     assert_stable(topic, direction, mode, &decoded.message);
 
     let other = match mode {
@@ -39,8 +46,14 @@ pub fn decode_bytes(data: &[u8]) {
     let clean = decoded.leniencies.iter().all(|l| l.kind.is_typing_note());
     if clean && !is_doc_form(&decoded.message) {
         match decode(topic, direction, payload, other) {
-            Ok(again) => assert_eq!(again.message, decoded.message, "{mode} and {other} mode disagree"),
-            Err(error) => panic!("{mode} mode decodes without a leniency but {other} mode fails: {}", error.render()),
+            Ok(again) => assert_eq!(
+                again.message, decoded.message,
+                "{mode} and {other} mode disagree"
+            ),
+            Err(error) => panic!(
+                "{mode} mode decodes without a leniency but {other} mode fails: {}",
+                error.render()
+            ),
         }
     }
 }
@@ -57,7 +70,9 @@ pub fn round_trip(message: &Message) {
                 continue;
             }
             match decode(topic, direction, &wire, mode) {
-                Ok(Decoded { message: decoded, .. }) => assert_eq!(&decoded, message, "{mode} mode"),
+                Ok(Decoded {
+                    message: decoded, ..
+                }) => assert_eq!(&decoded, message, "{mode} mode"),
                 Err(error) => panic!("canonical bytes fail in {mode} mode: {}", error.render()),
             }
         }
@@ -73,10 +88,20 @@ fn assert_stable(topic: Topic, direction: Direction, mode: Mode, message: &Messa
     let wire = encode(message);
     match decode(topic, direction, &wire, mode) {
         Ok(again) => {
-            assert_eq!(&again.message, message, "re-encoding changed the message in {mode} mode");
-            assert_eq!(encode(&again.message), wire, "canonical bytes are not stable in {mode} mode");
+            assert_eq!(
+                &again.message, message,
+                "re-encoding changed the message in {mode} mode"
+            );
+            assert_eq!(
+                encode(&again.message),
+                wire,
+                "canonical bytes are not stable in {mode} mode"
+            );
         }
-        Err(error) => panic!("a decoded message re-encodes to bytes that fail in {mode} mode: {}", error.render()),
+        Err(error) => panic!(
+            "a decoded message re-encodes to bytes that fail in {mode} mode: {}",
+            error.render()
+        ),
     }
 }
 

@@ -133,7 +133,11 @@ impl Number {
 
     /// The value as an `i64` when the text is a plain integer within range.
     pub fn as_i64(&self) -> Option<i64> {
-        if self.is_integer_literal() { self.as_str().parse().ok() } else { None }
+        if self.is_integer_literal() {
+            self.as_str().parse().ok()
+        } else {
+            None
+        }
     }
 
     /// The nearest `f64`.
@@ -174,7 +178,12 @@ impl fmt::Display for Number {
 
 /// The length of the RFC 8259 number at the start of `bytes`, if one starts there.
 pub(crate) fn number_len(bytes: &[u8]) -> Option<usize> {
-    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let mut i = 0;
     if bytes.first() == Some(&b'-') {
         i += 1;
@@ -229,7 +238,10 @@ impl Object {
     }
 
     pub fn get(&self, key: &str) -> Option<&Json> {
-        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn len(&self) -> usize {
@@ -269,7 +281,11 @@ impl IntoIterator for Object {
     type IntoIter = std::vec::IntoIter<(String, Json)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect::<Vec<_>>().into_iter()
+        self.0
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 }
 
@@ -402,7 +418,9 @@ mod tests {
         for ok in ["0", "-0", "12", "1.5", "1e2", "1E+2", "-3.25e-7"] {
             assert!(Number::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", "-", "01", "1.", ".5", "+1", "1e", "1e+", "NaN", "0x10", "1 "] {
+        for bad in [
+            "", "-", "01", "1.", ".5", "+1", "1e", "1e+", "NaN", "0x10", "1 ",
+        ] {
             assert!(Number::parse(bad).is_none(), "{bad}");
         }
     }
@@ -472,7 +490,11 @@ mod arbitrary_impls {
             3 => Json::String(u.arbitrary()?),
             4 => {
                 let len = u.arbitrary_len::<u8>()?.min(MAX_ITEMS);
-                Json::Array((0..len).map(|_| json(u, depth + 1)).collect::<Result<_>>()?)
+                Json::Array(
+                    (0..len)
+                        .map(|_| json(u, depth + 1))
+                        .collect::<Result<_>>()?,
+                )
             }
             _ => Json::Object(object(u, depth + 1)?),
         })

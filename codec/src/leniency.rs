@@ -33,13 +33,21 @@ pub enum LeniencyKind {
     /// JSON text beyond RFC 8259 that Gson's lenient reader accepts.
     Syntax(SyntaxLeniency),
     /// A field of another JSON type read through Gson's conversions (`"id":"5"`, `"device":123`).
-    Converted { from: JsonKind, original: String, read_as: String },
+    Converted {
+        from: JsonKind,
+        original: String,
+        read_as: String,
+    },
     /// A one-element array read as its element (Gson `JsonArray.getAsString()` and friends).
     SingleElementArray,
     /// A field ThingsBoard does not read.
     UnknownField { field: String },
     /// A device entry of the wrong JSON type, skipped with its data.
-    EntrySkipped { device: String, expected: &'static str, found: JsonKind },
+    EntrySkipped {
+        device: String,
+        expected: &'static str,
+        found: JsonKind,
+    },
     /// A `null` value, dropped without a word.
     NullDropped { key: String },
     /// A string that ThingsBoard stores as a number (`transport.json.type_cast_enabled`).
@@ -67,7 +75,10 @@ impl LeniencyKind {
     /// number, a huge number stored as a string). Strict mode reports these too instead of
     /// refusing them: the payload is clean, the server's typing is what changes the data.
     pub fn is_typing_note(&self) -> bool {
-        matches!(self, LeniencyKind::StringTypedAsNumber { .. } | LeniencyKind::NumberStoredAsString { .. })
+        matches!(
+            self,
+            LeniencyKind::StringTypedAsNumber { .. } | LeniencyKind::NumberStoredAsString { .. }
+        )
     }
 }
 

@@ -21,6 +21,18 @@
 //! assert_eq!(err.reason_code(), Some(ReasonCode::PAYLOAD_FORMAT_INVALID));
 //! ```
 //!
+//! ThingsBoard stores some clean payloads differently than they were sent; both modes say so:
+//!
+//! ```
+//! use tbgw_codec::{decode, Direction, Mode, Topic};
+//!
+//! let payload = br#"{"Device A":[{"ts":1700000000000,"values":{"temperature":23.5,"serial":"0042"}}]}"#;
+//! let decoded = decode(Topic::Telemetry, Direction::GatewayToPlatform, payload, Mode::ThingsBoard).unwrap();
+//! let notes: Vec<String> = decoded.leniencies.iter().map(|l| l.to_string()).collect();
+//! assert_eq!(notes, [r#"1:72 $["Device A"][0].values.serial: the string value of `serial` is stored as long 42"#]);
+//! assert_eq!(decoded.message.encode().as_bytes(), payload);
+//! ```
+//!
 //! The crate is pure: no I/O, no async.
 
 pub mod attribute_request;
@@ -28,8 +40,8 @@ pub mod attributes;
 pub mod claim;
 pub mod device;
 mod entries;
-pub mod fuzzing;
 pub mod error;
+pub mod fuzzing;
 pub mod json;
 pub mod leniency;
 mod message;
@@ -49,7 +61,10 @@ pub mod value;
 use std::fmt;
 use std::str::FromStr;
 
-pub use attribute_request::{AttributeRequest, AttributeResponse, DocAttributeRequest, RequestedKeys, ResponseValues, ServerAttributeRequest};
+pub use attribute_request::{
+    AttributeRequest, AttributeResponse, DocAttributeRequest, RequestedKeys, ResponseValues,
+    ServerAttributeRequest,
+};
 pub use attributes::{AttributeChange, AttributeUpdate, ClientAttributes, DeviceAttributes};
 pub use claim::{Claim, DeviceClaim};
 pub use device::{Connect, DeviceDisconnected, Disconnect};
@@ -95,7 +110,9 @@ impl FromStr for Mode {
         match s {
             "strict" => Ok(Mode::Strict),
             "thingsboard" | "tb" => Ok(Mode::ThingsBoard),
-            other => Err(format!("unknown mode `{other}`; expected `strict` or `thingsboard`")),
+            other => Err(format!(
+                "unknown mode `{other}`; expected `strict` or `thingsboard`"
+            )),
         }
     }
 }

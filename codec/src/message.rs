@@ -100,7 +100,10 @@ pub struct Decoded {
 impl Decoded {
     /// False when ThingsBoard takes the message but never sends a PUBACK for it.
     pub fn acknowledged(&self) -> bool {
-        !self.leniencies.iter().any(|l| matches!(l.kind, LeniencyKind::EmptyTelemetryList { .. }))
+        !self
+            .leniencies
+            .iter()
+            .any(|l| matches!(l.kind, LeniencyKind::EmptyTelemetryList { .. }))
     }
 }
 
@@ -113,7 +116,12 @@ pub fn encode(message: &Message) -> Vec<u8> {
 ///
 /// In strict mode a gateway → platform error also says what ThingsBoard does with the same
 /// bytes (it may accept them through a leniency), found by decoding them in ThingsBoard mode.
-pub fn decode(topic: Topic, direction: Direction, payload: &[u8], mode: Mode) -> Result<Decoded, DecodeError> {
+pub fn decode(
+    topic: Topic,
+    direction: Direction,
+    payload: &[u8],
+    mode: Mode,
+) -> Result<Decoded, DecodeError> {
     let result = decode_in_mode(topic, direction, payload, mode);
     match result {
         Err(mut error) if mode == Mode::Strict && direction == Direction::GatewayToPlatform => {
@@ -131,21 +139,40 @@ pub fn decode(topic: Topic, direction: Direction, payload: &[u8], mode: Mode) ->
     }
 }
 
-fn decode_in_mode(topic: Topic, direction: Direction, payload: &[u8], mode: Mode) -> Result<Decoded, DecodeError> {
+fn decode_in_mode(
+    topic: Topic,
+    direction: Direction,
+    payload: &[u8],
+    mode: Mode,
+) -> Result<Decoded, DecodeError> {
     let from_platform = direction == Direction::PlatformToGateway;
     // ThingsBoard parses what gateways send with Gson's lenient reader; it writes plain JSON.
-    let grammar = if mode == Mode::ThingsBoard && !from_platform { Grammar::Gson } else { Grammar::Rfc8259 };
-    let handler_failed = if from_platform { TbAnswer::NotSentByThingsBoard } else { TbAnswer::HandlerFailed };
-    let invalid_payload = if from_platform { TbAnswer::NotSentByThingsBoard } else { TbAnswer::InvalidPayload };
-    let error = |text: &str, at: usize, path: JsonPath, kind: ErrorKind, thingsboard: TbAnswer| DecodeError {
-        topic,
-        direction,
-        mode,
-        kind,
-        path,
-        position: position_of(text, at),
-        thingsboard,
-        hint: None,
+    let grammar = if mode == Mode::ThingsBoard && !from_platform {
+        Grammar::Gson
+    } else {
+        Grammar::Rfc8259
+    };
+    let handler_failed = if from_platform {
+        TbAnswer::NotSentByThingsBoard
+    } else {
+        TbAnswer::HandlerFailed
+    };
+    let invalid_payload = if from_platform {
+        TbAnswer::NotSentByThingsBoard
+    } else {
+        TbAnswer::InvalidPayload
+    };
+    let error = |text: &str, at: usize, path: JsonPath, kind: ErrorKind, thingsboard: TbAnswer| {
+        DecodeError {
+            topic,
+            direction,
+            mode,
+            kind,
+            path,
+            position: position_of(text, at),
+            thingsboard,
+            hint: None,
+        }
     };
 
     let mut syntax_notes = Vec::new();
@@ -159,29 +186,69 @@ fn decode_in_mode(topic: Topic, direction: Direction, payload: &[u8], mode: Mode
         Err(bad) => {
             let valid = std::str::from_utf8(&payload[..bad.valid_up_to()]).unwrap_or_default();
             let kind = ErrorKind::Syntax(SyntaxProblem::InvalidUtf8);
-            return Err(error(valid, bad.valid_up_to(), JsonPath::root(), kind, invalid_payload));
+            return Err(error(
+                valid,
+                bad.valid_up_to(),
+                JsonPath::root(),
+                kind,
+                invalid_payload,
+            ));
         }
     };
     if !topic.carries(direction) {
-        let answer = if from_platform { TbAnswer::NotSentByThingsBoard } else { TbAnswer::TopicInvalid };
-        return Err(error(&text, 0, JsonPath::root(), ErrorKind::WrongDirection, answer));
+        let answer = if from_platform {
+            TbAnswer::NotSentByThingsBoard
+        } else {
+            TbAnswer::TopicInvalid
+        };
+        return Err(error(
+            &text,
+            0,
+            JsonPath::root(),
+            ErrorKind::WrongDirection,
+            answer,
+        ));
     }
-    let root = parse_document(&text, grammar, &mut syntax_notes).map_err(|SyntaxError { at, problem, path }| {
-        error(&text, at, JsonPath(path), ErrorKind::Syntax(problem), invalid_payload)
-    })?;
+    let root = parse_document(&text, grammar, &mut syntax_notes).map_err(
+        |SyntaxError { at, problem, path }| {
+            error(
+                &text,
+                at,
+                JsonPath(path),
+                ErrorKind::Syntax(problem),
+                invalid_payload,
+            )
+        },
+    )?;
     let Some(root) = root else {
-        return Err(error(&text, 0, JsonPath::root(), ErrorKind::NotAnObject { found: None }, handler_failed));
+        return Err(error(
+            &text,
+            0,
+            JsonPath::root(),
+            ErrorKind::NotAnObject { found: None },
+            handler_failed,
+        ));
     };
     let Some(fields) = members(&root) else {
-        let kind = ErrorKind::NotAnObject { found: Some(kind_of(&root)) };
-        return Err(error(&text, root.at, JsonPath::root(), kind, handler_failed));
+        let kind = ErrorKind::NotAnObject {
+            found: Some(kind_of(&root)),
+        };
+        return Err(error(
+            &text,
+            root.at,
+            JsonPath::root(),
+            kind,
+            handler_failed,
+        ));
     };
 
     let mut ctx = Ctx::new(mode, from_platform);
     let at = root.at;
     let message = match (topic, direction) {
         (Topic::Connect, _) => Connect::decode(&mut ctx, fields, at).map(Message::Connect),
-        (Topic::Disconnect, Direction::GatewayToPlatform) => Disconnect::decode(&mut ctx, fields, at).map(Message::Disconnect),
+        (Topic::Disconnect, Direction::GatewayToPlatform) => {
+            Disconnect::decode(&mut ctx, fields, at).map(Message::Disconnect)
+        }
         (Topic::Disconnect, Direction::PlatformToGateway) => {
             DeviceDisconnected::decode(&mut ctx, fields, at).map(Message::DeviceDisconnected)
         }
@@ -192,22 +259,45 @@ fn decode_in_mode(topic: Topic, direction: Direction, payload: &[u8], mode: Mode
         (Topic::Attributes, Direction::PlatformToGateway) => {
             AttributeUpdate::decode(&mut ctx, fields, at).map(Message::AttributeUpdate)
         }
-        (Topic::AttributesRequest, _) => AttributeRequest::decode(&mut ctx, fields, at).map(Message::AttributeRequest),
-        (Topic::AttributesResponse, _) => AttributeResponse::decode(&mut ctx, fields, at).map(Message::AttributeResponse),
-        (Topic::Rpc, Direction::GatewayToPlatform) => RpcResponse::decode(&mut ctx, fields, at).map(Message::RpcResponse),
-        (Topic::Rpc, Direction::PlatformToGateway) => RpcRequest::decode(&mut ctx, fields, at).map(Message::RpcRequest),
+        (Topic::AttributesRequest, _) => {
+            AttributeRequest::decode(&mut ctx, fields, at).map(Message::AttributeRequest)
+        }
+        (Topic::AttributesResponse, _) => {
+            AttributeResponse::decode(&mut ctx, fields, at).map(Message::AttributeResponse)
+        }
+        (Topic::Rpc, Direction::GatewayToPlatform) => {
+            RpcResponse::decode(&mut ctx, fields, at).map(Message::RpcResponse)
+        }
+        (Topic::Rpc, Direction::PlatformToGateway) => {
+            RpcRequest::decode(&mut ctx, fields, at).map(Message::RpcRequest)
+        }
         (Topic::Claim, _) => Claim::decode(&mut ctx, fields, at).map(Message::Claim),
     };
-    let message = message.map_err(|Failure { at, path, kind, answer, hint }| DecodeError {
-        hint,
-        ..error(&text, at, path, kind, answer)
-    })?;
+    let message = message.map_err(
+        |Failure {
+             at,
+             path,
+             kind,
+             answer,
+             hint,
+         }| DecodeError {
+            hint,
+            ..error(&text, at, path, kind, answer)
+        },
+    )?;
 
     let notes = syntax_notes
         .into_iter()
-        .map(|(at, what)| Note { at, path: None, kind: LeniencyKind::Syntax(what) })
+        .map(|(at, what)| Note {
+            at,
+            path: None,
+            kind: LeniencyKind::Syntax(what),
+        })
         .chain(ctx.notes);
-    Ok(Decoded { message, leniencies: place(&text, notes.collect()) })
+    Ok(Decoded {
+        message,
+        leniencies: place(&text, notes.collect()),
+    })
 }
 
 /// Turns offsets into line:column in one pass, keeping the notes in payload order.
@@ -219,7 +309,11 @@ fn place(text: &str, mut notes: Vec<Note>) -> Vec<Leniency> {
     notes
         .into_iter()
         .zip(positions)
-        .map(|(note, position)| Leniency { kind: note.kind, path: note.path, position })
+        .map(|(note, position)| Leniency {
+            kind: note.kind,
+            path: note.path,
+            position,
+        })
         .collect()
 }
 

@@ -78,22 +78,33 @@ impl fmt::Display for SyntaxProblem {
                 write!(f, "the payload ends where {expected} was expected")
             }
             SyntaxProblem::UnexpectedChar { found, expected } => {
-                write!(f, "found {} where {expected} was expected", describe_char(*found))
+                write!(
+                    f,
+                    "found {} where {expected} was expected",
+                    describe_char(*found)
+                )
             }
             SyntaxProblem::UnterminatedString => f.write_str("a string is not closed"),
             SyntaxProblem::UnterminatedComment => f.write_str("a /* comment is not closed"),
             SyntaxProblem::InvalidEscape { found } => {
                 write!(f, "`\\{}` is not a JSON escape", found.escape_debug())
             }
-            SyntaxProblem::InvalidUnicodeEscape => f.write_str("`\\u` must be followed by four hex digits"),
-            SyntaxProblem::LoneSurrogate => {
-                f.write_str("a `\\u` escape encodes half of a UTF-16 surrogate pair without the other half")
+            SyntaxProblem::InvalidUnicodeEscape => {
+                f.write_str("`\\u` must be followed by four hex digits")
             }
+            SyntaxProblem::LoneSurrogate => f.write_str(
+                "a `\\u` escape encodes half of a UTF-16 surrogate pair without the other half",
+            ),
             SyntaxProblem::ControlCharacterInString { code } => {
-                write!(f, "control character U+{code:04X} must be escaped inside a string")
+                write!(
+                    f,
+                    "control character U+{code:04X} must be escaped inside a string"
+                )
             }
             SyntaxProblem::InvalidUtf8 => f.write_str("the payload is not valid UTF-8"),
-            SyntaxProblem::DuplicateKey { key } => write!(f, "key `{key}` appears twice in one object"),
+            SyntaxProblem::DuplicateKey { key } => {
+                write!(f, "key `{key}` appears twice in one object")
+            }
             SyntaxProblem::TrailingData => f.write_str("there is more text after the JSON value"),
             SyntaxProblem::TooDeep => write!(f, "values are nested deeper than {MAX_DEPTH} levels"),
         }
@@ -119,7 +130,11 @@ pub(crate) struct SyntaxError {
 
 impl SyntaxError {
     fn new(at: usize, problem: SyntaxProblem) -> SyntaxError {
-        SyntaxError { at, problem, path: Vec::new() }
+        SyntaxError {
+            at,
+            problem,
+            path: Vec::new(),
+        }
     }
 
     fn inside(mut self, segment: Segment) -> SyntaxError {
@@ -169,7 +184,9 @@ impl fmt::Display for SyntaxLeniency {
             SyntaxLeniency::KeywordCase => "a keyword not in lower case",
             SyntaxLeniency::EscapedApostrophe => "the escape `\\'`",
             SyntaxLeniency::EscapedNewline => "a backslash before a line break",
-            SyntaxLeniency::ControlCharacterInString => "an unescaped control character in a string",
+            SyntaxLeniency::ControlCharacterInString => {
+                "an unescaped control character in a string"
+            }
             SyntaxLeniency::LoneSurrogate => "half a surrogate pair, stored as U+FFFD",
             SyntaxLeniency::DuplicateKey => "a repeated key (the last value wins)",
             SyntaxLeniency::InvalidUtf8 => "bytes that are not UTF-8, replaced by U+FFFD",
@@ -216,7 +233,21 @@ struct Parser<'a, 'n> {
 fn ends_literal(c: u8) -> bool {
     matches!(
         c,
-        b'/' | b'\\' | b';' | b'#' | b'=' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b' ' | b'\t' | 0x0C | b'\r' | b'\n'
+        b'/' | b'\\'
+            | b';'
+            | b'#'
+            | b'='
+            | b'{'
+            | b'}'
+            | b'['
+            | b']'
+            | b':'
+            | b','
+            | b' '
+            | b'\t'
+            | 0x0C
+            | b'\r'
+            | b'\n'
     )
 }
 
@@ -241,7 +272,10 @@ impl<'a> Parser<'a, '_> {
         let problem = if self.pos >= self.bytes.len() {
             SyntaxProblem::UnexpectedEnd { expected }
         } else {
-            SyntaxProblem::UnexpectedChar { found: self.char_at(self.pos), expected }
+            SyntaxProblem::UnexpectedChar {
+                found: self.char_at(self.pos),
+                expected,
+            }
         };
         SyntaxError::new(self.pos, problem)
     }
@@ -304,7 +338,9 @@ impl<'a> Parser<'a, '_> {
                 self.note(start, SyntaxLeniency::Comment);
                 match find(&self.bytes[start + 2..], b"*/") {
                     Some(end) => self.pos = start + 2 + end + 2,
-                    None => return Err(SyntaxError::new(start, SyntaxProblem::UnterminatedComment)),
+                    None => {
+                        return Err(SyntaxError::new(start, SyntaxProblem::UnterminatedComment));
+                    }
                 }
             }
             _ => return Ok(false),
@@ -338,7 +374,10 @@ impl<'a> Parser<'a, '_> {
         Ok(Node { at, kind })
     }
 
-    fn nested(&mut self, parse: fn(&mut Self) -> Result<NodeKind<'a>, SyntaxError>) -> Result<NodeKind<'a>, SyntaxError> {
+    fn nested(
+        &mut self,
+        parse: fn(&mut Self) -> Result<NodeKind<'a>, SyntaxError>,
+    ) -> Result<NodeKind<'a>, SyntaxError> {
         if self.depth >= MAX_DEPTH {
             return Err(SyntaxError::new(self.pos, SyntaxProblem::TooDeep));
         }
@@ -354,18 +393,28 @@ impl<'a> Parser<'a, '_> {
         let at = self.pos;
         let rest = &self.bytes[at..];
         if rest[0] == b'-' || rest[0].is_ascii_digit() {
-            if let Some(len) = number_len(rest) {
-                if rest.get(len).is_none_or(|&c| !self.lenient() || ends_literal(c)) {
-                    self.pos += len;
-                    return Ok(NodeKind::Number(&self.src[at..at + len]));
-                }
+            if let Some(len) = number_len(rest)
+                && rest
+                    .get(len)
+                    .is_none_or(|&c| !self.lenient() || ends_literal(c))
+            {
+                self.pos += len;
+                return Ok(NodeKind::Number(&self.src[at..at + len]));
             }
             return self.unquoted(at);
         }
-        for (word, kind) in [("true", NodeKind::Bool(true)), ("false", NodeKind::Bool(false)), ("null", NodeKind::Null)] {
-            let Some(candidate) = rest.get(..word.len()) else { continue };
+        for (word, kind) in [
+            ("true", NodeKind::Bool(true)),
+            ("false", NodeKind::Bool(false)),
+            ("null", NodeKind::Null),
+        ] {
+            let Some(candidate) = rest.get(..word.len()) else {
+                continue;
+            };
             let exact = candidate == word.as_bytes();
-            let ends = rest.get(word.len()).is_none_or(|&c| !self.lenient() || ends_literal(c));
+            let ends = rest
+                .get(word.len())
+                .is_none_or(|&c| !self.lenient() || ends_literal(c));
             if exact && ends {
                 self.pos += word.len();
                 return Ok(kind);
@@ -409,7 +458,10 @@ impl<'a> Parser<'a, '_> {
             let index = self.item_stack.len() - start;
             if self.lenient() && matches!(self.peek(), Some(b',' | b';' | b']')) {
                 self.note(self.pos, SyntaxLeniency::EmptyArraySlot);
-                self.item_stack.push(Node { at: self.pos, kind: NodeKind::Null });
+                self.item_stack.push(Node {
+                    at: self.pos,
+                    kind: NodeKind::Null,
+                });
             } else {
                 let item = self.value().map_err(|e| e.inside(Segment::Index(index)))?;
                 self.item_stack.push(item);
@@ -465,7 +517,9 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.unexpected("`:`")),
             }
             self.skip_whitespace()?;
-            let value = self.value().map_err(|e| e.inside(Segment::Key(key.clone().into_owned())))?;
+            let value = self
+                .value()
+                .map_err(|e| e.inside(Segment::Key(key.clone().into_owned())))?;
             self.member_stack.push(Member { key, key_at, value });
             self.skip_whitespace()?;
             match self.peek() {
@@ -488,17 +542,22 @@ impl<'a> Parser<'a, '_> {
 
     /// RFC grammar: a repeated key is an error. Gson: the first place keeps the last value.
     fn resolve_duplicates(&mut self, members: &mut Vec<Member<'a>>) -> Result<(), SyntaxError> {
-        let Some(first_repeat) = first_repeated_key(members) else { return Ok(()) };
+        let Some(first_repeat) = first_repeated_key(members) else {
+            return Ok(());
+        };
         if !self.lenient() {
             let repeat = &members[first_repeat];
-            let problem = SyntaxProblem::DuplicateKey { key: repeat.key.clone().into_owned() };
+            let problem = SyntaxProblem::DuplicateKey {
+                key: repeat.key.clone().into_owned(),
+            };
             return Err(SyntaxError::new(repeat.key_at, problem));
         }
         let mut kept: Vec<Member<'a>> = Vec::with_capacity(members.len());
         for member in members.drain(..) {
             match kept.iter_mut().find(|m| m.key == member.key) {
                 Some(earlier) => {
-                    self.notes.push((member.key_at, SyntaxLeniency::DuplicateKey));
+                    self.notes
+                        .push((member.key_at, SyntaxLeniency::DuplicateKey));
                     earlier.value = member.value;
                 }
                 None => kept.push(member),
@@ -537,7 +596,8 @@ impl<'a> Parser<'a, '_> {
                 b'\\' => self.escape(&mut text)?,
                 0x00..=0x1F => {
                     if !self.lenient() {
-                        let problem = SyntaxProblem::ControlCharacterInString { code: u32::from(c) };
+                        let problem =
+                            SyntaxProblem::ControlCharacterInString { code: u32::from(c) };
                         return Err(SyntaxError::new(self.pos, problem));
                     }
                     self.note(self.pos, SyntaxLeniency::ControlCharacterInString);
@@ -546,7 +606,10 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => {
                     let run_start = self.pos;
-                    while self.peek().is_some_and(|b| b != quote && b != b'\\' && b >= 0x20) {
+                    while self
+                        .peek()
+                        .is_some_and(|b| b != quote && b != b'\\' && b >= 0x20)
+                    {
                         self.pos += 1;
                     }
                     text.push_str(&self.src[run_start..self.pos]);
@@ -591,9 +654,15 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn hex4(&mut self, escape_at: usize) -> Result<u16, SyntaxError> {
-        let digits = self.bytes.get(self.pos..self.pos + 4).filter(|d| d.iter().all(u8::is_ascii_hexdigit));
+        let digits = self
+            .bytes
+            .get(self.pos..self.pos + 4)
+            .filter(|d| d.iter().all(u8::is_ascii_hexdigit));
         let Some(digits) = digits else {
-            return Err(SyntaxError::new(escape_at, SyntaxProblem::InvalidUnicodeEscape));
+            return Err(SyntaxError::new(
+                escape_at,
+                SyntaxProblem::InvalidUnicodeEscape,
+            ));
         };
         self.pos += 4;
         // Four ASCII hex digits always parse.
@@ -609,7 +678,8 @@ impl<'a> Parser<'a, '_> {
                 self.pos += 2;
                 let low = self.hex4(save)?;
                 if (0xDC00..=0xDFFF).contains(&low) {
-                    let code = 0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                    let code =
+                        0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
                     char::from_u32(code)
                 } else {
                     self.pos = save;
@@ -645,7 +715,8 @@ fn first_repeated_key(members: &[Member<'_>]) -> Option<usize> {
         for (i, m) in members.iter().enumerate() {
             prints[i] = fingerprint(&m.key);
         }
-        (1..members.len()).find(|&i| (0..i).any(|j| prints[j] == prints[i] && members[j].key == members[i].key))
+        (1..members.len())
+            .find(|&i| (0..i).any(|j| prints[j] == prints[i] && members[j].key == members[i].key))
     } else {
         let mut seen = HashSet::with_capacity(members.len());
         members.iter().position(|m| !seen.insert(&m.key))
@@ -665,7 +736,10 @@ fn fingerprint(key: &str) -> u64 {
 mod tests {
     use super::*;
 
-    fn parse(src: &str, grammar: Grammar) -> (Result<Option<Node<'_>>, SyntaxError>, Vec<SyntaxLeniency>) {
+    fn parse(
+        src: &str,
+        grammar: Grammar,
+    ) -> (Result<Option<Node<'_>>, SyntaxError>, Vec<SyntaxLeniency>) {
         let mut notes = Vec::new();
         let result = parse_document(src, grammar, &mut notes);
         (result, notes.into_iter().map(|(_, n)| n).collect())
@@ -678,9 +752,24 @@ mod tests {
     #[test]
     fn rfc_grammar_rejects_every_gson_extension() {
         for src in [
-            "{'a':1}", "{a:1}", "{\"a\":b}", "{\"a\":1;\"b\":2}", "{\"a\"=1}", "[1,,2]", "[1,]",
-            "// c\n{}", "# c\n{}", "/* c */{}", "{\"a\":TRUE}", "{\"a\":\"\\'\"}", "",
-            "{\"a\":1,\"a\":2}", "{\"a\":\"\u{1}\"}", "{\"a\":\"\\ud800\"}", ")]}'\n{}", "null x",
+            "{'a':1}",
+            "{a:1}",
+            "{\"a\":b}",
+            "{\"a\":1;\"b\":2}",
+            "{\"a\"=1}",
+            "[1,,2]",
+            "[1,]",
+            "// c\n{}",
+            "# c\n{}",
+            "/* c */{}",
+            "{\"a\":TRUE}",
+            "{\"a\":\"\\'\"}",
+            "",
+            "{\"a\":1,\"a\":2}",
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":\"\\ud800\"}",
+            ")]}'\n{}",
+            "null x",
         ] {
             assert!(parse(src, Grammar::Rfc8259).0.is_err(), "{src:?}");
         }
@@ -716,23 +805,45 @@ mod tests {
         for src in ["01", "1.", "+1", ".5", "NaN", "-Infinity", "12abc", "0x10"] {
             let doc = format!("[{src}]");
             let (result, _) = parse(&doc, Grammar::Gson);
-            let Ok(Some(Node { kind: NodeKind::Array(items), .. })) = result else { panic!("{src}") };
-            assert!(matches!(&items[0].kind, NodeKind::String(s) if s == src), "{src}: {:?}", items[0]);
+            let Ok(Some(Node {
+                kind: NodeKind::Array(items),
+                ..
+            })) = result
+            else {
+                panic!("{src}")
+            };
+            assert!(
+                matches!(&items[0].kind, NodeKind::String(s) if s == src),
+                "{src}: {:?}",
+                items[0]
+            );
         }
     }
 
     #[test]
     fn gson_empty_slots_are_nulls() {
         let (result, _) = parse("[,1,]", Grammar::Gson);
-        let Ok(Some(Node { kind: NodeKind::Array(items), .. })) = result else { panic!() };
-        let kinds: Vec<bool> = items.iter().map(|n| matches!(n.kind, NodeKind::Null)).collect();
+        let Ok(Some(Node {
+            kind: NodeKind::Array(items),
+            ..
+        })) = result
+        else {
+            panic!()
+        };
+        let kinds: Vec<bool> = items
+            .iter()
+            .map(|n| matches!(n.kind, NodeKind::Null))
+            .collect();
         assert_eq!(kinds, [true, false, true]);
     }
 
     #[test]
     fn both_grammars_reject_trailing_commas_in_objects_and_trailing_data() {
         for grammar in [Grammar::Rfc8259, Grammar::Gson] {
-            assert!(matches!(problem("{\"a\":1,}", grammar), SyntaxProblem::UnexpectedChar { found: '}', .. }));
+            assert!(matches!(
+                problem("{\"a\":1,}", grammar),
+                SyntaxProblem::UnexpectedChar { found: '}', .. }
+            ));
             assert_eq!(problem("{} {}", grammar), SyntaxProblem::TrailingData);
         }
     }
@@ -740,7 +851,13 @@ mod tests {
     #[test]
     fn duplicate_keys_keep_first_place_last_value_in_gson() {
         let (result, _) = parse(r#"{"a":1,"b":2,"a":3}"#, Grammar::Gson);
-        let Ok(Some(Node { kind: NodeKind::Object(members), .. })) = result else { panic!() };
+        let Ok(Some(Node {
+            kind: NodeKind::Object(members),
+            ..
+        })) = result
+        else {
+            panic!()
+        };
         let view: Vec<(&str, &str)> = members
             .iter()
             .map(|m| match &m.value.kind {
@@ -753,7 +870,12 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_the_path_of_the_enclosing_value() {
-        let err = parse(r#"{"Device A":[{"ts":1,"values":{"t":}}]}"#, Grammar::Rfc8259).0.unwrap_err();
+        let err = parse(
+            r#"{"Device A":[{"ts":1,"values":{"t":}}]}"#,
+            Grammar::Rfc8259,
+        )
+        .0
+        .unwrap_err();
         let path: Vec<String> = err.path.iter().map(|s| format!("{s:?}")).collect();
         assert_eq!(path.len(), 4, "{path:?}");
         assert_eq!(err.at, 35);
@@ -770,7 +892,13 @@ mod tests {
     #[test]
     fn escapes_and_surrogate_pairs_decode() {
         let (result, _) = parse(r#""a\u00e9\ud83d\ude00\n""#, Grammar::Rfc8259);
-        let Ok(Some(Node { kind: NodeKind::String(s), .. })) = result else { panic!() };
+        let Ok(Some(Node {
+            kind: NodeKind::String(s),
+            ..
+        })) = result
+        else {
+            panic!()
+        };
         assert_eq!(s, "aé😀\n");
     }
 }

@@ -17,9 +17,9 @@ impl fmt::Display for Position {
 
 /// The position of `offset` in `src` (an offset past the end is clamped to the end).
 pub fn position_of(src: &str, offset: usize) -> Position {
-    let mut offsets = [offset];
+    let offsets = [offset];
     let mut out = [Position { line: 1, column: 1 }];
-    positions_of(src, &mut offsets, &mut out);
+    positions_of(src, &offsets, &mut out);
     out[0]
 }
 
@@ -55,7 +55,10 @@ mod tests {
     fn columns_count_characters_not_bytes() {
         let src = "{\"é\":\n  x}";
         assert_eq!(position_of(src, 0), Position { line: 1, column: 1 });
-        assert_eq!(position_of(src, src.find('x').unwrap()), Position { line: 2, column: 3 });
+        assert_eq!(
+            position_of(src, src.find('x').unwrap()),
+            Position { line: 2, column: 3 }
+        );
         assert_eq!(position_of(src, 4), Position { line: 1, column: 4 });
     }
 }

@@ -21,7 +21,13 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub fn new(at: usize, trail: &Trail<'_>, kind: ErrorKind, answer: TbAnswer) -> Failure {
-        Failure { at, path: trail.to_path(), kind, answer, hint: None }
+        Failure {
+            at,
+            path: trail.to_path(),
+            kind,
+            answer,
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: &'static str) -> Failure {
@@ -50,29 +56,53 @@ pub(crate) type Read<T> = Result<T, Failure>;
 
 impl Ctx {
     pub fn new(mode: Mode, exact_types: bool) -> Ctx {
-        Ctx { mode, notes: Vec::new(), exact_types }
+        Ctx {
+            mode,
+            notes: Vec::new(),
+            exact_types,
+        }
     }
 
     /// Records a leniency in ThingsBoard mode; refuses it in strict mode (typing notes excepted).
     pub fn forgive(&mut self, at: usize, trail: &Trail<'_>, kind: LeniencyKind) -> Read<()> {
         match self.mode {
             Mode::ThingsBoard => {
-                self.notes.push(Note { at, path: Some(trail.to_path()), kind });
+                self.notes.push(Note {
+                    at,
+                    path: Some(trail.to_path()),
+                    kind,
+                });
                 Ok(())
             }
             Mode::Strict if kind.is_typing_note() => {
-                self.notes.push(Note { at, path: Some(trail.to_path()), kind });
+                self.notes.push(Note {
+                    at,
+                    path: Some(trail.to_path()),
+                    kind,
+                });
                 Ok(())
             }
             // The answer is replaced by ThingsBoard's own once the error is finished.
-            Mode::Strict => Err(Failure::new(at, trail, ErrorKind::NotStrict(kind), TbAnswer::Accepts)),
+            Mode::Strict => Err(Failure::new(
+                at,
+                trail,
+                ErrorKind::NotStrict(kind),
+                TbAnswer::Accepts,
+            )),
         }
     }
 
     /// Reports every member whose key is not in `known` as a field ThingsBoard does not read.
-    pub fn unknown_fields(&mut self, members: &[Member<'_>], known: &[&str], trail: &Trail<'_>) -> Read<()> {
+    pub fn unknown_fields(
+        &mut self,
+        members: &[Member<'_>],
+        known: &[&str],
+        trail: &Trail<'_>,
+    ) -> Read<()> {
         for member in members.iter().filter(|m| !known.contains(&m.key.as_ref())) {
-            let kind = LeniencyKind::UnknownField { field: member.key.clone().into_owned() };
+            let kind = LeniencyKind::UnknownField {
+                field: member.key.clone().into_owned(),
+            };
             self.forgive(member.key_at, &trail.key(&member.key), kind)?;
         }
         Ok(())
@@ -84,12 +114,24 @@ impl Ctx {
             NodeKind::String(s) => Ok(s.clone().into_owned()),
             _ if self.exact_types => Err(wrong_type(node, trail, "a string", fail)),
             NodeKind::Number(text) => {
-                self.converted(node, trail, JsonKind::Number, text, format!("the string {text:?}"))?;
+                self.converted(
+                    node,
+                    trail,
+                    JsonKind::Number,
+                    text,
+                    format!("the string {text:?}"),
+                )?;
                 Ok((*text).to_owned())
             }
             NodeKind::Bool(b) => {
                 let text = b.to_string();
-                self.converted(node, trail, JsonKind::Bool, &text, format!("the string {text:?}"))?;
+                self.converted(
+                    node,
+                    trail,
+                    JsonKind::Bool,
+                    &text,
+                    format!("the string {text:?}"),
+                )?;
                 Ok(text)
             }
             NodeKind::Array(items) if items.len() == 1 => {
@@ -104,12 +146,28 @@ impl Ctx {
     pub fn int(&mut self, node: &Node<'_>, trail: &Trail<'_>, fail: TbAnswer) -> Read<i32> {
         let exact = |n: i64| i32::try_from(n).ok();
         // `(int)` of Java's long conversion keeps the low 32 bits, as Gson does.
-        self.integer(node, trail, fail, "an integer", exact, |n| n as i32, java_parse_int)
+        self.integer(
+            node,
+            trail,
+            fail,
+            "an integer",
+            exact,
+            |n| n as i32,
+            java_parse_int,
+        )
     }
 
     /// `getAsLong()`: numbers truncated and wrapped to 64 bits, strings through `Long.parseLong`.
     pub fn long(&mut self, node: &Node<'_>, trail: &Trail<'_>, fail: TbAnswer) -> Read<i64> {
-        self.integer(node, trail, fail, "an integer", Some, |n| n, java_parse_long)
+        self.integer(
+            node,
+            trail,
+            fail,
+            "an integer",
+            Some,
+            |n| n,
+            java_parse_long,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -135,7 +193,13 @@ impl Ctx {
                 match java_long_value(text) {
                     Some(wide) => {
                         let value = wrap(wide);
-                        self.converted(node, trail, JsonKind::Number, text, format!("the integer {}", value.to_string()))?;
+                        self.converted(
+                            node,
+                            trail,
+                            JsonKind::Number,
+                            text,
+                            format!("the integer {}", value.to_string()),
+                        )?;
                         Ok(value)
                     }
                     None => Err(wrong_type(node, trail, expected, fail)),
@@ -144,7 +208,13 @@ impl Ctx {
             _ if self.exact_types => Err(wrong_type(node, trail, expected, fail)),
             NodeKind::String(s) => match parse_string(s) {
                 Some(value) => {
-                    self.converted(node, trail, JsonKind::String, s, format!("the integer {}", value.to_string()))?;
+                    self.converted(
+                        node,
+                        trail,
+                        JsonKind::String,
+                        s,
+                        format!("the integer {}", value.to_string()),
+                    )?;
                     Ok(value)
                 }
                 None => Err(wrong_type(node, trail, expected, fail)),
@@ -175,8 +245,19 @@ impl Ctx {
         Ok(value)
     }
 
-    fn converted(&mut self, node: &Node<'_>, trail: &Trail<'_>, from: JsonKind, original: &str, read_as: String) -> Read<()> {
-        let kind = LeniencyKind::Converted { from, original: original.to_owned(), read_as };
+    fn converted(
+        &mut self,
+        node: &Node<'_>,
+        trail: &Trail<'_>,
+        from: JsonKind,
+        original: &str,
+        read_as: String,
+    ) -> Read<()> {
+        let kind = LeniencyKind::Converted {
+            from,
+            original: original.to_owned(),
+            read_as,
+        };
         self.forgive(node.at, trail, kind)
     }
 }
@@ -229,8 +310,21 @@ pub(crate) fn describe(node: &Node<'_>) -> String {
     }
 }
 
-pub(crate) fn wrong_type(node: &Node<'_>, trail: &Trail<'_>, expected: &'static str, fail: TbAnswer) -> Failure {
-    Failure::new(node.at, trail, ErrorKind::WrongType { expected, found: describe(node) }, fail)
+pub(crate) fn wrong_type(
+    node: &Node<'_>,
+    trail: &Trail<'_>,
+    expected: &'static str,
+    fail: TbAnswer,
+) -> Failure {
+    Failure::new(
+        node.at,
+        trail,
+        ErrorKind::WrongType {
+            expected,
+            found: describe(node),
+        },
+        fail,
+    )
 }
 
 /// The owned value of a node.
@@ -255,7 +349,11 @@ pub(crate) fn to_json(node: &Node<'_>) -> Json {
 /// A number written as a plain integer (`-?digits`) that fits an `i64`.
 fn plain_integer(text: &str) -> Option<i64> {
     let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.bytes().all(|b| b.is_ascii_digit()) { text.parse().ok() } else { None }
+    if digits.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Java `Long.parseLong`: an optional sign and ASCII digits, in range.
@@ -294,7 +392,9 @@ pub(crate) fn java_long_value(text: &str) -> Option<i64> {
     let kept = if shift >= 0 {
         &digits[..]
     } else {
-        let drop = usize::try_from(-shift).unwrap_or(usize::MAX).min(digits.len());
+        let drop = usize::try_from(-shift)
+            .unwrap_or(usize::MAX)
+            .min(digits.len());
         &digits[..digits.len() - drop]
     };
     let mut value: u64 = 0;
@@ -304,7 +404,11 @@ pub(crate) fn java_long_value(text: &str) -> Option<i64> {
     for _ in 0..shift.clamp(0, 64) {
         value = value.wrapping_mul(10);
     }
-    let value = if negative { value.wrapping_neg() } else { value };
+    let value = if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    };
     Some(value as i64)
 }
 

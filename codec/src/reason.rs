@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn known_code_prints_hex_and_name() {
-        assert_eq!(ReasonCode::PAYLOAD_FORMAT_INVALID.to_string(), "0x99 Payload format invalid");
+        assert_eq!(
+            ReasonCode::PAYLOAD_FORMAT_INVALID.to_string(),
+            "0x99 Payload format invalid"
+        );
     }
 
     #[test]

@@ -12,7 +12,12 @@ use crate::value::tb_type;
 /// A multi-line description: the message, field by field, then the leniencies applied.
 pub fn render_decoded(decoded: &Decoded) -> String {
     let message = &decoded.message;
-    let mut out = format!("{} ({}, {})\n", kind_name(message), message.topic(), message.direction());
+    let mut out = format!(
+        "{} ({}, {})\n",
+        kind_name(message),
+        message.topic(),
+        message.direction()
+    );
     render_message(message, &mut out);
     if decoded.leniencies.is_empty() {
         out.push_str("leniencies: none\n");
@@ -36,7 +41,9 @@ pub fn kind_name(message: &Message) -> &'static str {
         Message::Telemetry(_) => "telemetry",
         Message::ClientAttributes(_) => "client attributes",
         Message::AttributeRequest(AttributeRequest::Server(_)) => "attribute request (server form)",
-        Message::AttributeRequest(AttributeRequest::Doc(_)) => "attribute request (public doc form)",
+        Message::AttributeRequest(AttributeRequest::Doc(_)) => {
+            "attribute request (public doc form)"
+        }
         Message::RpcResponse(_) => "RPC reply",
         Message::Claim(_) => "claim",
         Message::AttributeResponse(_) => "attribute response",
@@ -63,7 +70,12 @@ fn render_message(message: &Message, out: &mut String) {
         Message::Disconnect(m) => line(format!("device: {:?}", m.device)),
         Message::Telemetry(m) => {
             for device in &m.devices {
-                line(format!("device {:?}: {} entr{}", device.device, device.entries.len(), plural_y(device.entries.len())));
+                line(format!(
+                    "device {:?}: {} entr{}",
+                    device.device,
+                    device.entries.len(),
+                    plural_y(device.entries.len())
+                ));
                 for entry in &device.entries {
                     line(format!("  {}", entry_line(entry)));
                 }
@@ -71,24 +83,39 @@ fn render_message(message: &Message, out: &mut String) {
         }
         Message::ClientAttributes(m) => {
             for device in &m.devices {
-                line(format!("device {:?}: {}", device.device, typed_values(&device.values)));
+                line(format!(
+                    "device {:?}: {}",
+                    device.device,
+                    typed_values(&device.values)
+                ));
             }
         }
         Message::AttributeRequest(AttributeRequest::Server(r)) => {
             line(format!("id:     {}", r.id));
             line(format!("device: {:?}", r.device));
-            line(format!("scope:  {}", if r.client { "client" } else { "shared" }));
+            line(format!(
+                "scope:  {}",
+                if r.client { "client" } else { "shared" }
+            ));
             line(match &r.keys {
                 RequestedKeys::Key(k) => format!("key:    {k:?} (the answer carries `value`)"),
-                RequestedKeys::Keys(keys) if keys.is_empty() => "keys:   [] (every client and shared attribute)".into(),
+                RequestedKeys::Keys(keys) if keys.is_empty() => {
+                    "keys:   [] (every client and shared attribute)".into()
+                }
                 RequestedKeys::Keys(keys) => format!("keys:   {keys:?}"),
             });
         }
         Message::AttributeRequest(AttributeRequest::Doc(r)) => {
             line(format!("id:     {}", r.id));
             line(format!("device: {:?}", r.device));
-            line(format!("client: {:?}", r.client.as_deref().unwrap_or_default()));
-            line(format!("shared: {:?}", r.shared.as_deref().unwrap_or_default()));
+            line(format!(
+                "client: {:?}",
+                r.client.as_deref().unwrap_or_default()
+            ));
+            line(format!(
+                "shared: {:?}",
+                r.shared.as_deref().unwrap_or_default()
+            ));
             line("ThingsBoard 4.3 does not accept this form: decode in thingsboard mode to see its answer".into());
         }
         Message::RpcResponse(r) => {
@@ -101,9 +128,17 @@ fn render_message(message: &Message, out: &mut String) {
         }
         Message::Claim(m) => {
             for claim in &m.devices {
-                let key = claim.secret_key.as_deref().map_or("\"\" (default)".to_owned(), |k| format!("{k:?}"));
-                let duration = claim.duration_ms.map_or("the server default".to_owned(), |d| format!("{d} ms"));
-                line(format!("device {:?}: secret key {key}, duration {duration}", claim.device));
+                let key = claim
+                    .secret_key
+                    .as_deref()
+                    .map_or("\"\" (default)".to_owned(), |k| format!("{k:?}"));
+                let duration = claim
+                    .duration_ms
+                    .map_or("the server default".to_owned(), |d| format!("{d} ms"));
+                line(format!(
+                    "device {:?}: secret key {key}, duration {duration}",
+                    claim.device
+                ));
             }
         }
         Message::AttributeResponse(r) => {
@@ -118,7 +153,9 @@ fn render_message(message: &Message, out: &mut String) {
         Message::AttributeUpdate(u) => {
             line(format!("device:  {:?}", u.device));
             line(match &u.change {
-                AttributeChange::Updated(values) => format!("updated: {}", Json::Object(values.clone())),
+                AttributeChange::Updated(values) => {
+                    format!("updated: {}", Json::Object(values.clone()))
+                }
                 AttributeChange::Deleted(keys) => format!("deleted: {keys:?}"),
             });
         }
@@ -165,12 +202,15 @@ fn typed_values(values: &Object) -> String {
         .map(|(key, value)| {
             let stored = match tb_type(value) {
                 Ok(Some(stored)) => match (value, &stored) {
-                    (Json::String(_), crate::TbValue::String(_)) | (Json::Object(_) | Json::Array(_), _) => {
-                        stored.type_name().to_owned()
-                    }
+                    (Json::String(_), crate::TbValue::String(_))
+                    | (Json::Object(_) | Json::Array(_), _) => stored.type_name().to_owned(),
                     (Json::Bool(_), _) => stored.type_name().to_owned(),
-                    (Json::Number(n), crate::TbValue::Long(l)) if n.as_str() == l.to_string() => "long".to_owned(),
-                    (Json::Number(n), crate::TbValue::Double(_)) if n.is_integer_literal() => stored.to_string(),
+                    (Json::Number(n), crate::TbValue::Long(l)) if n.as_str() == l.to_string() => {
+                        "long".to_owned()
+                    }
+                    (Json::Number(n), crate::TbValue::Double(_)) if n.is_integer_literal() => {
+                        stored.to_string()
+                    }
                     (Json::Number(_), crate::TbValue::Double(_)) => "double".to_owned(),
                     _ => stored.to_string(),
                 },

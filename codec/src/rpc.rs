@@ -50,7 +50,11 @@ impl RpcResponse {
         let root = Trail::Root;
         let fail = TbAnswer::HandlerFailed;
         let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
-        let id = ctx.int(required(members, "id", at, &root, fail)?, &root.key("id"), fail)?;
+        let id = ctx.int(
+            required(members, "id", at, &root, fail)?,
+            &root.key("id"),
+            fail,
+        )?;
         let data = to_json(required(members, "data", at, &root, fail)?);
         ctx.unknown_fields(members, &["device", "id", "data"], &root)?;
         Ok(RpcResponse { device, id, data })
@@ -73,14 +77,32 @@ impl RpcRequest {
         let data = required(members, "data", at, &root, fail)?;
         let data_trail = root.key("data");
         let Some(fields) = self::members(data) else {
-            return Err(wrong_type(data, &data_trail, "an object with id, method and params", fail));
+            return Err(wrong_type(
+                data,
+                &data_trail,
+                "an object with id, method and params",
+                fail,
+            ));
         };
-        let id = ctx.int(required(fields, "id", data.at, &data_trail, fail)?, &data_trail.key("id"), fail)?;
-        let method = ctx.string(required(fields, "method", data.at, &data_trail, fail)?, &data_trail.key("method"), fail)?;
+        let id = ctx.int(
+            required(fields, "id", data.at, &data_trail, fail)?,
+            &data_trail.key("id"),
+            fail,
+        )?;
+        let method = ctx.string(
+            required(fields, "method", data.at, &data_trail, fail)?,
+            &data_trail.key("method"),
+            fail,
+        )?;
         let params = to_json(required(fields, "params", data.at, &data_trail, fail)?);
         ctx.unknown_fields(fields, &["id", "method", "params"], &data_trail)?;
         ctx.unknown_fields(members, &["device", "data"], &root)?;
-        Ok(RpcRequest { device, id, method, params })
+        Ok(RpcRequest {
+            device,
+            id,
+            method,
+            params,
+        })
     }
 
     pub(crate) fn encode(&self, out: &mut String) {

@@ -16,7 +16,10 @@ impl SmallStr {
         if text.len() <= INLINE {
             let mut bytes = [0u8; INLINE];
             bytes[..text.len()].copy_from_slice(text.as_bytes());
-            SmallStr::Inline { len: text.len() as u8, bytes }
+            SmallStr::Inline {
+                len: text.len() as u8,
+                bytes,
+            }
         } else {
             SmallStr::Heap(text.into())
         }
@@ -25,7 +28,9 @@ impl SmallStr {
     pub fn as_str(&self) -> &str {
         match self {
             // The bytes were copied from a `&str` whole, so they are UTF-8.
-            SmallStr::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            SmallStr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
             SmallStr::Heap(text) => text,
         }
     }
@@ -33,7 +38,11 @@ impl SmallStr {
 
 impl From<String> for SmallStr {
     fn from(text: String) -> SmallStr {
-        if text.len() <= INLINE { SmallStr::new(&text) } else { SmallStr::Heap(text.into_boxed_str()) }
+        if text.len() <= INLINE {
+            SmallStr::new(&text)
+        } else {
+            SmallStr::Heap(text.into_boxed_str())
+        }
     }
 }
 
@@ -49,7 +58,14 @@ mod tests {
 
     #[test]
     fn short_and_long_texts_read_back() {
-        for text in ["", "temperature", "é😀", &"x".repeat(22), &"y".repeat(23), &"é".repeat(11)] {
+        for text in [
+            "",
+            "temperature",
+            "é😀",
+            &"x".repeat(22),
+            &"y".repeat(23),
+            &"é".repeat(11),
+        ] {
             assert_eq!(SmallStr::new(text).as_str(), text);
             assert_eq!(SmallStr::from(text.to_owned()).as_str(), text);
         }

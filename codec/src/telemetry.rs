@@ -55,17 +55,29 @@ impl Telemetry {
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
             let trail = root.key(&entry.key);
-            check_device_name(&entry.key, entry.key_at, &trail, ReasonCode::UNSPECIFIED_ERROR)?;
-            let NodeKind::Array(items) = &entry.value.kind else { continue };
+            check_device_name(
+                &entry.key,
+                entry.key_at,
+                &trail,
+                ReasonCode::UNSPECIFIED_ERROR,
+            )?;
+            let NodeKind::Array(items) = &entry.value.kind else {
+                continue;
+            };
             if items.is_empty() {
-                let kind = LeniencyKind::EmptyTelemetryList { device: entry.key.clone().into_owned() };
+                let kind = LeniencyKind::EmptyTelemetryList {
+                    device: entry.key.clone().into_owned(),
+                };
                 ctx.forgive(entry.value.at, &trail, kind)?;
             }
             let mut entries = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 entries.push(TelemetryEntry::decode(ctx, item, &trail.index(i))?);
             }
-            devices.push(DeviceTelemetry { device: entry.key.clone().into_owned(), entries });
+            devices.push(DeviceTelemetry {
+                device: entry.key.clone().into_owned(),
+                entries,
+            });
         }
         Ok(Telemetry { devices })
     }
@@ -106,17 +118,29 @@ impl TelemetryEntry {
                 };
                 let values = stored_values(ctx, value_members, &values_trail)?;
                 ctx.unknown_fields(members, &["ts", "values", "metadata"], trail)?;
-                Ok(TelemetryEntry { ts: Some(ts), values, metadata })
+                Ok(TelemetryEntry {
+                    ts: Some(ts),
+                    values,
+                    metadata,
+                })
             }
             _ => {
                 let data = || members.iter().filter(|m| m.key != "metadata");
                 for member in data() {
                     if let Some(key) = ["ts", "values"].into_iter().find(|k| member.key == *k) {
-                        ctx.forgive(member.key_at, &trail.key(key), LeniencyKind::ReservedKeyStoredAsData { key })?;
+                        ctx.forgive(
+                            member.key_at,
+                            &trail.key(key),
+                            LeniencyKind::ReservedKeyStoredAsData { key },
+                        )?;
                     }
                 }
                 let values = stored_values(ctx, data(), trail)?;
-                Ok(TelemetryEntry { ts: None, values, metadata })
+                Ok(TelemetryEntry {
+                    ts: None,
+                    values,
+                    metadata,
+                })
             }
         }
     }
@@ -126,7 +150,9 @@ impl TelemetryEntry {
         match self.ts {
             Some(ts) => {
                 object.integer("ts", ts);
-                ObjectWriter::new(object.key("values")).members(&self.values).finish();
+                ObjectWriter::new(object.key("values"))
+                    .members(&self.values)
+                    .finish();
             }
             None => {
                 object.members(&self.values);
@@ -142,19 +168,35 @@ impl TelemetryEntry {
 impl Metadata {
     fn decode(ctx: &mut Ctx, node: &Node<'_>, trail: &Trail<'_>) -> Read<Metadata> {
         let Some(members) = members(node) else {
-            return Err(wrong_type(node, trail, "an object with connector, receivedTs and publishedTs", FAIL));
+            return Err(wrong_type(
+                node,
+                trail,
+                "an object with connector, receivedTs and publishedTs",
+                FAIL,
+            ));
         };
         let present = |name: &'static str| match field(members, name) {
-            Some(Node { kind: NodeKind::Null, .. }) | None => {
-                Err(Failure::new(node.at, trail, ErrorKind::MissingField { field: name }, FAIL))
-            }
+            Some(Node {
+                kind: NodeKind::Null,
+                ..
+            })
+            | None => Err(Failure::new(
+                node.at,
+                trail,
+                ErrorKind::MissingField { field: name },
+                FAIL,
+            )),
             Some(value) => Ok(value),
         };
         let connector = ctx.string(present("connector")?, &trail.key("connector"), FAIL)?;
         let received_ts = ctx.long(present("receivedTs")?, &trail.key("receivedTs"), FAIL)?;
         let published_ts = ctx.long(present("publishedTs")?, &trail.key("publishedTs"), FAIL)?;
         ctx.unknown_fields(members, &["connector", "receivedTs", "publishedTs"], trail)?;
-        Ok(Metadata { connector, received_ts, published_ts })
+        Ok(Metadata {
+            connector,
+            received_ts,
+            published_ts,
+        })
     }
 
     fn encode(&self, out: &mut String) {

@@ -140,7 +140,13 @@ mod tests {
 
     #[test]
     fn prefix_lookalikes_are_not_topics() {
-        for name in ["v1/gateway", "v1/gateway/", "v1/gateway/#", "v1/gatewayX", "v1/gateway/rpc/"] {
+        for name in [
+            "v1/gateway",
+            "v1/gateway/",
+            "v1/gateway/#",
+            "v1/gatewayX",
+            "v1/gateway/rpc/",
+        ] {
             assert!(name.parse::<Topic>().is_err(), "{name}");
         }
     }

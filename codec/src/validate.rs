@@ -81,25 +81,34 @@ fn device_map<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
 
 fn unique(keys: &[String]) -> Option<String> {
     let mut seen = std::collections::HashSet::new();
-    keys.iter().find(|k| !seen.insert(k.as_str())).map(|k| format!("`{k}` appears twice"))
+    keys.iter()
+        .find(|k| !seen.insert(k.as_str()))
+        .map(|k| format!("`{k}` appears twice"))
 }
 
 fn entry(entry: &TelemetryEntry) -> Option<String> {
-    if entry.ts.is_none() {
-        if let Some(key) = ["ts", "values", "metadata"].into_iter().find(|k| entry.values.get(k).is_some()) {
-            return Some(format!("a flat telemetry element cannot carry the key `{key}`"));
-        }
+    let reserved = ["ts", "values", "metadata"];
+    if entry.ts.is_none()
+        && let Some(key) = reserved.into_iter().find(|k| entry.values.get(k).is_some())
+    {
+        return Some(format!(
+            "a flat telemetry element cannot carry the key `{key}`"
+        ));
     }
     stored(&entry.values)
 }
 
 /// Stored values: no null (dropped), no number too large to store.
 fn stored(values: &Object) -> Option<String> {
-    values.iter().find_map(|(key, value)| match (value, tb_type(value)) {
-        (Json::Null, _) => Some(format!("`{key}` is null, which ThingsBoard drops")),
-        (_, Err(TypingError::ExponentTooLarge)) => Some(format!("`{key}` has an exponent too large to store")),
-        _ => None,
-    })
+    values
+        .iter()
+        .find_map(|(key, value)| match (value, tb_type(value)) {
+            (Json::Null, _) => Some(format!("`{key}` is null, which ThingsBoard drops")),
+            (_, Err(TypingError::ExponentTooLarge)) => {
+                Some(format!("`{key}` has an exponent too large to store"))
+            }
+            _ => None,
+        })
 }
 
 fn looks_like_deletion(values: &Object) -> bool {

@@ -47,17 +47,29 @@ pub fn java_double(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     let magnitude = x.abs();
     if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
         let text = format!("{x:?}");
-        return if text.contains('.') { text } else { format!("{text}.0") };
+        return if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        };
     }
     // Rust's `{:e}` is the shortest round-trip digits: `1e10`, `1.5e-7`.
     let text = format!("{x:e}");
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-    let mantissa = if mantissa.contains('.') { mantissa.to_owned() } else { format!("{mantissa}.0") };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.to_owned()
+    } else {
+        format!("{mantissa}.0")
+    };
     format!("{mantissa}E{exponent}")
 }
 
@@ -92,7 +104,8 @@ impl Decimal {
         };
         let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part) {
+        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part)
+        {
             return None;
         }
         let exponent: i64 = match exponent {
@@ -108,22 +121,44 @@ impl Decimal {
                 }
             }
         };
-        let digits: String = format!("{int_part}{frac_part}").trim_start_matches('0').to_owned();
-        Some(Ok(Decimal { negative, digits, scale: frac_part.len() as i64 - exponent }))
+        let digits: String = format!("{int_part}{frac_part}")
+            .trim_start_matches('0')
+            .to_owned();
+        Some(Ok(Decimal {
+            negative,
+            digits,
+            scale: frac_part.len() as i64 - exponent,
+        }))
     }
 
     /// `stripTrailingZeros().scale()`.
     fn stripped_scale(&self) -> i64 {
         let zeros = self.digits.len() - self.digits.trim_end_matches('0').len();
-        if self.digits.is_empty() { 0 } else { self.scale - zeros as i64 }
+        if self.digits.is_empty() {
+            0
+        } else {
+            self.scale - zeros as i64
+        }
     }
 
     /// `toPlainString()` of the value with its own scale.
     fn plain(&self) -> String {
-        let sign = if self.negative && !self.digits.is_empty() { "-" } else { "" };
-        let digits = if self.digits.is_empty() { "0" } else { &self.digits };
+        let sign = if self.negative && !self.digits.is_empty() {
+            "-"
+        } else {
+            ""
+        };
+        let digits = if self.digits.is_empty() {
+            "0"
+        } else {
+            &self.digits
+        };
         if self.scale <= 0 {
-            let zeros = if self.digits.is_empty() { 0 } else { (-self.scale) as usize };
+            let zeros = if self.digits.is_empty() {
+                0
+            } else {
+                (-self.scale) as usize
+            };
             return format!("{sign}{digits}{}", "0".repeat(zeros));
         }
         let scale = self.scale as usize;
@@ -225,10 +260,22 @@ mod tests {
         assert_eq!(typed("1.25e1"), TbValue::Double(12.5));
         assert_eq!(typed("-0"), TbValue::Long(0));
         assert_eq!(typed("9223372036854775807"), TbValue::Long(i64::MAX));
-        assert_eq!(typed("9223372036854775808"), TbValue::String("9223372036854775808".into()));
-        assert_eq!(typed("0.12345678901234567"), TbValue::String("0.12345678901234567".into()));
-        assert_eq!(typed("1e-20"), TbValue::String("0.00000000000000000001".into()));
-        assert_eq!(typed("1e20"), TbValue::String("100000000000000000000".into()));
+        assert_eq!(
+            typed("9223372036854775808"),
+            TbValue::String("9223372036854775808".into())
+        );
+        assert_eq!(
+            typed("0.12345678901234567"),
+            TbValue::String("0.12345678901234567".into())
+        );
+        assert_eq!(
+            typed("1e-20"),
+            TbValue::String("0.00000000000000000001".into())
+        );
+        assert_eq!(
+            typed("1e20"),
+            TbValue::String("100000000000000000000".into())
+        );
     }
 
     #[test]
@@ -238,7 +285,11 @@ mod tests {
         assert_eq!(typed("\".5\""), TbValue::Double(0.5));
         assert_eq!(typed("\"22.10\""), TbValue::Double(22.1));
         for stays in ["5.", "-", "1e5", "+5", " 5", "0x10", "", "1.2.3", "abc"] {
-            assert_eq!(typed(&format!("\"{stays}\"")), TbValue::String(stays.into()), "{stays}");
+            assert_eq!(
+                typed(&format!("\"{stays}\"")),
+                TbValue::String(stays.into()),
+                "{stays}"
+            );
         }
     }
 

@@ -16,9 +16,26 @@ fn number(text: &str) -> Json {
 /// One message of every kind and form, as a gateway or ThingsBoard would send it.
 fn examples() -> Vec<(&'static str, Message)> {
     vec![
-        ("connect", Message::Connect(Connect { device: "Device A".into(), device_type: None })),
-        ("connect-with-type", Message::Connect(Connect { device: "Device A".into(), device_type: Some("Sensor A".into()) })),
-        ("disconnect", Message::Disconnect(Disconnect { device: "Device A".into() })),
+        (
+            "connect",
+            Message::Connect(Connect {
+                device: "Device A".into(),
+                device_type: None,
+            }),
+        ),
+        (
+            "connect-with-type",
+            Message::Connect(Connect {
+                device: "Device A".into(),
+                device_type: Some("Sensor A".into()),
+            }),
+        ),
+        (
+            "disconnect",
+            Message::Disconnect(Disconnect {
+                device: "Device A".into(),
+            }),
+        ),
         (
             "telemetry",
             Message::Telemetry(Telemetry {
@@ -28,17 +45,27 @@ fn examples() -> Vec<(&'static str, Message)> {
                         entries: vec![
                             TelemetryEntry {
                                 ts: Some(1483228800000),
-                                values: object(&[("temperature", number("42")), ("humidity", number("80.5"))]),
+                                values: object(&[
+                                    ("temperature", number("42")),
+                                    ("humidity", number("80.5")),
+                                ]),
                                 metadata: None,
                             },
-                            TelemetryEntry { ts: None, values: object(&[("on", Json::Bool(true))]), metadata: None },
+                            TelemetryEntry {
+                                ts: None,
+                                values: object(&[("on", Json::Bool(true))]),
+                                metadata: None,
+                            },
                         ],
                     },
                     DeviceTelemetry {
                         device: "Device B".into(),
                         entries: vec![TelemetryEntry {
                             ts: Some(1483228800000),
-                            values: object(&[("config", Json::Object(object(&[("mode", "auto".into())])))]),
+                            values: object(&[(
+                                "config",
+                                Json::Object(object(&[("mode", "auto".into())])),
+                            )]),
                             metadata: Some(Metadata {
                                 connector: "MQTT Broker Connector".into(),
                                 received_ts: 1483228799990,
@@ -97,26 +124,45 @@ fn examples() -> Vec<(&'static str, Message)> {
             "claim",
             Message::Claim(Claim {
                 devices: vec![
-                    DeviceClaim { device: "Device A".into(), secret_key: Some("value_A".into()), duration_ms: Some(60000) },
-                    DeviceClaim { device: "Device B".into(), secret_key: None, duration_ms: None },
+                    DeviceClaim {
+                        device: "Device A".into(),
+                        secret_key: Some("value_A".into()),
+                        duration_ms: Some(60000),
+                    },
+                    DeviceClaim {
+                        device: "Device B".into(),
+                        secret_key: None,
+                        duration_ms: None,
+                    },
                 ],
             }),
         ),
         (
             "attribute-response-value",
-            Message::AttributeResponse(AttributeResponse { id: 1, device: "Device A".into(), values: ResponseValues::Value(number("23.0")) }),
+            Message::AttributeResponse(AttributeResponse {
+                id: 1,
+                device: "Device A".into(),
+                values: ResponseValues::Value(number("23.0")),
+            }),
         ),
         (
             "attribute-response-values",
             Message::AttributeResponse(AttributeResponse {
                 id: 2,
                 device: "Device A".into(),
-                values: ResponseValues::Values(object(&[("firmware", "1.2.3".into()), ("serial", "SN-1".into())])),
+                values: ResponseValues::Values(object(&[
+                    ("firmware", "1.2.3".into()),
+                    ("serial", "SN-1".into()),
+                ])),
             }),
         ),
         (
             "attribute-response-nothing",
-            Message::AttributeResponse(AttributeResponse { id: 3, device: "Device A".into(), values: ResponseValues::Nothing }),
+            Message::AttributeResponse(AttributeResponse {
+                id: 3,
+                device: "Device A".into(),
+                values: ResponseValues::Nothing,
+            }),
         ),
         (
             "shared-attribute-update",
@@ -143,7 +189,10 @@ fn examples() -> Vec<(&'static str, Message)> {
         ),
         (
             "device-disconnected",
-            Message::DeviceDisconnected(DeviceDisconnected { device: "Device A".into(), reason: ReasonCode::MESSAGE_RATE_TOO_HIGH }),
+            Message::DeviceDisconnected(DeviceDisconnected {
+                device: "Device A".into(),
+                reason: ReasonCode::MESSAGE_RATE_TOO_HIGH,
+            }),
         ),
     ]
 }
@@ -170,17 +219,27 @@ fn canonical_text_decodes_to_the_same_message_and_encodes_to_the_same_bytes() {
         let decoded = decode(message.topic(), message.direction(), &wire, Mode::Strict)
             .unwrap_or_else(|e| panic!("{name}: {}", e.render()));
         assert_eq!(decoded.message, message, "{name}");
-        assert!(decoded.leniencies.is_empty(), "{name}: {:?}", decoded.leniencies);
+        assert!(
+            decoded.leniencies.is_empty(),
+            "{name}: {:?}",
+            decoded.leniencies
+        );
         assert_eq!(encode(&decoded.message), wire, "{name}");
     }
 }
 
 #[test]
 fn every_topic_and_direction_has_an_example() {
-    let covered: Vec<(Topic, Direction)> = examples().iter().map(|(_, m)| (m.topic(), m.direction())).collect();
+    let covered: Vec<(Topic, Direction)> = examples()
+        .iter()
+        .map(|(_, m)| (m.topic(), m.direction()))
+        .collect();
     for topic in Topic::ALL {
         for direction in topic.directions() {
-            assert!(covered.contains(&(topic, direction)), "no canonical example for {topic} ({direction})");
+            assert!(
+                covered.contains(&(topic, direction)),
+                "no canonical example for {topic} ({direction})"
+            );
         }
     }
 }

@@ -8,7 +8,11 @@ use tbgw_codec::{Message, Mode, decode};
 #[test]
 fn every_bad_payload_has_a_reviewed_outcome() {
     let cases = support::load("bad-payloads.txt");
-    assert!(cases.len() >= 30, "the corpus must keep at least 30 payloads, has {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "the corpus must keep at least 30 payloads, has {}",
+        cases.len()
+    );
     for case in &cases {
         let strict = decode(case.topic, case.direction, &case.payload, Mode::Strict);
         let thingsboard = decode(case.topic, case.direction, &case.payload, Mode::ThingsBoard);
@@ -17,7 +21,11 @@ fn every_bad_payload_has_a_reviewed_outcome() {
             || thingsboard.as_ref().is_ok_and(|d| !d.leniencies.is_empty())
             || matches!(&strict, Ok(d) if d.message.encode().as_bytes() != case.payload)
             || matches!(&strict, Ok(d) if matches!(&d.message, Message::RpcResponse(r) if r.data_is_json_text()));
-        assert!(is_bad, "{}: decodes cleanly in both modes; it does not belong in the bad corpus", case.name);
+        assert!(
+            is_bad,
+            "{}: decodes cleanly in both modes; it does not belong in the bad corpus",
+            case.name
+        );
         let report = format!(
             "{} {} ({})\nsource: {}\npayload: {}\n\n--- strict\n{}\n--- thingsboard\n{}",
             case.topic,

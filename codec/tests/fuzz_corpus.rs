@@ -28,7 +28,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn decode_bytes_regressions_replay() {
     let inputs = files(&fuzz_dir().join("regressions/decode_bytes"));
-    assert!(!inputs.is_empty(), "fuzz/regressions/decode_bytes holds no input");
+    assert!(
+        !inputs.is_empty(),
+        "fuzz/regressions/decode_bytes holds no input"
+    );
     for path in inputs {
         let data = std::fs::read(&path).expect("a regression input");
         let outcome = std::panic::catch_unwind(|| decode_bytes(&data));
@@ -62,17 +65,41 @@ fn expected_seeds() -> BTreeMap<String, Vec<u8>> {
         }
     };
     for case in support::load("bad-payloads.txt") {
-        add(&format!("bad-{}", case.name), case.topic, case.direction, &case.payload);
+        add(
+            &format!("bad-{}", case.name),
+            case.topic,
+            case.direction,
+            &case.payload,
+        );
     }
     for path in files(&support::snapshot_dir("codec/canonical")) {
         let text = std::fs::read_to_string(&path).expect("a snapshot");
-        let body: Vec<&str> = text.splitn(3, "---\n").nth(2).expect("an insta header").lines().collect();
-        let [heading, payload] = body[..] else { panic!("{}: expected a heading and a payload", path.display()) };
+        let body: Vec<&str> = text
+            .splitn(3, "---\n")
+            .nth(2)
+            .expect("an insta header")
+            .lines()
+            .collect();
+        let [heading, payload] = body[..] else {
+            panic!("{}: expected a heading and a payload", path.display())
+        };
         let (topic, rest) = heading.split_once(' ').expect("`topic (direction)`");
         let topic: Topic = topic.parse().expect("a gateway topic");
-        let direction = if rest.contains("gateway → platform") { Direction::GatewayToPlatform } else { Direction::PlatformToGateway };
-        let name = path.file_stem().and_then(|s| s.to_str()).expect("a file name");
-        add(&format!("canonical-{name}"), topic, direction, payload.as_bytes());
+        let direction = if rest.contains("gateway → platform") {
+            Direction::GatewayToPlatform
+        } else {
+            Direction::PlatformToGateway
+        };
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("a file name");
+        add(
+            &format!("canonical-{name}"),
+            topic,
+            direction,
+            payload.as_bytes(),
+        );
     }
     seeds
 }
@@ -92,7 +119,11 @@ fn seeds_are_made_from_the_snapshot_payloads() {
     let actual: BTreeMap<String, Vec<u8>> = files(&dir)
         .into_iter()
         .map(|path| {
-            let name = path.file_name().and_then(|s| s.to_str()).expect("a file name").to_owned();
+            let name = path
+                .file_name()
+                .and_then(|s| s.to_str())
+                .expect("a file name")
+                .to_owned();
             (name, std::fs::read(&path).expect("a seed"))
         })
         .collect();

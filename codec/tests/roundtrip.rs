@@ -13,8 +13,18 @@ fn number() -> impl Strategy<Value = Number> {
         Just(i64::MIN).prop_map(Number::from),
         Just(i64::MAX).prop_map(Number::from),
         prop::sample::select(vec![
-            "0", "-0", "0.0", "1e308", "-1.7976931348623157e308", "5e-324", "1E+2", "1.50",
-            "123456789012345678901234567890", "0.12345678901234567", "1e-400", "9223372036854775808",
+            "0",
+            "-0",
+            "0.0",
+            "1e308",
+            "-1.7976931348623157e308",
+            "5e-324",
+            "1E+2",
+            "1.50",
+            "123456789012345678901234567890",
+            "0.12345678901234567",
+            "1e-400",
+            "9223372036854775808",
         ])
         .prop_map(|text| Number::parse(text).expect("a valid JSON number")),
     ]
@@ -41,7 +51,8 @@ fn json() -> impl Strategy<Value = Json> {
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(Json::Array),
-            vec((text(), inner), 0..6).prop_map(|members| Json::Object(members.into_iter().collect())),
+            vec((text(), inner), 0..6)
+                .prop_map(|members| Json::Object(members.into_iter().collect())),
         ]
     })
 }
@@ -55,7 +66,9 @@ fn device_name() -> impl Strategy<Value = String> {
         Just("x".repeat(255)),
         Just("😀".repeat(127)),
     ]
-    .prop_filter("a name ThingsBoard stores", |name| !name.is_empty() && device_name_problem(name).is_none())
+    .prop_filter("a name ThingsBoard stores", |name| {
+        !name.is_empty() && device_name_problem(name).is_none()
+    })
 }
 
 /// Stored values: anything but null at the top level (ThingsBoard drops it).
@@ -65,11 +78,16 @@ fn stored_value() -> impl Strategy<Value = Json> {
 
 fn values(exclude: &'static [&'static str]) -> impl Strategy<Value = Object> {
     vec((text(), stored_value()), 0..8).prop_map(move |members| {
-        members.into_iter().filter(|(k, _)| !exclude.contains(&k.as_str())).collect()
+        members
+            .into_iter()
+            .filter(|(k, _)| !exclude.contains(&k.as_str()))
+            .collect()
     })
 }
 
-fn device_map<T: std::fmt::Debug + Clone>(entry: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<(String, T)>> {
+fn device_map<T: std::fmt::Debug + Clone>(
+    entry: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Vec<(String, T)>> {
     btree_map(device_name(), entry, 1..4).prop_map(|map| map.into_iter().collect())
 }
 
@@ -79,58 +97,111 @@ fn key_list() -> impl Strategy<Value = Vec<String>> {
 
 fn telemetry_entry() -> impl Strategy<Value = TelemetryEntry> {
     let metadata = || {
-        prop::option::of((text(), any::<i64>(), any::<i64>()).prop_map(|(connector, received_ts, published_ts)| {
-            Metadata { connector, received_ts, published_ts }
-        }))
+        prop::option::of((text(), any::<i64>(), any::<i64>()).prop_map(
+            |(connector, received_ts, published_ts)| Metadata {
+                connector,
+                received_ts,
+                published_ts,
+            },
+        ))
     };
     prop_oneof![
-        (any::<i64>(), values(&[]), metadata())
-            .prop_map(|(ts, values, metadata)| TelemetryEntry { ts: Some(ts), values, metadata }),
+        (any::<i64>(), values(&[]), metadata()).prop_map(|(ts, values, metadata)| TelemetryEntry {
+            ts: Some(ts),
+            values,
+            metadata
+        }),
         // A flat element must not use the keys that make it the other form.
-        (values(&["ts", "values", "metadata"]), metadata())
-            .prop_map(|(values, metadata)| TelemetryEntry { ts: None, values, metadata }),
+        (values(&["ts", "values", "metadata"]), metadata()).prop_map(|(values, metadata)| {
+            TelemetryEntry {
+                ts: None,
+                values,
+                metadata,
+            }
+        }),
     ]
 }
 
 fn gateway_message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (device_name(), prop::option::of(text().prop_filter("not empty", |t| !t.is_empty())))
-            .prop_map(|(device, device_type)| Message::Connect(Connect { device, device_type })),
+        (
+            device_name(),
+            prop::option::of(text().prop_filter("not empty", |t| !t.is_empty()))
+        )
+            .prop_map(|(device, device_type)| Message::Connect(Connect {
+                device,
+                device_type
+            })),
         device_name().prop_map(|device| Message::Disconnect(Disconnect { device })),
         device_map(vec(telemetry_entry(), 1..4)).prop_map(|devices| {
             Message::Telemetry(Telemetry {
-                devices: devices.into_iter().map(|(device, entries)| DeviceTelemetry { device, entries }).collect(),
+                devices: devices
+                    .into_iter()
+                    .map(|(device, entries)| DeviceTelemetry { device, entries })
+                    .collect(),
             })
         }),
         device_map(values(&[])).prop_map(|devices| {
             Message::ClientAttributes(ClientAttributes {
-                devices: devices.into_iter().map(|(device, values)| DeviceAttributes { device, values }).collect(),
-            })
-        }),
-        (any::<i32>(), device_name(), any::<bool>(), prop_oneof![
-            text().prop_map(RequestedKeys::Key),
-            key_list().prop_map(RequestedKeys::Keys),
-        ])
-            .prop_map(|(id, device, client, keys)| {
-                Message::AttributeRequest(AttributeRequest::Server(ServerAttributeRequest { id, device, client, keys }))
-            }),
-        (any::<i32>(), device_name(), json()).prop_map(|(id, device, data)| Message::RpcResponse(RpcResponse { device, id, data })),
-        device_map((prop::option::of(text()), prop::option::of(1..=i64::MAX))).prop_map(|devices| {
-            Message::Claim(Claim {
                 devices: devices
                     .into_iter()
-                    .map(|(device, (secret_key, duration_ms))| DeviceClaim { device, secret_key, duration_ms })
+                    .map(|(device, values)| DeviceAttributes { device, values })
                     .collect(),
             })
         }),
+        (
+            any::<i32>(),
+            device_name(),
+            any::<bool>(),
+            prop_oneof![
+                text().prop_map(RequestedKeys::Key),
+                key_list().prop_map(RequestedKeys::Keys),
+            ]
+        )
+            .prop_map(|(id, device, client, keys)| {
+                Message::AttributeRequest(AttributeRequest::Server(ServerAttributeRequest {
+                    id,
+                    device,
+                    client,
+                    keys,
+                }))
+            }),
+        (any::<i32>(), device_name(), json())
+            .prop_map(|(id, device, data)| Message::RpcResponse(RpcResponse { device, id, data })),
+        device_map((prop::option::of(text()), prop::option::of(1..=i64::MAX))).prop_map(
+            |devices| {
+                Message::Claim(Claim {
+                    devices: devices
+                        .into_iter()
+                        .map(|(device, (secret_key, duration_ms))| DeviceClaim {
+                            device,
+                            secret_key,
+                            duration_ms,
+                        })
+                        .collect(),
+                })
+            }
+        ),
     ]
 }
 
 fn doc_form_request() -> impl Strategy<Value = Message> {
-    (any::<i32>(), device_name(), prop::option::of(key_list()), prop::option::of(key_list()))
-        .prop_filter("has client or shared", |(_, _, client, shared)| client.is_some() || shared.is_some())
+    (
+        any::<i32>(),
+        device_name(),
+        prop::option::of(key_list()),
+        prop::option::of(key_list()),
+    )
+        .prop_filter("has client or shared", |(_, _, client, shared)| {
+            client.is_some() || shared.is_some()
+        })
         .prop_map(|(id, device, client, shared)| {
-            Message::AttributeRequest(AttributeRequest::Doc(DocAttributeRequest { id, device, client, shared }))
+            Message::AttributeRequest(AttributeRequest::Doc(DocAttributeRequest {
+                id,
+                device,
+                client,
+                shared,
+            }))
         })
 }
 
@@ -157,11 +228,21 @@ fn platform_message() -> impl Strategy<Value = Message> {
 }
 
 fn assert_round_trip(message: &Message, modes: &[Mode]) -> Result<(), TestCaseError> {
-    prop_assert_eq!(message.strict_problem(), None, "the generator made a message without a canonical form");
+    prop_assert_eq!(
+        message.strict_problem(),
+        None,
+        "the generator made a message without a canonical form"
+    );
     let wire = encode(message);
     for &mode in modes {
         let decoded = decode(message.topic(), message.direction(), &wire, mode);
-        let decoded = decoded.map_err(|e| TestCaseError::fail(format!("{mode}: {}\n{}", e.render(), String::from_utf8_lossy(&wire))))?;
+        let decoded = decoded.map_err(|e| {
+            TestCaseError::fail(format!(
+                "{mode}: {}\n{}",
+                e.render(),
+                String::from_utf8_lossy(&wire)
+            ))
+        })?;
         prop_assert_eq!(&decoded.message, message, "{} mode", mode);
         prop_assert!(
             decoded.leniencies.iter().all(|l| l.kind.is_typing_note()),
@@ -169,7 +250,12 @@ fn assert_round_trip(message: &Message, modes: &[Mode]) -> Result<(), TestCaseEr
             mode,
             decoded.leniencies
         );
-        prop_assert_eq!(encode(&decoded.message), wire.clone(), "canonical bytes changed in {} mode", mode);
+        prop_assert_eq!(
+            encode(&decoded.message),
+            wire.clone(),
+            "canonical bytes changed in {} mode",
+            mode
+        );
     }
     Ok(())
 }
@@ -233,18 +319,50 @@ proptest! {
 fn a_message_without_canonical_form_is_named_and_does_not_round_trip() {
     let update = Message::AttributeUpdate(AttributeUpdate {
         device: "Device A".into(),
-        change: AttributeChange::Updated([("deleted", Json::Array(vec![Json::from("k")]))].into_iter().collect()),
+        change: AttributeChange::Updated(
+            [("deleted", Json::Array(vec![Json::from("k")]))]
+                .into_iter()
+                .collect(),
+        ),
     });
-    assert!(update.strict_problem().is_some_and(|p| p.contains("deletion")));
-    let decoded = decode(update.topic(), update.direction(), &encode(&update), Mode::Strict).unwrap();
-    assert!(matches!(decoded.message, Message::AttributeUpdate(AttributeUpdate { change: AttributeChange::Deleted(_), .. })));
+    assert!(
+        update
+            .strict_problem()
+            .is_some_and(|p| p.contains("deletion"))
+    );
+    let decoded = decode(
+        update.topic(),
+        update.direction(),
+        &encode(&update),
+        Mode::Strict,
+    )
+    .unwrap();
+    assert!(matches!(
+        decoded.message,
+        Message::AttributeUpdate(AttributeUpdate {
+            change: AttributeChange::Deleted(_),
+            ..
+        })
+    ));
 
     let flat_ts = Message::Telemetry(Telemetry {
         devices: vec![DeviceTelemetry {
             device: "D".into(),
-            entries: vec![TelemetryEntry { ts: None, values: [("ts", Json::from(5))].into_iter().collect(), metadata: None }],
+            entries: vec![TelemetryEntry {
+                ts: None,
+                values: [("ts", Json::from(5))].into_iter().collect(),
+                metadata: None,
+            }],
         }],
     });
     assert!(flat_ts.strict_problem().is_some_and(|p| p.contains("`ts`")));
-    assert!(decode(flat_ts.topic(), flat_ts.direction(), &encode(&flat_ts), Mode::Strict).is_err());
+    assert!(
+        decode(
+            flat_ts.topic(),
+            flat_ts.direction(),
+            &encode(&flat_ts),
+            Mode::Strict
+        )
+        .is_err()
+    );
 }

@@ -13,7 +13,12 @@ fn tbgw(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("tbgw starts");
-    child.stdin.take().expect("piped stdin").write_all(stdin).expect("payload written");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin)
+        .expect("payload written");
     let output = child.wait_with_output().expect("tbgw finishes");
     (
         output.status.code().expect("tbgw exits with a code"),
@@ -38,54 +43,128 @@ fn snapshot(name: &str, args: &[&str], stdin: &[u8]) -> i32 {
 #[test]
 fn a_clean_payload_prints_the_typed_message_and_exits_0() {
     let payload = br#"{"Device A": [{"ts": 1700000000000, "values": {"temperature": 23.5, "humidity": 61 }}]}"#;
-    assert_eq!(snapshot("decode-telemetry", &["decode", "--topic", "v1/gateway/telemetry"], payload), 0);
+    assert_eq!(
+        snapshot(
+            "decode-telemetry",
+            &["decode", "--topic", "v1/gateway/telemetry"],
+            payload
+        ),
+        0
+    );
 }
 
 #[test]
 fn a_syntax_error_prints_line_column_path_and_0x99_and_exits_2() {
-    let payload = b"{\"Device A\": [\n  {\"ts\": 1700000000000, \"values\": {\"temperature\": }}\n]}";
-    assert_eq!(snapshot("decode-syntax-error", &["decode", "--topic", "v1/gateway/telemetry", "-"], payload), 2);
+    let payload =
+        b"{\"Device A\": [\n  {\"ts\": 1700000000000, \"values\": {\"temperature\": }}\n]}";
+    assert_eq!(
+        snapshot(
+            "decode-syntax-error",
+            &["decode", "--topic", "v1/gateway/telemetry", "-"],
+            payload
+        ),
+        2
+    );
 }
 
 #[test]
 fn the_docs_array_form_request_is_rejected_with_0x83_in_thingsboard_mode() {
     let payload = br#"{"id": 1, "device": "Device A", "client": ["key1", "key2"], "shared": ["key3", "key4"]}"#;
-    let args = ["decode", "--topic", "v1/gateway/attributes/request", "--mode", "thingsboard"];
-    assert_eq!(snapshot("decode-doc-form-request-thingsboard", &args, payload), 2);
+    let args = [
+        "decode",
+        "--topic",
+        "v1/gateway/attributes/request",
+        "--mode",
+        "thingsboard",
+    ];
+    assert_eq!(
+        snapshot("decode-doc-form-request-thingsboard", &args, payload),
+        2
+    );
     let (code, stdout, _) = tbgw(&args, payload);
     assert_eq!(code, 2);
-    assert!(stdout.contains("0x83 Implementation specific error"), "{stdout}");
+    assert!(
+        stdout.contains("0x83 Implementation specific error"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn the_docs_array_form_request_decodes_in_strict_mode() {
     let payload = br#"{"id": 1, "device": "Device A", "client": ["key1", "key2"], "shared": ["key3", "key4"]}"#;
-    let args = ["decode", "--topic", "v1/gateway/attributes/request", "--mode", "strict"];
-    assert_eq!(snapshot("decode-doc-form-request-strict", &args, payload), 0);
+    let args = [
+        "decode",
+        "--topic",
+        "v1/gateway/attributes/request",
+        "--mode",
+        "strict",
+    ];
+    assert_eq!(
+        snapshot("decode-doc-form-request-strict", &args, payload),
+        0
+    );
 }
 
 #[test]
 fn a_leniency_is_listed_in_thingsboard_mode_and_refused_in_strict_mode() {
     let payload = br#"{"device":Sensor1}"#;
-    assert_eq!(snapshot("decode-unquoted-name-thingsboard", &["decode", "-t", "v1/gateway/connect"], payload), 0);
-    assert_eq!(snapshot("decode-unquoted-name-strict", &["decode", "-t", "v1/gateway/connect", "--mode", "strict"], payload), 2);
+    assert_eq!(
+        snapshot(
+            "decode-unquoted-name-thingsboard",
+            &["decode", "-t", "v1/gateway/connect"],
+            payload
+        ),
+        0
+    );
+    assert_eq!(
+        snapshot(
+            "decode-unquoted-name-strict",
+            &["decode", "-t", "v1/gateway/connect", "--mode", "strict"],
+            payload
+        ),
+        2
+    );
 }
 
 #[test]
 fn platform_messages_are_decoded_with_from_platform() {
     let payload = br#"{"device":"P1","data":5}"#;
-    let args = ["decode", "-t", "v1/gateway/attributes", "--from", "platform"];
-    assert_eq!(snapshot("decode-shared-update-data-number", &args, payload), 2);
+    let args = [
+        "decode",
+        "-t",
+        "v1/gateway/attributes",
+        "--from",
+        "platform",
+    ];
+    assert_eq!(
+        snapshot("decode-shared-update-data-number", &args, payload),
+        2
+    );
 }
 
 #[test]
 fn an_unknown_gateway_topic_names_0x90() {
-    assert_eq!(snapshot("decode-unknown-topic", &["decode", "-t", "v1/gateway/foo"], b"{}"), 2);
+    assert_eq!(
+        snapshot(
+            "decode-unknown-topic",
+            &["decode", "-t", "v1/gateway/foo"],
+            b"{}"
+        ),
+        2
+    );
 }
 
 #[test]
 fn a_missing_file_is_a_usage_error() {
-    let (code, stdout, stderr) = tbgw(&["decode", "-t", "v1/gateway/connect", "/nonexistent/payload.json"], b"");
+    let (code, stdout, stderr) = tbgw(
+        &[
+            "decode",
+            "-t",
+            "v1/gateway/connect",
+            "/nonexistent/payload.json",
+        ],
+        b"",
+    );
     assert_eq!(code, 2);
     assert!(stdout.is_empty());
     assert!(stderr.contains("/nonexistent/payload.json"), "{stderr}");
@@ -93,7 +172,10 @@ fn a_missing_file_is_a_usage_error() {
 
 #[test]
 fn bad_arguments_are_a_usage_error() {
-    let (code, _, stderr) = tbgw(&["decode", "-t", "v1/gateway/connect", "--mode", "lenient"], b"{}");
+    let (code, _, stderr) = tbgw(
+        &["decode", "-t", "v1/gateway/connect", "--mode", "lenient"],
+        b"{}",
+    );
     assert_eq!(code, 2);
     assert!(stderr.contains("lenient"), "{stderr}");
 }

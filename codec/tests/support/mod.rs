@@ -21,13 +21,16 @@ pub fn data_dir() -> PathBuf {
 
 /// Where reviewed snapshots live: `snapshots/` at the top of the repository.
 pub fn snapshot_dir(area: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots").join(area)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../snapshots")
+        .join(area)
 }
 
 /// Reads a corpus file (format described at the top of `tests/data/bad-payloads.txt`).
 pub fn load(file: &str) -> Vec<Case> {
     let path = data_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut cases = Vec::new();
     for block in text.split("\n=== ").skip(1) {
         let (name, rest) = block.split_once('\n').unwrap_or((block, ""));
@@ -73,12 +76,13 @@ fn unescape_bytes(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i..].starts_with(b"\\x") && i + 4 <= bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 2..i + 4], 16) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
+        if bytes[i..].starts_with(b"\\x")
+            && i + 4 <= bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 2..i + 4], 16)
+        {
+            out.push(b);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -89,7 +93,11 @@ fn unescape_bytes(text: &str) -> Vec<u8> {
 /// A decode outcome as a reviewer reads it.
 pub fn render_outcome(result: &Result<Decoded, DecodeError>) -> String {
     match result {
-        Ok(decoded) => format!("{}canonical: {}\n", render_decoded(decoded), decoded.message.encode()),
+        Ok(decoded) => format!(
+            "{}canonical: {}\n",
+            render_decoded(decoded),
+            decoded.message.encode()
+        ),
         Err(error) => error.render(),
     }
 }

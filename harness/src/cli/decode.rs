@@ -74,9 +74,8 @@ pub fn run(args: DecodeArgs) -> ExitCode {
 
 fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     match file {
-        Some(path) if path.as_os_str() != "-" => {
-            std::fs::read(path).map_err(|e| format!("cannot read the payload file {}: {e}", path.display()))
-        }
+        Some(path) if path.as_os_str() != "-" => std::fs::read(path)
+            .map_err(|e| format!("cannot read the payload file {}: {e}", path.display())),
         _ => {
             let mut payload = Vec::new();
             std::io::stdin()
@@ -98,7 +97,10 @@ fn unknown_topic(name: &str) -> ExitCode {
             known.join(", ")
         );
     } else {
-        println!("error: `{name}` is not a gateway topic; the gateway topics are: {}", known.join(", "));
+        println!(
+            "error: `{name}` is not a gateway topic; the gateway topics are: {}",
+            known.join(", ")
+        );
     }
     exit::code(exit::BAD_INPUT)
 }

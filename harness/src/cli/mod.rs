@@ -28,7 +28,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return exit::code(if error.use_stderr() { exit::BAD_INPUT } else { exit::OK });
+            return exit::code(if error.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            });
         }
     };
     match cli.command {
