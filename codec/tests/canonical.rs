@@ -199,6 +199,8 @@ fn examples() -> Vec<(&'static str, Message)> {
 
 #[test]
 fn every_message_kind_has_a_reviewed_canonical_text() {
+    let names: Vec<&str> = examples().iter().map(|(name, _)| *name).collect();
+    support::assert_no_orphan_snapshots("codec/canonical", &names);
     for (name, message) in examples() {
         let wire = message.encode();
         let snapshot = format!("{} ({})\n{wire}", message.topic(), message.direction());

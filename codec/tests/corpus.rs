@@ -44,4 +44,6 @@ fn every_bad_payload_has_a_reviewed_outcome() {
             insta::assert_snapshot!(case.name.as_str(), report);
         });
     }
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    support::assert_no_orphan_snapshots("codec/bad_payloads", &names);
 }

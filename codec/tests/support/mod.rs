@@ -101,3 +101,25 @@ pub fn render_outcome(result: &Result<Decoded, DecodeError>) -> String {
         Err(error) => error.render(),
     }
 }
+
+/// Fails on snapshot files no test writes any more (insta's `--unreferenced=reject`, without cargo-insta).
+pub fn assert_no_orphan_snapshots(area: &str, names: &[&str]) {
+    let dir = snapshot_dir(area);
+    for entry in
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+    {
+        let path = entry.expect("a directory entry").path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        assert!(
+            names.contains(&name),
+            "{} belongs to no test any more: delete it",
+            path.display()
+        );
+    }
+}
