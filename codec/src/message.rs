@@ -10,7 +10,7 @@ use crate::device::{Connect, DeviceDisconnected, Disconnect};
 use crate::error::{DecodeError, ErrorKind, TbAnswer};
 use crate::leniency::{Leniency, LeniencyKind};
 use crate::parse::{Grammar, SyntaxError, SyntaxLeniency, SyntaxProblem, parse_document};
-use crate::path::{JsonPath, Trail};
+use crate::path::JsonPath;
 use crate::position::{Position, position_of, positions_of};
 use crate::read::{Ctx, Failure, Note, kind_of, members};
 use crate::rpc::{RpcRequest, RpcResponse};
@@ -316,7 +316,3 @@ fn place(text: &str, mut notes: Vec<Note>) -> Vec<Leniency> {
         })
         .collect()
 }
-
-/// The trail of the root, for modules that report at the top level.
-#[allow(dead_code)]
-pub(crate) const ROOT: Trail<'static> = Trail::Root;

@@ -7,7 +7,7 @@ use crate::attributes::AttributeChange;
 use crate::json::{Json, Object};
 use crate::message::{Decoded, Message};
 use crate::telemetry::TelemetryEntry;
-use crate::value::tb_type;
+use crate::value::{TbValue, tb_type};
 
 /// A multi-line description: the message, field by field, then the leniencies applied.
 pub fn render_decoded(decoded: &Decoded) -> String {
@@ -201,19 +201,7 @@ fn typed_values(values: &Object) -> String {
         .iter()
         .map(|(key, value)| {
             let stored = match tb_type(value) {
-                Ok(Some(stored)) => match (value, &stored) {
-                    (Json::String(_), crate::TbValue::String(_))
-                    | (Json::Object(_) | Json::Array(_), _) => stored.type_name().to_owned(),
-                    (Json::Bool(_), _) => stored.type_name().to_owned(),
-                    (Json::Number(n), crate::TbValue::Long(l)) if n.as_str() == l.to_string() => {
-                        "long".to_owned()
-                    }
-                    (Json::Number(n), crate::TbValue::Double(_)) if n.is_integer_literal() => {
-                        stored.to_string()
-                    }
-                    (Json::Number(_), crate::TbValue::Double(_)) => "double".to_owned(),
-                    _ => stored.to_string(),
-                },
+                Ok(Some(stored)) => stored_label(value, &stored),
                 Ok(None) => "dropped".to_owned(),
                 Err(_) => "not storable".to_owned(),
             };
@@ -221,4 +209,22 @@ fn typed_values(values: &Object) -> String {
         })
         .collect();
     parts.join(", ")
+}
+
+/// The stored type alone when the value reads as sent; the stored value too when it changed.
+fn stored_label(sent: &Json, stored: &TbValue) -> String {
+    let as_sent = match (sent, stored) {
+        (Json::String(_), TbValue::String(_))
+        | (Json::Bool(_) | Json::Object(_) | Json::Array(_), _) => true,
+        (Json::Number(n), TbValue::Long(l)) => n.as_str() == l.to_string(),
+        (Json::Number(n), TbValue::Double(_)) => {
+            n.as_str().contains('.') && !n.as_str().contains(['e', 'E'])
+        }
+        _ => false,
+    };
+    if as_sent {
+        stored.type_name().to_owned()
+    } else {
+        stored.to_string()
+    }
 }
