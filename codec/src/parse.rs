@@ -209,9 +209,8 @@ pub(crate) fn parse_document<'a>(
         grammar,
         depth: 0,
         notes,
-        // Sized from the payload: small messages should not pay for big stacks.
-        item_stack: Vec::with_capacity((src.len() / 64).clamp(2, 16)),
-        member_stack: Vec::with_capacity((src.len() / 16).clamp(2, 32)),
+        // Sized from the payload: small messages should not pay for a big stack.
+        stack: Vec::with_capacity((src.len() / 16).clamp(4, 32)),
     };
     parser.document().map_err(SyntaxError::finish_path)
 }
@@ -223,10 +222,10 @@ struct Parser<'a, 'n> {
     grammar: Grammar,
     depth: usize,
     notes: &'n mut Vec<(usize, SyntaxLeniency)>,
-    /// Values of the arrays and objects being parsed, innermost last; each container
-    /// takes its own off the top when it closes, so it is allocated once at its final size.
-    item_stack: Vec<Node<'a>>,
-    member_stack: Vec<Member<'a>>,
+    /// Members of the objects (and, keyless, items of the arrays) being parsed, innermost
+    /// last; each container takes its own off the top when it closes, so it is allocated
+    /// once, at its final size.
+    stack: Vec<Member<'a>>,
 }
 
 /// Characters that end a Gson unquoted literal (`JsonReader.isLiteral`).
@@ -452,25 +451,31 @@ impl<'a> Parser<'a, '_> {
             self.pos += 1;
             return Ok(NodeKind::Array(Vec::new()));
         }
-        let start = self.item_stack.len();
+        let start = self.stack.len();
         loop {
             self.skip_whitespace()?;
-            let index = self.item_stack.len() - start;
-            if self.lenient() && matches!(self.peek(), Some(b',' | b';' | b']')) {
-                self.note(self.pos, SyntaxLeniency::EmptyArraySlot);
-                self.item_stack.push(Node {
-                    at: self.pos,
+            let index = self.stack.len() - start;
+            let at = self.pos;
+            let value = if self.lenient() && matches!(self.peek(), Some(b',' | b';' | b']')) {
+                self.note(at, SyntaxLeniency::EmptyArraySlot);
+                Node {
+                    at,
                     kind: NodeKind::Null,
-                });
+                }
             } else {
-                let item = self.value().map_err(|e| e.inside(Segment::Index(index)))?;
-                self.item_stack.push(item);
-            }
+                self.value().map_err(|e| e.inside(Segment::Index(index)))?
+            };
+            self.stack.push(Member {
+                key: Cow::Borrowed(""),
+                key_at: at,
+                value,
+            });
             self.skip_whitespace()?;
             match self.peek() {
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(NodeKind::Array(self.item_stack.drain(start..).collect()));
+                    let items = self.stack.drain(start..).map(|item| item.value).collect();
+                    return Ok(NodeKind::Array(items));
                 }
                 Some(b',') => self.pos += 1,
                 Some(b';') if self.lenient() => {
@@ -488,7 +493,7 @@ impl<'a> Parser<'a, '_> {
             self.pos += 1;
             return Ok(NodeKind::Object(Vec::new()));
         }
-        let start = self.member_stack.len();
+        let start = self.stack.len();
         loop {
             self.skip_whitespace()?;
             let key_at = self.pos;
@@ -520,7 +525,7 @@ impl<'a> Parser<'a, '_> {
             let value = self
                 .value()
                 .map_err(|e| e.inside(Segment::Key(key.clone().into_owned())))?;
-            self.member_stack.push(Member { key, key_at, value });
+            self.stack.push(Member { key, key_at, value });
             self.skip_whitespace()?;
             match self.peek() {
                 Some(b'}') => {
@@ -535,7 +540,7 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.unexpected("`,` or `}`")),
             }
         }
-        let mut members: Vec<Member<'a>> = self.member_stack.drain(start..).collect();
+        let mut members: Vec<Member<'a>> = self.stack.drain(start..).collect();
         self.resolve_duplicates(&mut members)?;
         Ok(NodeKind::Object(members))
     }
