@@ -144,86 +144,40 @@ impl Ctx {
 
     /// `getAsInt()`: numbers truncated and wrapped to 32 bits, strings through `Integer.parseInt`.
     pub fn int(&mut self, node: &Node<'_>, trail: &Trail<'_>, fail: TbAnswer) -> Read<i32> {
-        let exact = |n: i64| i32::try_from(n).ok();
-        // `(int)` of Java's long conversion keeps the low 32 bits, as Gson does.
-        self.integer(
-            node,
-            trail,
-            fail,
-            "an integer",
-            exact,
-            |n| n as i32,
-            java_parse_int,
-        )
+        self.integer(node, trail, fail)
     }
 
     /// `getAsLong()`: numbers truncated and wrapped to 64 bits, strings through `Long.parseLong`.
     pub fn long(&mut self, node: &Node<'_>, trail: &Trail<'_>, fail: TbAnswer) -> Read<i64> {
-        self.integer(
-            node,
-            trail,
-            fail,
-            "an integer",
-            Some,
-            |n| n,
-            java_parse_long,
-        )
+        self.integer(node, trail, fail)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn integer<T: ToString + Copy>(
+    fn integer<T: JavaInteger>(
         &mut self,
         node: &Node<'_>,
         trail: &Trail<'_>,
         fail: TbAnswer,
-        expected: &'static str,
-        exact: impl Fn(i64) -> Option<T> + Copy,
-        wrap: impl Fn(i64) -> T + Copy,
-        parse_string: fn(&str) -> Option<T>,
     ) -> Read<T> {
-        match &node.kind {
+        let (from, original, value) = match &node.kind {
             NodeKind::Number(text) => {
-                let plain = plain_integer(text).and_then(exact);
-                if let Some(value) = plain {
+                if let Some(value) = plain_integer(text).and_then(T::exact) {
                     return Ok(value);
                 }
-                if self.exact_types {
-                    return Err(wrong_type(node, trail, expected, fail));
-                }
-                match java_long_value(text) {
-                    Some(wide) => {
-                        let value = wrap(wide);
-                        self.converted(
-                            node,
-                            trail,
-                            JsonKind::Number,
-                            text,
-                            format!("the integer {}", value.to_string()),
-                        )?;
-                        Ok(value)
-                    }
-                    None => Err(wrong_type(node, trail, expected, fail)),
-                }
+                (JsonKind::Number, *text, java_long_value(text).map(T::wrap))
             }
-            _ if self.exact_types => Err(wrong_type(node, trail, expected, fail)),
-            NodeKind::String(s) => match parse_string(s) {
-                Some(value) => {
-                    self.converted(
-                        node,
-                        trail,
-                        JsonKind::String,
-                        s,
-                        format!("the integer {}", value.to_string()),
-                    )?;
-                    Ok(value)
-                }
-                None => Err(wrong_type(node, trail, expected, fail)),
-            },
-            NodeKind::Array(items) if items.len() == 1 => {
+            NodeKind::String(s) => (JsonKind::String, s.as_ref(), T::parse(s)),
+            NodeKind::Array(items) if items.len() == 1 && !self.exact_types => {
                 self.forgive(node.at, trail, LeniencyKind::SingleElementArray)?;
-                self.integer(&items[0], trail, fail, expected, exact, wrap, parse_string)
+                return self.integer(&items[0], trail, fail);
             }
-            _ => Err(wrong_type(node, trail, expected, fail)),
+            _ => return Err(wrong_type(node, trail, "an integer", fail)),
+        };
+        match value {
+            Some(value) if !self.exact_types => {
+                self.converted(node, trail, from, original, format!("the integer {value}"))?;
+                Ok(value)
+            }
+            _ => Err(wrong_type(node, trail, "an integer", fail)),
         }
     }
 
@@ -365,8 +319,42 @@ pub(crate) fn java_parse_long(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-fn java_parse_int(s: &str) -> Option<i32> {
-    java_parse_long(s).and_then(|n| i32::try_from(n).ok())
+/// Java's `int` and `long` as Gson reads them.
+trait JavaInteger: Copy + std::fmt::Display {
+    /// The value of a plain integer that fits.
+    fn exact(n: i64) -> Option<Self>;
+    /// The low bits of a wider value: Java's `(int)` cast, or the long itself.
+    fn wrap(n: i64) -> Self;
+    /// `Integer.parseInt` / `Long.parseLong`.
+    fn parse(s: &str) -> Option<Self>;
+}
+
+impl JavaInteger for i32 {
+    fn exact(n: i64) -> Option<i32> {
+        i32::try_from(n).ok()
+    }
+
+    fn wrap(n: i64) -> i32 {
+        n as i32
+    }
+
+    fn parse(s: &str) -> Option<i32> {
+        java_parse_long(s).and_then(|n| i32::try_from(n).ok())
+    }
+}
+
+impl JavaInteger for i64 {
+    fn exact(n: i64) -> Option<i64> {
+        Some(n)
+    }
+
+    fn wrap(n: i64) -> i64 {
+        n
+    }
+
+    fn parse(s: &str) -> Option<i64> {
+        java_parse_long(s)
+    }
 }
 
 /// Exponents beyond this are not expanded (tbgw's limit; Gson refuses large ones too).
