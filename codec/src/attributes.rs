@@ -56,9 +56,9 @@ impl ClientAttributes {
         let usable = usable_entries(ctx, members, EntryShape::Object, at)?;
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
-            let trail = root.key(&entry.key);
+            let trail = root.key(entry.key);
             check_device_name(
-                &entry.key,
+                entry.key,
                 entry.key_at,
                 &trail,
                 ReasonCode::UNSPECIFIED_ERROR,
@@ -66,9 +66,9 @@ impl ClientAttributes {
             let NodeKind::Object(attributes) = &entry.value.kind else {
                 continue;
             };
-            let values = stored_values(ctx, attributes, &trail)?;
+            let values = stored_values(ctx, *attributes, &trail)?;
             devices.push(DeviceAttributes {
-                device: entry.key.clone().into_owned(),
+                device: entry.key.to_owned(),
                 values,
             });
         }
@@ -138,7 +138,7 @@ fn deleted_keys(members: &[Member<'_>]) -> Option<Vec<String>> {
     items
         .iter()
         .map(|item| match &item.kind {
-            NodeKind::String(s) => Some(s.clone().into_owned()),
+            NodeKind::String(s) => Some((*s).to_owned()),
             _ => None,
         })
         .collect()

@@ -36,9 +36,9 @@ impl Claim {
         let usable = usable_entries(ctx, members, EntryShape::Object, at)?;
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
-            let trail = root.key(&entry.key);
+            let trail = root.key(entry.key);
             check_device_name(
-                &entry.key,
+                entry.key,
                 entry.key_at,
                 &trail,
                 ReasonCode::UNSPECIFIED_ERROR,
@@ -67,7 +67,7 @@ impl Claim {
             };
             ctx.unknown_fields(fields, &["secretKey", "durationMs"], &trail)?;
             devices.push(DeviceClaim {
-                device: entry.key.clone().into_owned(),
+                device: entry.key.to_owned(),
                 secret_key,
                 duration_ms,
             });

@@ -47,11 +47,11 @@ pub(crate) fn usable_entries<'n, 'a>(
             usable += 1;
         } else {
             let kind = LeniencyKind::EntrySkipped {
-                device: member.key.clone().into_owned(),
+                device: member.key.to_owned(),
                 expected: shape.name(),
                 found: kind_of(&member.value),
             };
-            ctx.forgive(member.value.at, &root.key(&member.key), kind)?;
+            ctx.forgive(member.value.at, &root.key(member.key), kind)?;
         }
     }
     if usable == 0 {
@@ -101,8 +101,8 @@ pub(crate) fn stored_values<'m, 'a: 'm>(
     let members = members.into_iter();
     let mut values = Object::with_capacity(members.size_hint().0);
     for member in members {
-        if let Some(value) = stored(ctx, member, &trail.key(&member.key))? {
-            values.push_unique(&member.key, value);
+        if let Some(value) = stored(ctx, member, &trail.key(member.key))? {
+            values.push_unique(member.key, value);
         }
     }
     Ok(values)
@@ -110,7 +110,7 @@ pub(crate) fn stored_values<'m, 'a: 'm>(
 
 /// The value ThingsBoard stores for this member (`None`: dropped), noting any change of type.
 fn stored(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<Option<Json>> {
-    let key = || member.key.clone().into_owned();
+    let key = || member.key.to_owned();
     let at = member.value.at;
     match &member.value.kind {
         NodeKind::Null => {
@@ -124,7 +124,7 @@ fn stored(ctx: &mut Ctx, member: &Member<'_>, trail: &Trail<'_>) -> Read<Option<
                 let kind = LeniencyKind::StringTypedAsNumber { key: key(), stored };
                 ctx.forgive(at, trail, kind)?;
             }
-            Ok(Some(Json::String(s.clone().into_owned())))
+            Ok(Some(Json::String((*s).to_owned())))
         }
         NodeKind::Number(text) => {
             if !fits_long_or_double(text) {

@@ -120,6 +120,7 @@ impl FromStr for Mode {
 /// Parses RFC 8259 JSON text; `None` if it is not JSON.
 pub fn parse_json(text: &str) -> Option<Json> {
     let mut notes = Vec::new();
-    let node = parse::parse_document(text, parse::Grammar::Rfc8259, &mut notes).ok()??;
+    let arena = parse::arena_for(text.len());
+    let node = parse::parse_document(text, parse::Grammar::Rfc8259, &arena, &mut notes).ok()??;
     Some(read::to_json(&node))
 }

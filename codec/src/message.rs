@@ -9,7 +9,9 @@ use crate::claim::Claim;
 use crate::device::{Connect, DeviceDisconnected, Disconnect};
 use crate::error::{DecodeError, ErrorKind, TbAnswer};
 use crate::leniency::{Leniency, LeniencyKind};
-use crate::parse::{Grammar, SyntaxError, SyntaxLeniency, SyntaxProblem, parse_document};
+use crate::parse::{
+    Grammar, SyntaxError, SyntaxLeniency, SyntaxProblem, arena_for, parse_document,
+};
 use crate::path::JsonPath;
 use crate::position::{Position, position_of, positions_of};
 use crate::read::{Ctx, Failure, Note, kind_of, members};
@@ -209,7 +211,8 @@ fn decode_in_mode(
             answer,
         ));
     }
-    let root = parse_document(&text, grammar, &mut syntax_notes).map_err(
+    let arena = arena_for(text.len());
+    let root = parse_document(&text, grammar, &arena, &mut syntax_notes).map_err(
         |SyntaxError { at, problem, path }| {
             error(
                 &text,

@@ -10,16 +10,18 @@
 //! No crate offers both grammars with byte offsets, raw number text and duplicate-key
 //! visibility, so this one is written here; it is small and fuzzed.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+
+use bumpalo::Bump;
 
 use crate::json::number_len;
 use crate::path::Segment;
 
 /// Deeper nesting is refused. ThingsBoard has no such limit, but no gateway payload
-/// comes near it and it keeps recursion bounded on hostile input.
-pub const MAX_DEPTH: usize = 512;
+/// comes near it, it keeps recursion bounded on hostile input, and it is the limit
+/// serde_json uses too.
+pub const MAX_DEPTH: usize = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Grammar {
@@ -27,27 +29,29 @@ pub(crate) enum Grammar {
     Gson,
 }
 
-/// A parsed value with the byte offset where it starts.
-#[derive(Debug)]
+/// A parsed value with the byte offset where it starts. The tree lives in a bump arena
+/// that is freed in one go: nothing in it needs dropping.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Node<'a> {
     pub at: usize,
     pub kind: NodeKind<'a>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum NodeKind<'a> {
     Null,
     Bool(bool),
     /// Number text, always RFC 8259 grammar.
     Number(&'a str),
-    String(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
-    Object(Vec<Member<'a>>),
+    /// The text, borrowed from the payload, or unescaped into the arena.
+    String(&'a str),
+    Array(&'a [Node<'a>]),
+    Object(&'a [Member<'a>]),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Member<'a> {
-    pub key: Cow<'a, str>,
+    pub key: &'a str,
     pub key_at: usize,
     pub value: Node<'a>,
 }
@@ -196,14 +200,17 @@ impl fmt::Display for SyntaxLeniency {
     }
 }
 
-/// Parses a whole document. `Ok(None)` is an empty payload, which only the Gson grammar accepts.
+/// Parses a whole document into `arena`. `Ok(None)` is an empty payload, which only the
+/// Gson grammar accepts.
 pub(crate) fn parse_document<'a>(
     src: &'a str,
     grammar: Grammar,
+    arena: &'a Bump,
     notes: &mut Vec<(usize, SyntaxLeniency)>,
 ) -> Result<Option<Node<'a>>, SyntaxError> {
     let mut parser = Parser {
         src,
+        arena,
         bytes: src.as_bytes(),
         pos: 0,
         grammar,
@@ -215,8 +222,14 @@ pub(crate) fn parse_document<'a>(
     parser.document().map_err(SyntaxError::finish_path)
 }
 
+/// An arena big enough for the tree of most payloads of `len` bytes in one allocation.
+pub(crate) fn arena_for(len: usize) -> Bump {
+    Bump::with_capacity((len * 4).clamp(256, 64 * 1024))
+}
+
 struct Parser<'a, 'n> {
     src: &'a str,
+    arena: &'a Bump,
     bytes: &'a [u8],
     pos: usize,
     grammar: Grammar,
@@ -431,7 +444,7 @@ impl<'a> Parser<'a, '_> {
     fn unquoted(&mut self, at: usize) -> Result<NodeKind<'a>, SyntaxError> {
         if self.lenient() && !ends_literal(self.bytes[at]) {
             self.note(at, SyntaxLeniency::UnquotedString);
-            return Ok(NodeKind::String(Cow::Borrowed(self.literal())));
+            return Ok(NodeKind::String(self.literal()));
         }
         Err(self.unexpected("a value"))
     }
@@ -449,7 +462,7 @@ impl<'a> Parser<'a, '_> {
         self.skip_whitespace()?;
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(NodeKind::Array(Vec::new()));
+            return Ok(NodeKind::Array(&[]));
         }
         let start = self.stack.len();
         loop {
@@ -466,7 +479,7 @@ impl<'a> Parser<'a, '_> {
                 self.value().map_err(|e| e.inside(Segment::Index(index)))?
             };
             self.stack.push(Member {
-                key: Cow::Borrowed(""),
+                key: "",
                 key_at: at,
                 value,
             });
@@ -474,8 +487,8 @@ impl<'a> Parser<'a, '_> {
             match self.peek() {
                 Some(b']') => {
                     self.pos += 1;
-                    let items = self.stack.drain(start..).map(|item| item.value).collect();
-                    return Ok(NodeKind::Array(items));
+                    let items = self.stack.drain(start..).map(|item| item.value);
+                    return Ok(NodeKind::Array(self.arena.alloc_slice_fill_iter(items)));
                 }
                 Some(b',') => self.pos += 1,
                 Some(b';') if self.lenient() => {
@@ -491,7 +504,7 @@ impl<'a> Parser<'a, '_> {
         self.skip_whitespace()?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(NodeKind::Object(Vec::new()));
+            return Ok(NodeKind::Object(&[]));
         }
         let start = self.stack.len();
         loop {
@@ -505,7 +518,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 Some(c) if self.lenient() && !ends_literal(c) => {
                     self.note(key_at, SyntaxLeniency::UnquotedName);
-                    Cow::Borrowed(self.literal())
+                    self.literal()
                 }
                 _ => return Err(self.unexpected("a key in double quotes")),
             };
@@ -524,7 +537,7 @@ impl<'a> Parser<'a, '_> {
             self.skip_whitespace()?;
             let value = self
                 .value()
-                .map_err(|e| e.inside(Segment::Key(key.clone().into_owned())))?;
+                .map_err(|e| e.inside(Segment::Key(key.to_owned())))?;
             self.stack.push(Member { key, key_at, value });
             self.skip_whitespace()?;
             match self.peek() {
@@ -540,25 +553,26 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.unexpected("`,` or `}`")),
             }
         }
-        let mut members: Vec<Member<'a>> = self.stack.drain(start..).collect();
-        self.resolve_duplicates(&mut members)?;
-        Ok(NodeKind::Object(members))
+        self.resolve_duplicates(start)?;
+        let members = self.stack.drain(start..);
+        Ok(NodeKind::Object(self.arena.alloc_slice_fill_iter(members)))
     }
 
     /// RFC grammar: a repeated key is an error. Gson: the first place keeps the last value.
-    fn resolve_duplicates(&mut self, members: &mut Vec<Member<'a>>) -> Result<(), SyntaxError> {
-        let Some(first_repeat) = first_repeated_key(members) else {
+    /// Works on the members of the object being closed: `self.stack[start..]`.
+    fn resolve_duplicates(&mut self, start: usize) -> Result<(), SyntaxError> {
+        let Some(first_repeat) = first_repeated_key(&self.stack[start..]) else {
             return Ok(());
         };
         if !self.lenient() {
-            let repeat = &members[first_repeat];
+            let repeat = &self.stack[start + first_repeat];
             let problem = SyntaxProblem::DuplicateKey {
-                key: repeat.key.clone().into_owned(),
+                key: repeat.key.to_owned(),
             };
             return Err(SyntaxError::new(repeat.key_at, problem));
         }
-        let mut kept: Vec<Member<'a>> = Vec::with_capacity(members.len());
-        for member in members.drain(..) {
+        let mut kept: Vec<Member<'a>> = Vec::with_capacity(self.stack.len() - start);
+        for member in self.stack.drain(start..) {
             match kept.iter_mut().find(|m| m.key == member.key) {
                 Some(earlier) => {
                     self.notes
@@ -568,12 +582,12 @@ impl<'a> Parser<'a, '_> {
                 None => kept.push(member),
             }
         }
-        *members = kept;
+        self.stack.extend(kept);
         Ok(())
     }
 
     /// A quoted string; the opening quote is at `self.pos`.
-    fn string(&mut self, quote: u8) -> Result<Cow<'a, str>, SyntaxError> {
+    fn string(&mut self, quote: u8) -> Result<&'a str, SyntaxError> {
         let open = self.pos;
         self.pos += 1;
         let start = self.pos;
@@ -581,7 +595,7 @@ impl<'a> Parser<'a, '_> {
         while let Some(c) = self.peek() {
             if c == quote {
                 self.pos += 1;
-                return Ok(Cow::Borrowed(&self.src[start..self.pos - 1]));
+                return Ok(&self.src[start..self.pos - 1]);
             }
             if c == b'\\' || c < 0x20 {
                 break;
@@ -596,7 +610,7 @@ impl<'a> Parser<'a, '_> {
             match c {
                 _ if c == quote => {
                     self.pos += 1;
-                    return Ok(Cow::Owned(text));
+                    return Ok(self.arena.alloc_str(&text));
                 }
                 b'\\' => self.escape(&mut text)?,
                 0x00..=0x1F => {
@@ -718,7 +732,7 @@ fn first_repeated_key(members: &[Member<'_>]) -> Option<usize> {
         // Compare cheap fingerprints first: most keys differ in length or at their ends.
         let mut prints = [0u64; SMALL];
         for (i, m) in members.iter().enumerate() {
-            prints[i] = fingerprint(&m.key);
+            prints[i] = fingerprint(m.key);
         }
         (1..members.len())
             .find(|&i| (0..i).any(|j| prints[j] == prints[i] && members[j].key == members[i].key))
@@ -746,7 +760,9 @@ mod tests {
         grammar: Grammar,
     ) -> (Result<Option<Node<'_>>, SyntaxError>, Vec<SyntaxLeniency>) {
         let mut notes = Vec::new();
-        let result = parse_document(src, grammar, &mut notes);
+        // The tree borrows its arena; a test may keep it as long as it likes.
+        let arena: &'static Bump = Box::leak(Box::new(Bump::new()));
+        let result = parse_document(src, grammar, arena, &mut notes);
         (result, notes.into_iter().map(|(_, n)| n).collect())
     }
 
@@ -818,7 +834,7 @@ mod tests {
                 panic!("{src}")
             };
             assert!(
-                matches!(&items[0].kind, NodeKind::String(s) if s == src),
+                matches!(&items[0].kind, NodeKind::String(s) if *s == src),
                 "{src}: {:?}",
                 items[0]
             );
@@ -866,7 +882,7 @@ mod tests {
         let view: Vec<(&str, &str)> = members
             .iter()
             .map(|m| match &m.value.kind {
-                NodeKind::Number(n) => (m.key.as_ref(), *n),
+                NodeKind::Number(n) => (m.key, *n),
                 _ => panic!(),
             })
             .collect();

@@ -99,11 +99,11 @@ impl Ctx {
         known: &[&str],
         trail: &Trail<'_>,
     ) -> Read<()> {
-        for member in members.iter().filter(|m| !known.contains(&m.key.as_ref())) {
+        for member in members.iter().filter(|m| !known.contains(&m.key)) {
             let kind = LeniencyKind::UnknownField {
-                field: member.key.clone().into_owned(),
+                field: member.key.to_owned(),
             };
-            self.forgive(member.key_at, &trail.key(&member.key), kind)?;
+            self.forgive(member.key_at, &trail.key(member.key), kind)?;
         }
         Ok(())
     }
@@ -111,7 +111,7 @@ impl Ctx {
     /// `getAsString()`: strings as they are; numbers and booleans as their text.
     pub fn string(&mut self, node: &Node<'_>, trail: &Trail<'_>, fail: TbAnswer) -> Read<String> {
         match &node.kind {
-            NodeKind::String(s) => Ok(s.clone().into_owned()),
+            NodeKind::String(s) => Ok((*s).to_owned()),
             _ if self.exact_types => Err(wrong_type(node, trail, "a string", fail)),
             NodeKind::Number(text) => {
                 self.converted(
@@ -165,7 +165,7 @@ impl Ctx {
                 }
                 (JsonKind::Number, *text, java_long_value(text).map(T::wrap))
             }
-            NodeKind::String(s) => (JsonKind::String, s.as_ref(), T::parse(s)),
+            NodeKind::String(s) => (JsonKind::String, *s, T::parse(s)),
             NodeKind::Array(items) if items.len() == 1 && !self.exact_types => {
                 self.forgive(node.at, trail, LeniencyKind::SingleElementArray)?;
                 return self.integer(&items[0], trail, fail);
@@ -186,7 +186,7 @@ impl Ctx {
         let (from, text) = match &node.kind {
             NodeKind::Bool(b) => return Ok(*b),
             _ if self.exact_types => return Err(wrong_type(node, trail, "a boolean", fail)),
-            NodeKind::String(s) => (JsonKind::String, s.as_ref()),
+            NodeKind::String(s) => (JsonKind::String, *s),
             NodeKind::Number(text) => (JsonKind::Number, *text),
             NodeKind::Array(items) if items.len() == 1 => {
                 self.forgive(node.at, trail, LeniencyKind::SingleElementArray)?;
@@ -287,13 +287,13 @@ pub(crate) fn to_json(node: &Node<'_>) -> Json {
         NodeKind::Null => Json::Null,
         NodeKind::Bool(b) => Json::Bool(*b),
         NodeKind::Number(text) => Json::Number(Number::from_valid_text(text)),
-        NodeKind::String(s) => Json::String(s.clone().into_owned()),
+        NodeKind::String(s) => Json::String((*s).to_owned()),
         NodeKind::Array(items) => Json::Array(items.iter().map(to_json).collect()),
         NodeKind::Object(members) => {
             let mut object = Object::with_capacity(members.len());
-            for m in members {
+            for m in *members {
                 // The parser already resolved repeated keys.
-                object.push_unique(&m.key, to_json(&m.value));
+                object.push_unique(m.key, to_json(&m.value));
             }
             Json::Object(object)
         }

@@ -54,9 +54,9 @@ impl Telemetry {
         let usable = usable_entries(ctx, members, EntryShape::Array, at)?;
         let mut devices = Vec::with_capacity(usable.len());
         for entry in usable {
-            let trail = root.key(&entry.key);
+            let trail = root.key(entry.key);
             check_device_name(
-                &entry.key,
+                entry.key,
                 entry.key_at,
                 &trail,
                 ReasonCode::UNSPECIFIED_ERROR,
@@ -66,7 +66,7 @@ impl Telemetry {
             };
             if items.is_empty() {
                 let kind = LeniencyKind::EmptyTelemetryList {
-                    device: entry.key.clone().into_owned(),
+                    device: entry.key.to_owned(),
                 };
                 ctx.forgive(entry.value.at, &trail, kind)?;
             }
@@ -75,7 +75,7 @@ impl Telemetry {
                 entries.push(TelemetryEntry::decode(ctx, item, &trail.index(i))?);
             }
             devices.push(DeviceTelemetry {
-                device: entry.key.clone().into_owned(),
+                device: entry.key.to_owned(),
                 entries,
             });
         }
