@@ -151,20 +151,7 @@ impl ServerAttributeRequest {
     /// In ThingsBoard's order: `id`, `device`, `client`, then `key` or `keys`.
     fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<ServerAttributeRequest> {
         let root = Trail::Root;
-        let id = ctx.int(
-            required(members, "id", at, &root, FAIL)?,
-            &root.key("id"),
-            FAIL,
-        )?;
-        // A device that cannot be connected gets 0x83 here, not 0x80 as on other topics.
-        let device = device_field(
-            ctx,
-            members,
-            at,
-            &root,
-            FAIL,
-            ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
-        )?;
+        let (id, device) = id_and_device(ctx, members, at)?;
         let client = ctx.boolean(
             required(members, "client", at, &root, FAIL)?,
             &root.key("client"),
@@ -194,6 +181,20 @@ impl ServerAttributeRequest {
     }
 }
 
+/// `id`, then `device`, as both request forms start.
+fn id_and_device(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<(i32, String)> {
+    let root = Trail::Root;
+    let id = ctx.int(
+        required(members, "id", at, &root, FAIL)?,
+        &root.key("id"),
+        FAIL,
+    )?;
+    // A device that cannot be connected gets 0x83 here, not 0x80 as on other topics.
+    let refused = ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
+    let device = device_field(ctx, members, at, &root, FAIL, refused)?;
+    Ok((id, device))
+}
+
 /// `"keys": [..]`: each element read with `getAsString`; ThingsBoard asks for each key once.
 fn key_list(ctx: &mut Ctx, node: &Node<'_>, trail: &Trail<'_>) -> Read<Vec<String>> {
     let NodeKind::Array(items) = &node.kind else {
@@ -220,19 +221,7 @@ impl DocAttributeRequest {
     /// Strict mode only: ThingsBoard itself never reads this form.
     fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<DocAttributeRequest> {
         let root = Trail::Root;
-        let id = ctx.int(
-            required(members, "id", at, &root, FAIL)?,
-            &root.key("id"),
-            FAIL,
-        )?;
-        let device = device_field(
-            ctx,
-            members,
-            at,
-            &root,
-            FAIL,
-            ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
-        )?;
+        let (id, device) = id_and_device(ctx, members, at)?;
         let mut list = |name: &'static str| -> Read<Option<Vec<String>>> {
             match field(members, name) {
                 None => Ok(None),

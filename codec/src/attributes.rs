@@ -1,8 +1,8 @@
 //! `v1/gateway/attributes`: client attributes from the gateway, and shared-attribute
 //! updates and deletions from ThingsBoard.
 
-use crate::device::{check_device_name, device_field, required};
-use crate::entries::{EntryShape, stored_values, usable_entries};
+use crate::device::{device_field, required};
+use crate::entries::{EntryShape, decode_devices, stored_values};
 use crate::error::TbAnswer;
 use crate::json::{Object, ObjectWriter};
 use crate::parse::{Member, NodeKind};
@@ -52,26 +52,17 @@ impl ClientAttributes {
         members: &[Member<'_>],
         at: usize,
     ) -> Read<ClientAttributes> {
-        let root = Trail::Root;
-        let usable = usable_entries(ctx, members, EntryShape::Object, at)?;
-        let mut devices = Vec::with_capacity(usable.len());
-        for entry in usable {
-            let trail = root.key(entry.key);
-            check_device_name(
-                entry.key,
-                entry.key_at,
-                &trail,
-                ReasonCode::UNSPECIFIED_ERROR,
-            )?;
-            let NodeKind::Object(attributes) = &entry.value.kind else {
-                continue;
+        let devices = decode_devices(ctx, members, EntryShape::Object, at, |ctx, entry, trail| {
+            let attributes = match entry.value.kind {
+                NodeKind::Object(attributes) => attributes,
+                _ => &[],
             };
-            let values = stored_values(ctx, *attributes, &trail)?;
-            devices.push(DeviceAttributes {
+            let values = stored_values(ctx, attributes, trail)?;
+            Ok(DeviceAttributes {
                 device: entry.key.to_owned(),
                 values,
-            });
-        }
+            })
+        })?;
         Ok(ClientAttributes { devices })
     }
 

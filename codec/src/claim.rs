@@ -1,14 +1,11 @@
 //! `v1/gateway/claim`: open a claiming window for devices.
 
-use crate::device::check_device_name;
-use crate::entries::{EntryShape, usable_entries};
+use crate::entries::{EntryShape, decode_devices};
 use crate::error::TbAnswer;
 use crate::json::ObjectWriter;
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, NodeKind};
-use crate::path::Trail;
 use crate::read::{Ctx, Read, field};
-use crate::reason::ReasonCode;
 
 /// `{"Device A": {"secretKey": "…", "durationMs": 60000}, …}`
 #[derive(Clone, Debug, PartialEq)]
@@ -32,19 +29,10 @@ const FAIL: TbAnswer = TbAnswer::DeviceDataInvalid;
 
 impl Claim {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Claim> {
-        let root = Trail::Root;
-        let usable = usable_entries(ctx, members, EntryShape::Object, at)?;
-        let mut devices = Vec::with_capacity(usable.len());
-        for entry in usable {
-            let trail = root.key(entry.key);
-            check_device_name(
-                entry.key,
-                entry.key_at,
-                &trail,
-                ReasonCode::UNSPECIFIED_ERROR,
-            )?;
-            let NodeKind::Object(fields) = &entry.value.kind else {
-                continue;
+        let devices = decode_devices(ctx, members, EntryShape::Object, at, |ctx, entry, trail| {
+            let fields = match entry.value.kind {
+                NodeKind::Object(fields) => fields,
+                _ => &[],
             };
             let secret_key = match field(fields, "secretKey") {
                 Some(node) => Some(ctx.string(node, &trail.key("secretKey"), FAIL)?),
@@ -55,23 +43,20 @@ impl Claim {
                     let duration_trail = trail.key("durationMs");
                     let duration_ms = ctx.long(node, &duration_trail, FAIL)?;
                     if duration_ms <= 0 {
-                        ctx.forgive(
-                            node.at,
-                            &duration_trail,
-                            LeniencyKind::NonPositiveClaimDuration { duration_ms },
-                        )?;
+                        let kind = LeniencyKind::NonPositiveClaimDuration { duration_ms };
+                        ctx.forgive(node.at, &duration_trail, kind)?;
                     }
                     Some(duration_ms)
                 }
                 None => None,
             };
-            ctx.unknown_fields(fields, &["secretKey", "durationMs"], &trail)?;
-            devices.push(DeviceClaim {
+            ctx.unknown_fields(fields, &["secretKey", "durationMs"], trail)?;
+            Ok(DeviceClaim {
                 device: entry.key.to_owned(),
                 secret_key,
                 duration_ms,
-            });
-        }
+            })
+        })?;
         Ok(Claim { devices })
     }
 

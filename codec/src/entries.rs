@@ -1,12 +1,14 @@
 //! What telemetry, attribute and claim messages share: a `{device name: entry}` map whose
 //! entries of the wrong shape ThingsBoard skips, and key-value data typed for storage.
 
+use crate::device::check_device_name;
 use crate::error::{ErrorKind, TbAnswer};
 use crate::json::{Json, Number, Object};
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::Trail;
 use crate::read::{Ctx, Failure, Read, kind_of, to_json};
+use crate::reason::ReasonCode;
 use crate::value::{TbValue, TypingError, is_parsable, type_number_text};
 
 /// The shape a device entry must have to be used.
@@ -34,7 +36,7 @@ impl EntryShape {
 
 /// The entries of shape `shape`; others are skipped as ThingsBoard skips them, and a
 /// message with none left fails the way ThingsBoard's "message is empty" exception does.
-pub(crate) fn usable_entries<'n, 'a>(
+fn usable_entries<'n, 'a>(
     ctx: &mut Ctx,
     members: &'n [Member<'a>],
     shape: EntryShape,
@@ -90,6 +92,31 @@ impl<'n, 'a> Iterator for Usable<'n, 'a> {
 }
 
 impl ExactSizeIterator for Usable<'_, '_> {}
+
+/// Decodes every usable entry of a `{device name: entry}` map with `decode_one`, after
+/// checking each device name as ThingsBoard does, in wire order.
+pub(crate) fn decode_devices<'n, 'a, T>(
+    ctx: &mut Ctx,
+    members: &'n [Member<'a>],
+    shape: EntryShape,
+    at: usize,
+    mut decode_one: impl FnMut(&mut Ctx, &'n Member<'a>, &Trail<'_>) -> Read<T>,
+) -> Read<Vec<T>> {
+    let root = Trail::Root;
+    let usable = usable_entries(ctx, members, shape, at)?;
+    let mut decoded = Vec::with_capacity(usable.len());
+    for entry in usable {
+        let trail = root.key(entry.key);
+        check_device_name(
+            entry.key,
+            entry.key_at,
+            &trail,
+            ReasonCode::UNSPECIFIED_ERROR,
+        )?;
+        decoded.push(decode_one(ctx, entry, &trail)?);
+    }
+    Ok(decoded)
+}
 
 /// Key-value data as ThingsBoard stores it: nulls dropped, numeric strings and
 /// out-of-range numbers noted. Values are kept as sent.

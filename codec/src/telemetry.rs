@@ -1,14 +1,12 @@
 //! `v1/gateway/telemetry`: time series for one or more devices.
 
-use crate::device::check_device_name;
-use crate::entries::{EntryShape, stored_values, usable_entries};
+use crate::entries::{EntryShape, decode_devices, stored_values};
 use crate::error::{ErrorKind, TbAnswer};
 use crate::json::{Object, ObjectWriter};
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::Trail;
 use crate::read::{Ctx, Failure, Read, field, members, wrong_type};
-use crate::reason::ReasonCode;
 
 /// `{"Device A": [ {"ts": …, "values": {…}} | {k: v, …} ], …}`
 #[derive(Clone, Debug, PartialEq)]
@@ -50,35 +48,26 @@ const FAIL: TbAnswer = TbAnswer::DeviceDataInvalid;
 
 impl Telemetry {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Telemetry> {
-        let root = Trail::Root;
-        let usable = usable_entries(ctx, members, EntryShape::Array, at)?;
-        let mut devices = Vec::with_capacity(usable.len());
-        for entry in usable {
-            let trail = root.key(entry.key);
-            check_device_name(
-                entry.key,
-                entry.key_at,
-                &trail,
-                ReasonCode::UNSPECIFIED_ERROR,
-            )?;
-            let NodeKind::Array(items) = &entry.value.kind else {
-                continue;
+        let devices = decode_devices(ctx, members, EntryShape::Array, at, |ctx, entry, trail| {
+            let items = match entry.value.kind {
+                NodeKind::Array(items) => items,
+                _ => &[],
             };
             if items.is_empty() {
                 let kind = LeniencyKind::EmptyTelemetryList {
                     device: entry.key.to_owned(),
                 };
-                ctx.forgive(entry.value.at, &trail, kind)?;
+                ctx.forgive(entry.value.at, trail, kind)?;
             }
             let mut entries = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 entries.push(TelemetryEntry::decode(ctx, item, &trail.index(i))?);
             }
-            devices.push(DeviceTelemetry {
+            Ok(DeviceTelemetry {
                 device: entry.key.to_owned(),
                 entries,
-            });
-        }
+            })
+        })?;
         Ok(Telemetry { devices })
     }
 
