@@ -52,7 +52,6 @@ mod read;
 pub mod reason;
 pub mod render;
 pub mod rpc;
-mod small;
 pub mod telemetry;
 pub mod topic;
 mod validate;
