@@ -5,7 +5,7 @@
 //! `shared: [..]`), which ThingsBoard 4.3 rejects. Strict mode decodes both;
 //! ThingsBoard mode decodes what the server does.
 
-use crate::device::{device_field, required};
+use crate::device::{NameCheck, device_field, required};
 use crate::error::TbAnswer;
 use crate::json::{Json, Object, ObjectWriter};
 use crate::leniency::LeniencyKind;
@@ -191,7 +191,7 @@ fn id_and_device(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<(i32,
     )?;
     // A device that cannot be connected gets 0x83 here, not 0x80 as on other topics.
     let refused = ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
-    let device = device_field(ctx, members, at, &root, FAIL, refused)?;
+    let device = device_field(ctx, members, at, &root, FAIL, NameCheck::Creation(refused))?;
     Ok((id, device))
 }
 
@@ -253,7 +253,7 @@ impl AttributeResponse {
             &root.key("id"),
             fail,
         )?;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::None)?;
         let values = match (field(members, "value"), field(members, "values")) {
             (None, None) => ResponseValues::Nothing,
             (Some(value), None) => ResponseValues::Value(to_json(value)),

@@ -1,14 +1,13 @@
 //! `v1/gateway/attributes`: client attributes from the gateway, and shared-attribute
 //! updates and deletions from ThingsBoard.
 
-use crate::device::{device_field, required};
+use crate::device::{NameCheck, device_field, required};
 use crate::entries::{EntryShape, decode_devices, stored_values};
 use crate::error::TbAnswer;
 use crate::json::{Object, ObjectWriter};
 use crate::parse::{Member, NodeKind};
 use crate::path::Trail;
 use crate::read::{Ctx, Read, members, to_json, wrong_type};
-use crate::reason::ReasonCode;
 
 /// `{"Device A": {"attribute": value, …}, …}`: stored as client attributes.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,7 +84,7 @@ impl AttributeUpdate {
     ) -> Read<AttributeUpdate> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::None)?;
         let data = required(members, "data", at, &root, fail)?;
         let data_trail = root.key("data");
         let Some(data_members) = self::members(data) else {

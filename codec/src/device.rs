@@ -66,30 +66,55 @@ fn looks_like_markup(name: &str) -> bool {
     template || tag
 }
 
-/// Checks a device name as ThingsBoard does: empty names fail in the handler,
-/// names it cannot store fail at device creation with `refused`.
+/// How ThingsBoard checks the device name of a message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameCheck {
+    /// Connect and disconnect: an empty name fails in the handler (`checkDeviceName`);
+    /// a name it cannot store fails at device creation with 0x80.
+    Handler,
+    /// Every other gateway topic: the name goes straight to get-or-create, so an empty
+    /// name too fails there, with this code (0x80; 0x83 for attribute requests).
+    Creation(ReasonCode),
+    /// Messages ThingsBoard writes: nothing to check.
+    None,
+}
+
+/// Checks a device name the way ThingsBoard's handler and device creation would.
 pub(crate) fn check_device_name(
     name: &str,
     at: usize,
     trail: &Trail<'_>,
-    refused: ReasonCode,
+    check: NameCheck,
 ) -> Read<()> {
-    if name.is_empty() {
-        return Err(Failure::new(
-            at,
-            trail,
-            ErrorKind::EmptyDeviceName,
-            TbAnswer::HandlerFailed,
-        ));
-    }
-    match device_name_problem(name) {
+    let refused = match check {
+        NameCheck::None => return Ok(()),
+        NameCheck::Handler if name.is_empty() => {
+            return Err(Failure::new(
+                at,
+                trail,
+                ErrorKind::EmptyDeviceName,
+                TbAnswer::HandlerFailed,
+            ));
+        }
+        NameCheck::Handler => ReasonCode::UNSPECIFIED_ERROR,
+        NameCheck::Creation(refused) => refused,
+    };
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else {
+        device_name_problem(name)
+    };
+    match why {
         None => Ok(()),
-        Some(why) => Err(Failure::new(
-            at,
-            trail,
-            ErrorKind::DeviceNameRefused { why },
-            TbAnswer::DeviceRefused(refused),
-        )),
+        Some(why) => {
+            let kind = ErrorKind::DeviceNameRefused { why };
+            Err(Failure::new(
+                at,
+                trail,
+                kind,
+                TbAnswer::DeviceRefused(refused),
+            ))
+        }
     }
 }
 
@@ -112,14 +137,12 @@ pub(crate) fn device_field(
     at: usize,
     trail: &Trail<'_>,
     fail: TbAnswer,
-    refused: ReasonCode,
+    check: NameCheck,
 ) -> Read<String> {
     let node = required(members, "device", at, trail, fail)?;
     let device_trail = trail.key("device");
     let device = ctx.string(node, &device_trail, fail)?;
-    if fail != TbAnswer::NotSentByThingsBoard {
-        check_device_name(&device, node.at, &device_trail, refused)?;
-    }
+    check_device_name(&device, node.at, &device_trail, check)?;
     Ok(device)
 }
 
@@ -127,7 +150,7 @@ impl Connect {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Connect> {
         let root = Trail::Root;
         let fail = TbAnswer::HandlerFailed;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::Handler)?;
         let device_type = match field(members, "type") {
             None => None,
             Some(Node {
@@ -166,7 +189,7 @@ impl Disconnect {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Disconnect> {
         let root = Trail::Root;
         let fail = TbAnswer::HandlerFailed;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::Handler)?;
         ctx.unknown_fields(members, &["device"], &root)?;
         Ok(Disconnect { device })
     }
@@ -186,7 +209,7 @@ impl DeviceDisconnected {
     ) -> Read<DeviceDisconnected> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::None)?;
         let node = required(members, "reason", at, &root, fail)?;
         let reason_trail = root.key("reason");
         let reason = ctx.int(node, &reason_trail, fail)?;

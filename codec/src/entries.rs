@@ -1,7 +1,7 @@
 //! What telemetry, attribute and claim messages share: a `{device name: entry}` map whose
 //! entries of the wrong shape ThingsBoard skips, and key-value data typed for storage.
 
-use crate::device::check_device_name;
+use crate::device::{NameCheck, check_device_name};
 use crate::error::{ErrorKind, TbAnswer};
 use crate::json::{Json, Number, Object};
 use crate::leniency::LeniencyKind;
@@ -107,12 +107,8 @@ pub(crate) fn decode_devices<'n, 'a, T>(
     let mut decoded = Vec::with_capacity(usable.len());
     for entry in usable {
         let trail = root.key(entry.key);
-        check_device_name(
-            entry.key,
-            entry.key_at,
-            &trail,
-            ReasonCode::UNSPECIFIED_ERROR,
-        )?;
+        let check = NameCheck::Creation(ReasonCode::UNSPECIFIED_ERROR);
+        check_device_name(entry.key, entry.key_at, &trail, check)?;
         decoded.push(decode_one(ctx, entry, &trail)?);
     }
     Ok(decoded)

@@ -3,7 +3,7 @@
 //! ThingsBoard numbers RPCs per device from 0, so two devices can both have RPC 0
 //! outstanding: a reply is identified by (device, id).
 
-use crate::device::{device_field, required};
+use crate::device::{NameCheck, device_field, required};
 use crate::error::TbAnswer;
 use crate::json::{Json, ObjectWriter};
 use crate::parse::Member;
@@ -49,7 +49,14 @@ impl RpcResponse {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<RpcResponse> {
         let root = Trail::Root;
         let fail = TbAnswer::HandlerFailed;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(
+            ctx,
+            members,
+            at,
+            &root,
+            fail,
+            NameCheck::Creation(ReasonCode::UNSPECIFIED_ERROR),
+        )?;
         let id = ctx.int(
             required(members, "id", at, &root, fail)?,
             &root.key("id"),
@@ -73,7 +80,7 @@ impl RpcRequest {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<RpcRequest> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
-        let device = device_field(ctx, members, at, &root, fail, ReasonCode::UNSPECIFIED_ERROR)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::None)?;
         let data = required(members, "data", at, &root, fail)?;
         let data_trail = root.key("data");
         let Some(fields) = self::members(data) else {

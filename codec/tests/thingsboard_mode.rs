@@ -84,7 +84,17 @@ fn refusals_carry_the_answer_of_section_3() {
         (
             Topic::Telemetry,
             r#"{"":[{"t":1}]}"#,
-            TbAnswer::HandlerFailed,
+            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+        ),
+        (
+            Topic::Rpc,
+            r#"{"device":"","id":1,"data":1}"#,
+            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+        ),
+        (
+            Topic::AttributesRequest,
+            r#"{"id":1,"device":"","client":true,"key":"k"}"#,
+            TbAnswer::DeviceRefused(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
         ),
         (
             Topic::Attributes,
