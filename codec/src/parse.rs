@@ -163,6 +163,7 @@ pub enum SyntaxLeniency {
     SemicolonSeparator,
     EmptyArraySlot,
     NonExecutePrefix,
+    ByteOrderMark,
     KeywordCase,
     EscapedApostrophe,
     EscapedNewline,
@@ -185,6 +186,9 @@ impl fmt::Display for SyntaxLeniency {
             SyntaxLeniency::SemicolonSeparator => "`;` as a separator",
             SyntaxLeniency::EmptyArraySlot => "an empty array slot, read as null",
             SyntaxLeniency::NonExecutePrefix => "the `)]}'` prefix",
+            SyntaxLeniency::ByteOrderMark => {
+                "a byte order mark before the JSON text (RFC 8259 §8.1: must not be sent)"
+            }
             SyntaxLeniency::KeywordCase => "a keyword not in lower case",
             SyntaxLeniency::EscapedApostrophe => "the escape `\\'`",
             SyntaxLeniency::EscapedNewline => "a backslash before a line break",
@@ -293,6 +297,11 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn document(&mut self) -> Result<Option<Node<'a>>, SyntaxError> {
+        // Gson's reader drops a byte order mark that starts the text (`JsonReader.fillBuffer`).
+        if self.lenient() && self.src.starts_with('\u{FEFF}') {
+            self.note(0, SyntaxLeniency::ByteOrderMark);
+            self.pos = '\u{FEFF}'.len_utf8();
+        }
         self.skip_whitespace()?;
         if self.lenient() && self.bytes[self.pos..].starts_with(b")]}'\n") {
             self.note(self.pos, SyntaxLeniency::NonExecutePrefix);
@@ -819,6 +828,16 @@ mod tests {
             assert!(result.is_ok(), "{src:?}: {result:?}");
             assert!(notes.contains(&expected), "{src:?}: {notes:?}");
         }
+    }
+
+    #[test]
+    fn gson_drops_a_leading_byte_order_mark_and_rfc_refuses_it() {
+        let (result, notes) = parse("\u{FEFF}{}", Grammar::Gson);
+        assert!(matches!(result, Ok(Some(Node { kind: NodeKind::Object(_), .. }))));
+        assert_eq!(notes, [SyntaxLeniency::ByteOrderMark]);
+        assert!(parse("\u{FEFF}{}", Grammar::Rfc8259).0.is_err());
+        // Only at the very start: elsewhere it is an ordinary (literal) character.
+        assert!(parse(" \u{FEFF}{}", Grammar::Gson).0.is_err());
     }
 
     #[test]
