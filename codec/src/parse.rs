@@ -833,7 +833,13 @@ mod tests {
     #[test]
     fn gson_drops_a_leading_byte_order_mark_and_rfc_refuses_it() {
         let (result, notes) = parse("\u{FEFF}{}", Grammar::Gson);
-        assert!(matches!(result, Ok(Some(Node { kind: NodeKind::Object(_), .. }))));
+        assert!(matches!(
+            result,
+            Ok(Some(Node {
+                kind: NodeKind::Object(_),
+                ..
+            }))
+        ));
         assert_eq!(notes, [SyntaxLeniency::ByteOrderMark]);
         assert!(parse("\u{FEFF}{}", Grammar::Rfc8259).0.is_err());
         // Only at the very start: elsewhere it is an ordinary (literal) character.
