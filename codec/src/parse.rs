@@ -23,6 +23,10 @@ use crate::path::Segment;
 /// serde_json uses too.
 pub const MAX_DEPTH: usize = 128;
 
+/// Gson gives up on a number that fills its 1024-character read buffer and reads it as an
+/// unquoted string instead (`JsonReader.peekNumber`).
+const GSON_NUMBER_BUFFER: usize = 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Grammar {
     Rfc8259,
@@ -418,6 +422,7 @@ impl<'a> Parser<'a, '_> {
                 && rest
                     .get(len)
                     .is_none_or(|&c| !self.lenient() || ends_literal(c))
+                && (!self.lenient() || len < GSON_NUMBER_BUFFER)
             {
                 self.pos += len;
                 return Ok(NodeKind::Number(&self.src[at..at + len]));
@@ -864,6 +869,35 @@ mod tests {
                 items[0]
             );
         }
+    }
+
+    #[test]
+    fn gson_reads_a_number_of_1024_characters_as_a_string() {
+        let long = "1".repeat(1024);
+        let (result, _) = parse(&long, Grammar::Gson);
+        assert!(matches!(
+            result,
+            Ok(Some(Node {
+                kind: NodeKind::String(_),
+                ..
+            }))
+        ));
+        let (result, _) = parse(&long[..1023], Grammar::Gson);
+        assert!(matches!(
+            result,
+            Ok(Some(Node {
+                kind: NodeKind::Number(_),
+                ..
+            }))
+        ));
+        let (result, _) = parse(&long, Grammar::Rfc8259);
+        assert!(matches!(
+            result,
+            Ok(Some(Node {
+                kind: NodeKind::Number(_),
+                ..
+            }))
+        ));
     }
 
     #[test]

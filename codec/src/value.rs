@@ -184,7 +184,8 @@ fn type_number(text: &str, decimal: &Decimal) -> TbValue {
     if decimal.stripped_scale() > 0 || simple_double {
         let own_scale = decimal.scale.max(0);
         if own_scale <= 16 {
-            TbValue::Double(text.parse().unwrap_or(0.0))
+            // `BigDecimal` has no negative zero: `-0.0` is stored as 0.0.
+            TbValue::Double(text.parse::<f64>().unwrap_or(0.0) + 0.0)
         } else {
             TbValue::String(decimal.plain())
         }
@@ -259,6 +260,13 @@ mod tests {
         assert_eq!(typed("1.5e1"), TbValue::Long(15));
         assert_eq!(typed("1.25e1"), TbValue::Double(12.5));
         assert_eq!(typed("-0"), TbValue::Long(0));
+        let TbValue::Double(zero) = typed("-0.0") else {
+            panic!("a double")
+        };
+        assert!(
+            zero == 0.0 && zero.is_sign_positive(),
+            "BigDecimal has no negative zero"
+        );
         assert_eq!(typed("9223372036854775807"), TbValue::Long(i64::MAX));
         assert_eq!(
             typed("9223372036854775808"),
