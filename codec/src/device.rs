@@ -39,6 +39,23 @@ pub const MAX_DEVICE_NAME: usize = 255;
 
 /// Why ThingsBoard would refuse to create a device with this name, if it would.
 pub fn device_name_problem(name: &str) -> Option<&'static str> {
+    entity_name_problem(name)
+}
+
+/// Why ThingsBoard would refuse to create a device profile named `type`, if it would
+/// (`DeviceProfile.name` carries the same validation as `Device.name`).
+pub fn device_type_problem(device_type: &str) -> Option<&'static str> {
+    entity_name_problem(device_type)
+}
+
+/// `validateString` (not blank, no 0x00), `@Length(max = 255)` in UTF-16 units, `@NoXss`.
+fn entity_name_problem(name: &str) -> Option<&'static str> {
+    if name.trim().is_empty() {
+        return Some("it is empty or blank");
+    }
+    if name.contains('\0') {
+        return Some("it contains the 0x00 character");
+    }
     // A UTF-16 unit needs at least one UTF-8 byte, so short names need no counting.
     if name.len() > MAX_DEVICE_NAME && name.encode_utf16().count() > MAX_DEVICE_NAME {
         return Some("it is longer than 255 characters");
@@ -49,7 +66,10 @@ pub fn device_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// ThingsBoard's `@NoXss` check refuses HTML tags and `{{…}}` templates.
+/// ThingsBoard's `@NoXss` refuses a `{{…}}` template anywhere (even across lines) and
+/// whatever its HTML scanner (OWASP AntiSamy) reads as an element, a processing
+/// instruction or CDATA: `<` followed by a letter, `<?`, `<![CDATA[`. A stray end tag
+/// (`</b>`) and a comment are dropped without an error, so they pass.
 fn looks_like_markup(name: &str) -> bool {
     if !name.bytes().any(|b| b == b'<' || b == b'{') {
         return false;
@@ -58,10 +78,9 @@ fn looks_like_markup(name: &str) -> bool {
         .find("{{")
         .is_some_and(|open| name[open + 2..].contains("}}"));
     let tag = name.match_indices('<').any(|(i, _)| {
-        name[i + 1..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))
+        let rest = &name[i + 1..];
+        rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '?')
+            || rest.starts_with("![CDATA[")
     });
     template || tag
 }
@@ -162,8 +181,9 @@ impl Connect {
             }
             Some(node) => {
                 let device_type = ctx.string(node, &root.key("type"), fail)?;
-                if device_type.is_empty() {
-                    ctx.forgive(node.at, &root.key("type"), LeniencyKind::EmptyDeviceType)?;
+                if let Some(why) = device_type_problem(&device_type) {
+                    let kind = LeniencyKind::DeviceTypeRefused { why };
+                    ctx.forgive(node.at, &root.key("type"), kind)?;
                 }
                 Some(device_type)
             }
@@ -248,7 +268,15 @@ mod tests {
     fn names_thingsboard_cannot_store_are_named() {
         assert_eq!(device_name_problem("Device A"), None);
         assert_eq!(device_name_problem("1 < 2"), None);
+        assert_eq!(device_name_problem("a>b &amp; a</b> <!-- x -->"), None);
         assert!(device_name_problem("<b>x</b>").is_some());
+        assert!(device_name_problem("a<b").is_some());
+        assert!(device_name_problem("<?xml?>").is_some());
+        assert!(device_name_problem("x<![CDATA[y]]>").is_some());
+        assert!(device_name_problem("{{a\nb}}").is_some());
+        assert!(device_name_problem("").is_some());
+        assert!(device_name_problem("   ").is_some());
+        assert!(device_name_problem("a\0b").is_some());
         assert!(device_name_problem("{{7*7}}").is_some());
         assert!(device_name_problem(&"x".repeat(256)).is_some());
         assert_eq!(device_name_problem(&"x".repeat(255)), None);

@@ -62,8 +62,9 @@ pub enum LeniencyKind {
     RepeatedRequestKey { key: String },
     /// `"type": null` in a connect message, read as the `default` profile.
     NullTypeIsDefault,
-    /// `"type": ""`: a new device cannot be created with it (PUBACK 0x80); an existing device is used as is.
-    EmptyDeviceType,
+    /// A `type` no device profile can be named (empty, blank, too long, markup): a new device
+    /// cannot be created with it (PUBACK 0x80); an existing device is used as is.
+    DeviceTypeRefused { why: &'static str },
     /// A device with an empty telemetry array: connected, but ThingsBoard never sends a PUBACK.
     EmptyTelemetryList { device: String },
     /// A claim duration of zero or less, replaced by the server's `security.claim.duration`.
@@ -86,12 +87,24 @@ impl fmt::Display for LeniencyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LeniencyKind::Syntax(what) => write!(f, "not RFC 8259 JSON: {what}"),
-            LeniencyKind::Converted { from, original, read_as } => {
+            LeniencyKind::Converted {
+                from,
+                original,
+                read_as,
+            } => {
                 write!(f, "{from} `{original}` is read as {read_as}")
             }
-            LeniencyKind::SingleElementArray => f.write_str("a one-element array is read as its element"),
-            LeniencyKind::UnknownField { field } => write!(f, "field `{field}` is not read by ThingsBoard"),
-            LeniencyKind::EntrySkipped { device, expected, found } => write!(
+            LeniencyKind::SingleElementArray => {
+                f.write_str("a one-element array is read as its element")
+            }
+            LeniencyKind::UnknownField { field } => {
+                write!(f, "field `{field}` is not read by ThingsBoard")
+            }
+            LeniencyKind::EntrySkipped {
+                device,
+                expected,
+                found,
+            } => write!(
                 f,
                 "the entry for device `{device}` is {found}, not {expected}: ThingsBoard skips it and its data"
             ),
@@ -100,17 +113,25 @@ impl fmt::Display for LeniencyKind {
                 write!(f, "the string value of `{key}` is stored as {stored}")
             }
             LeniencyKind::NumberStoredAsString { key, stored } => {
-                write!(f, "the number `{key}` does not fit a long or double and is stored as the string {stored:?}")
+                write!(
+                    f,
+                    "the number `{key}` does not fit a long or double and is stored as the string {stored:?}"
+                )
             }
             LeniencyKind::ReservedKeyStoredAsData { key } => write!(
                 f,
                 "`{key}` without its partner (`ts` needs `values`) is stored as a telemetry key named `{key}`"
             ),
-            LeniencyKind::KeyOverridesKeys => f.write_str("both `key` and `keys`: ThingsBoard uses `key` and ignores `keys`"),
+            LeniencyKind::KeyOverridesKeys => {
+                f.write_str("both `key` and `keys`: ThingsBoard uses `key` and ignores `keys`")
+            }
             LeniencyKind::RepeatedRequestKey { key } => write!(f, "key `{key}` is requested twice"),
-            LeniencyKind::NullTypeIsDefault => f.write_str("`type` is null and is read as the `default` profile"),
-            LeniencyKind::EmptyDeviceType => f.write_str(
-                "`type` is empty: ThingsBoard cannot create a new device with it (PUBACK 0x80) and ignores it for an existing one",
+            LeniencyKind::NullTypeIsDefault => {
+                f.write_str("`type` is null and is read as the `default` profile")
+            }
+            LeniencyKind::DeviceTypeRefused { why } => write!(
+                f,
+                "no device profile can be named after this `type` ({why}): ThingsBoard cannot create a new device with it (PUBACK 0x80) and ignores it for an existing one"
             ),
             LeniencyKind::EmptyTelemetryList { device } => write!(
                 f,

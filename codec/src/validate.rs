@@ -7,7 +7,7 @@
 
 use crate::attribute_request::{AttributeRequest, RequestedKeys};
 use crate::attributes::AttributeChange;
-use crate::device::device_name_problem;
+use crate::device::{device_name_problem, device_type_problem};
 use crate::json::{Json, Object};
 use crate::message::Message;
 use crate::telemetry::TelemetryEntry;
@@ -17,9 +17,10 @@ impl Message {
     /// `None` when `decode(encode(self), Strict)` gives back `self`; otherwise why not.
     pub fn strict_problem(&self) -> Option<String> {
         match self {
-            Message::Connect(m) => device(&m.device).or_else(|| match &m.device_type {
-                Some(t) if t.is_empty() => Some("an empty `type` (leave it out for the default profile)".into()),
-                _ => None,
+            Message::Connect(m) => device(&m.device).or_else(|| {
+                let device_type = m.device_type.as_deref()?;
+                let why = device_type_problem(device_type)?;
+                Some(format!("`type` {device_type:?}: {why} (leave it out for the default profile)"))
             }),
             Message::Disconnect(m) => device(&m.device),
             Message::Telemetry(m) => {

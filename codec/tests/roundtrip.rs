@@ -3,7 +3,7 @@
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use tbgw_codec::device::device_name_problem;
+use tbgw_codec::device::{device_name_problem, device_type_problem};
 use tbgw_codec::*;
 
 fn number() -> impl Strategy<Value = Number> {
@@ -126,7 +126,9 @@ fn gateway_message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (
             device_name(),
-            prop::option::of(text().prop_filter("not empty", |t| !t.is_empty()))
+            prop::option::of(
+                text().prop_filter("a profile name", |t| device_type_problem(t).is_none())
+            )
         )
             .prop_map(|(device, device_type)| Message::Connect(Connect {
                 device,

@@ -30,6 +30,12 @@ fn refusals_carry_the_answer_of_section_3() {
         (Topic::Connect, "42", TbAnswer::HandlerFailed),
         (Topic::Connect, r#"{"type":"t"}"#, TbAnswer::HandlerFailed),
         (Topic::Connect, r#"{"device":""}"#, TbAnswer::HandlerFailed),
+        // `checkDeviceName` lets a blank name through; device creation refuses it.
+        (
+            Topic::Connect,
+            r#"{"device":"  "}"#,
+            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+        ),
         (
             Topic::Connect,
             r#"{"device":{"a":1}}"#,
