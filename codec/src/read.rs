@@ -371,7 +371,7 @@ pub(crate) fn java_long_value(text: &str) -> Option<i64> {
         Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
         None => (rest, 0),
     };
-    if exponent.abs() > MAX_EXPONENT {
+    if exponent.unsigned_abs() > MAX_EXPONENT as u64 {
         return None;
     }
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -414,6 +414,8 @@ mod tests {
         assert_eq!(java_long_value("1e64"), Some(0));
         assert_eq!(java_long_value("1e-5"), Some(0));
         assert_eq!(java_long_value("1e99999"), None);
+        // Regression (found by fuzzing): `abs()` of an exponent of i64::MIN overflowed.
+        assert_eq!(java_long_value("4e-9223372036854775808"), None);
         assert_eq!(java_long_value("4294967297").map(|n| n as i32), Some(1));
     }
 

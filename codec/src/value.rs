@@ -116,7 +116,7 @@ impl Decimal {
                     return None;
                 }
                 match e.parse::<i64>() {
-                    Ok(v) if v.abs() <= MAX_EXPONENT => v,
+                    Ok(v) if v.unsigned_abs() <= MAX_EXPONENT as u64 => v,
                     _ => return Some(Err(TypingError::ExponentTooLarge)),
                 }
             }
@@ -306,6 +306,13 @@ mod tests {
         assert_eq!(tb_type(&Json::Null), Ok(None));
         let array = Json::Array(vec![Json::from(1), Json::Null]);
         assert_eq!(tb_type(&array), Ok(Some(TbValue::Json("[1,null]".into()))));
+    }
+
+    #[test]
+    fn an_exponent_of_i64_min_is_refused_not_overflowed() {
+        // Regression (found by fuzzing): `abs()` of i64::MIN overflowed.
+        let n = Json::Number(Number::parse("4e-9223372036854775808").unwrap());
+        assert_eq!(tb_type(&n), Err(TypingError::ExponentTooLarge));
     }
 
     #[test]
