@@ -5,13 +5,13 @@
 //! `shared: [..]`), which ThingsBoard 4.3 rejects. Strict mode decodes both;
 //! ThingsBoard mode decodes what the server does.
 
-use crate::device::{NameCheck, device_field, required};
+use crate::device::{NameCheck, device_field};
 use crate::error::TbAnswer;
 use crate::json::{Json, Object, ObjectWriter};
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::Trail;
-use crate::read::{Ctx, Failure, Read, field, to_json, wrong_type};
+use crate::read::{Ctx, Failure, Read, field, required, to_json, wrong_type};
 use crate::reason::ReasonCode;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,11 +152,7 @@ impl ServerAttributeRequest {
     fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<ServerAttributeRequest> {
         let root = Trail::Root;
         let (id, device) = id_and_device(ctx, members, at)?;
-        let client = ctx.boolean(
-            required(members, "client", at, &root, FAIL)?,
-            &root.key("client"),
-            FAIL,
-        )?;
+        let client = ctx.read_required(Ctx::boolean, members, "client", at, &root, FAIL)?;
         let keys = match field(members, "key") {
             Some(node) => {
                 let key = ctx.string(node, &root.key("key"), FAIL)?;
@@ -184,11 +180,7 @@ impl ServerAttributeRequest {
 /// `id`, then `device`, as both request forms start.
 fn id_and_device(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<(i32, String)> {
     let root = Trail::Root;
-    let id = ctx.int(
-        required(members, "id", at, &root, FAIL)?,
-        &root.key("id"),
-        FAIL,
-    )?;
+    let id = ctx.read_required(Ctx::int, members, "id", at, &root, FAIL)?;
     // A device that cannot be connected gets 0x83 here, not 0x80 as on other topics.
     let refused = ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
     let device = device_field(ctx, members, at, &root, FAIL, NameCheck::Creation(refused))?;
@@ -248,11 +240,7 @@ impl AttributeResponse {
     ) -> Read<AttributeResponse> {
         let root = Trail::Root;
         let fail = TbAnswer::NotSentByThingsBoard;
-        let id = ctx.int(
-            required(members, "id", at, &root, fail)?,
-            &root.key("id"),
-            fail,
-        )?;
+        let id = ctx.read_required(Ctx::int, members, "id", at, &root, fail)?;
         let device = device_field(ctx, members, at, &root, fail, NameCheck::None)?;
         let values = match (field(members, "value"), field(members, "values")) {
             (None, None) => ResponseValues::Nothing,

@@ -1,13 +1,13 @@
 //! `v1/gateway/attributes`: client attributes from the gateway, and shared-attribute
 //! updates and deletions from ThingsBoard.
 
-use crate::device::{NameCheck, device_field, required};
+use crate::device::{NameCheck, device_field};
 use crate::entries::{EntryShape, decode_devices, stored_values};
 use crate::error::TbAnswer;
 use crate::json::{Object, ObjectWriter};
 use crate::parse::{Member, NodeKind};
 use crate::path::Trail;
-use crate::read::{Ctx, Read, members, to_json, wrong_type};
+use crate::read::{Ctx, Read, members, required, to_json, wrong_type};
 
 /// `{"Device A": {"attribute": value, …}, …}`: stored as client attributes.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@ use crate::json::ObjectWriter;
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::Trail;
-use crate::read::{Ctx, Failure, Read, field};
+use crate::read::{Ctx, Failure, Read, field, required};
 use crate::reason::ReasonCode;
 
 /// `v1/gateway/connect`: the device is behind the gateway and ready for updates and RPCs.
@@ -135,18 +135,6 @@ pub(crate) fn check_device_name(
             ))
         }
     }
-}
-
-/// A required field: absent is a handler failure (ThingsBoard's NullPointerException path).
-pub(crate) fn required<'n, 'a>(
-    members: &'n [Member<'a>],
-    name: &'static str,
-    at: usize,
-    trail: &Trail<'_>,
-    fail: TbAnswer,
-) -> Read<&'n Node<'a>> {
-    field(members, name)
-        .ok_or_else(|| Failure::new(at, trail, ErrorKind::MissingField { field: name }, fail))
 }
 
 /// The `device` field of connect, disconnect, attribute requests and RPC replies.

@@ -8,6 +8,7 @@ use crate::json::{Json, JsonKind, Number, Object};
 use crate::leniency::LeniencyKind;
 use crate::parse::{Member, Node, NodeKind};
 use crate::path::{JsonPath, Trail};
+use crate::value::{Decimal, TypingError};
 
 /// A decode failure before it is placed (line:column) and labelled with its topic.
 #[derive(Debug)]
@@ -106,6 +107,20 @@ impl Ctx {
             self.forgive(member.key_at, &trail.key(member.key), kind)?;
         }
         Ok(())
+    }
+
+    /// A required field read with one of the readers below, e.g. `ctx.read_required(Ctx::int, …)`.
+    pub fn read_required<T>(
+        &mut self,
+        read: fn(&mut Ctx, &Node<'_>, &Trail<'_>, TbAnswer) -> Read<T>,
+        members: &[Member<'_>],
+        name: &'static str,
+        at: usize,
+        trail: &Trail<'_>,
+        fail: TbAnswer,
+    ) -> Read<T> {
+        let node = required(members, name, at, trail, fail)?;
+        read(self, node, &trail.key(name), fail)
     }
 
     /// `getAsString()`: strings as they are; numbers and booleans as their text.
@@ -222,6 +237,18 @@ pub(crate) fn members<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Member<'a>]> {
         NodeKind::Object(members) => Some(members),
         _ => None,
     }
+}
+
+/// A required field: absent fails with `fail` (ThingsBoard's NullPointerException path).
+pub(crate) fn required<'n, 'a>(
+    members: &'n [Member<'a>],
+    name: &'static str,
+    at: usize,
+    trail: &Trail<'_>,
+    fail: TbAnswer,
+) -> Read<&'n Node<'a>> {
+    field(members, name)
+        .ok_or_else(|| Failure::new(at, trail, ErrorKind::MissingField { field: name }, fail))
 }
 
 /// `JsonObject.get(name)`.
@@ -357,47 +384,13 @@ impl JavaInteger for i64 {
     }
 }
 
-/// Exponents beyond this are not expanded (tbgw's limit; Gson refuses large ones too).
-const MAX_EXPONENT: i64 = 10_000;
-
 /// `LazilyParsedNumber.longValue()`: `Long.parseLong`, else `BigDecimal.longValue()`,
 /// which truncates the fraction and keeps the low 64 bits. `None` when the exponent is too large.
 pub(crate) fn java_long_value(text: &str) -> Option<i64> {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
-        None => (rest, 0),
-    };
-    if exponent.unsigned_abs() > MAX_EXPONENT as u64 {
-        return None;
+    match Decimal::parse(text)? {
+        Ok(decimal) => Some(decimal.low_64_bits()),
+        Err(TypingError::ExponentTooLarge) => None,
     }
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
-    let shift = exponent - frac_part.len() as i64;
-    let kept = if shift >= 0 {
-        &digits[..]
-    } else {
-        let drop = usize::try_from(-shift)
-            .unwrap_or(usize::MAX)
-            .min(digits.len());
-        &digits[..digits.len() - drop]
-    };
-    let mut value: u64 = 0;
-    for d in kept {
-        value = value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-    }
-    for _ in 0..shift.clamp(0, 64) {
-        value = value.wrapping_mul(10);
-    }
-    let value = if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    };
-    Some(value as i64)
 }
 
 #[cfg(test)]

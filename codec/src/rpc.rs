@@ -3,12 +3,12 @@
 //! ThingsBoard numbers RPCs per device from 0, so two devices can both have RPC 0
 //! outstanding: a reply is identified by (device, id).
 
-use crate::device::{NameCheck, device_field, required};
+use crate::device::{NameCheck, device_field};
 use crate::error::TbAnswer;
 use crate::json::{Json, ObjectWriter};
 use crate::parse::Member;
 use crate::path::Trail;
-use crate::read::{Ctx, Read, members, to_json, wrong_type};
+use crate::read::{Ctx, Read, members, required, to_json, wrong_type};
 use crate::reason::ReasonCode;
 
 /// `{"device": "A", "data": {"id": 0, "method": "m", "params": …}}`
@@ -57,11 +57,7 @@ impl RpcResponse {
             fail,
             NameCheck::Creation(ReasonCode::UNSPECIFIED_ERROR),
         )?;
-        let id = ctx.int(
-            required(members, "id", at, &root, fail)?,
-            &root.key("id"),
-            fail,
-        )?;
+        let id = ctx.read_required(Ctx::int, members, "id", at, &root, fail)?;
         let data = to_json(required(members, "data", at, &root, fail)?);
         ctx.unknown_fields(members, &["device", "id", "data"], &root)?;
         Ok(RpcResponse { device, id, data })
@@ -91,16 +87,9 @@ impl RpcRequest {
                 fail,
             ));
         };
-        let id = ctx.int(
-            required(fields, "id", data.at, &data_trail, fail)?,
-            &data_trail.key("id"),
-            fail,
-        )?;
-        let method = ctx.string(
-            required(fields, "method", data.at, &data_trail, fail)?,
-            &data_trail.key("method"),
-            fail,
-        )?;
+        let id = ctx.read_required(Ctx::int, fields, "id", data.at, &data_trail, fail)?;
+        let method =
+            ctx.read_required(Ctx::string, fields, "method", data.at, &data_trail, fail)?;
         let params = to_json(required(fields, "params", data.at, &data_trail, fail)?);
         ctx.unknown_fields(fields, &["id", "method", "params"], &data_trail)?;
         ctx.unknown_fields(members, &["device", "data"], &root)?;

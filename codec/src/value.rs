@@ -81,7 +81,7 @@ pub enum TypingError {
 }
 
 /// A decimal number split into digits and a power of ten: value = digits × 10^-scale.
-struct Decimal {
+pub(crate) struct Decimal {
     negative: bool,
     /// Digits without leading zeros; empty means zero.
     digits: String,
@@ -93,7 +93,7 @@ const MAX_EXPONENT: i64 = 10_000;
 
 impl Decimal {
     /// Reads `-?digits(.digits)?([eE][+-]?digits)?` (also `.5` and `0042`), as `java.math.BigDecimal` does.
-    fn parse(text: &str) -> Option<Result<Decimal, TypingError>> {
+    pub(crate) fn parse(text: &str) -> Option<Result<Decimal, TypingError>> {
         let (negative, rest) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -129,6 +129,28 @@ impl Decimal {
             digits,
             scale: frac_part.len() as i64 - exponent,
         }))
+    }
+
+    /// `BigDecimal.longValue()`: the fraction truncated, the low 64 bits of the integer kept.
+    pub(crate) fn low_64_bits(&self) -> i64 {
+        let digits = self.digits.as_bytes();
+        let kept = match usize::try_from(self.scale) {
+            Ok(dropped) => &digits[..digits.len().saturating_sub(dropped)],
+            Err(_) => digits,
+        };
+        let mut value: u64 = 0;
+        for d in kept {
+            value = value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        }
+        // 10^64 is a multiple of 2^64: more zeros leave nothing in the low bits.
+        for _ in 0..(-self.scale).clamp(0, 64) {
+            value = value.wrapping_mul(10);
+        }
+        (if self.negative {
+            value.wrapping_neg()
+        } else {
+            value
+        }) as i64
     }
 
     /// `stripTrailingZeros().scale()`.
