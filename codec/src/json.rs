@@ -311,7 +311,7 @@ pub fn write_json(value: &Json, out: &mut String) {
 }
 
 /// Writes an object member by member, in the order the calls come.
-pub(crate) struct ObjectWriter<'o> {
+pub struct ObjectWriter<'o> {
     out: &'o mut String,
     empty: bool,
 }

@@ -70,7 +70,7 @@ pub use device::{Connect, DeviceDisconnected, Disconnect};
 pub use error::{DecodeError, ErrorKind, TbAnswer};
 pub use json::{Json, JsonKind, Number, Object};
 pub use leniency::{Leniency, LeniencyKind};
-pub use message::{Decoded, Message, decode, encode};
+pub use message::{Decoded, Message, decode, device_parts, encode};
 pub use path::JsonPath;
 pub use position::Position;
 pub use reason::ReasonCode;

@@ -14,7 +14,7 @@ use crate::parse::{
 };
 use crate::path::JsonPath;
 use crate::position::{Position, position_of, positions_of};
-use crate::read::{Ctx, Failure, Note, kind_of, members};
+use crate::read::{Ctx, Failure, Note, kind_of, members, to_json};
 use crate::rpc::{RpcRequest, RpcResponse};
 use crate::telemetry::Telemetry;
 use crate::topic::{Direction, Topic};
@@ -139,6 +139,30 @@ pub fn decode(
         }
         other => other,
     }
+}
+
+/// The device entries of a gateway → platform payload keyed by device name (telemetry,
+/// attributes, claim), each as its own one-device payload, in wire order; a repeated name
+/// keeps its first place and its last value, as in Gson's `JsonObject`.
+///
+/// ThingsBoard converts each device of such a message on its own: when one device's data
+/// is refused, the others are still stored. Decoding the parts one by one reproduces that.
+/// `None` when the payload is not a JSON object in ThingsBoard's grammar.
+pub fn device_parts(payload: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let text = String::from_utf8_lossy(payload);
+    let arena = arena_for(text.len());
+    let mut notes = Vec::new();
+    let root = parse_document(&text, Grammar::Gson, &arena, &mut notes).ok()??;
+    let fields = members(&root)?;
+    let mut parts: Vec<(String, Vec<u8>)> = Vec::with_capacity(fields.len());
+    for member in fields {
+        let mut part = String::new();
+        let mut object = crate::json::ObjectWriter::new(&mut part);
+        object.json(member.key, &to_json(&member.value));
+        object.finish();
+        parts.push((member.key.to_owned(), part.into_bytes()));
+    }
+    Some(parts)
 }
 
 fn decode_in_mode(

@@ -345,3 +345,22 @@ fn platform_messages_are_read_with_exact_types() {
         matches!(&decoded.leniencies[0].kind, LeniencyKind::UnknownField { field } if field == "timeout")
     );
 }
+
+#[test]
+fn device_parts_split_a_multi_device_payload_with_the_last_value_in_the_first_place() {
+    let parts =
+        tbgw_codec::device_parts(br#"{A:[{t:1}], "B": {"x": 2}, "A": [{"t": 3.0}]}"#).unwrap();
+    let parts: Vec<(String, String)> = parts
+        .into_iter()
+        .map(|(device, bytes)| (device, String::from_utf8(bytes).unwrap()))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            ("A".to_owned(), r#"{"A":[{"t":3.0}]}"#.to_owned()),
+            ("B".to_owned(), r#"{"B":{"x":2}}"#.to_owned()),
+        ]
+    );
+    assert_eq!(tbgw_codec::device_parts(b"[1]"), None);
+    assert_eq!(tbgw_codec::device_parts(b"{\"a\":"), None);
+}

@@ -1,5 +1,6 @@
-//! The tbgw harness: the `tbgw` command line and, as later issues land, the emulator,
-//! the scenario runner and the gateway checker.
+//! The tbgw harness: the `tbgw` command line and the ThingsBoard-compatible emulator;
+//! the scenario runner and the gateway checker come with later issues.
 
 pub mod cli;
+pub mod emulator;
 pub mod exit;

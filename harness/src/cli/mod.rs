@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
 mod decode;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Command {
     /// Decode one payload: the typed message, or the error with line:column, JSON path and
     /// the reason code ThingsBoard answers.
     Decode(decode::DecodeArgs),
+    /// Run the ThingsBoard-compatible emulator: MQTT 3.1.1 and 5 plus ThingsBoard's REST API.
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -37,5 +40,6 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

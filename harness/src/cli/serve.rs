@@ -1,0 +1,104 @@
+//! `tbgw serve`: the emulator as a process, printing its addresses once it is ready and
+//! one line per protocol violation.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::emulator::core::Config;
+use crate::emulator::{Emulator, Options};
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the MQTT listener (3.1.1 and 5); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:1883", value_name = "ADDR")]
+    mqtt: SocketAddr,
+    /// Address of the REST API (ThingsBoard's paths); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    http: SocketAddr,
+    /// Provision a gateway device with this access token (repeatable).
+    #[arg(long = "gateway", value_name = "NAME=TOKEN", value_parser = parse_gateway)]
+    gateways: Vec<(String, String)>,
+    /// The tenant's device limit (`maxDevices`); 0 means no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_devices: u64,
+}
+
+fn parse_gateway(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, token)) if !name.is_empty() && !token.is_empty() => {
+            if let Some(why) = tbgw_codec::device::device_name_problem(name) {
+                return Err(format!(
+                    "ThingsBoard refuses the device name {name:?}: {why}"
+                ));
+            }
+            Ok((name.to_owned(), token.to_owned()))
+        }
+        _ => Err(format!(
+            "expected NAME=TOKEN, for example gw1=GW_TOKEN; got {text:?}"
+        )),
+    }
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let mut names: Vec<&str> = args.gateways.iter().map(|(n, _)| n.as_str()).collect();
+    let mut tokens: Vec<&str> = args.gateways.iter().map(|(_, t)| t.as_str()).collect();
+    names.sort_unstable();
+    tokens.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) || tokens.windows(2).any(|w| w[0] == w[1]) {
+        eprintln!("tbgw serve: every --gateway needs its own name and its own token");
+        return exit::code(exit::BAD_INPUT);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tbgw serve: cannot start the async runtime: {error}");
+            return exit::code(exit::TARGET_FAILED);
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let mut options = Options::ephemeral();
+    options.mqtt = args.mqtt;
+    options.http = args.http;
+    options.config = Config {
+        gateways: args.gateways.clone(),
+        max_devices: args.max_devices,
+    };
+    let emulator = match Emulator::start(options).await {
+        Ok(emulator) => emulator,
+        Err(error) => {
+            eprintln!("tbgw serve: {error}");
+            return exit::code(exit::TARGET_FAILED);
+        }
+    };
+    let mut violations = emulator.watch_violations();
+    println!("tbgw serve: MQTT on {} (3.1.1 and 5)", emulator.mqtt_addr);
+    println!("tbgw serve: REST on http://{}", emulator.http_addr);
+    println!("tbgw serve: users tenant@thingsboard.org/tenant, customer@thingsboard.org/customer");
+    for (name, token) in &args.gateways {
+        println!("tbgw serve: gateway {name:?} with access token {token}");
+    }
+    println!("tbgw serve: ready");
+    loop {
+        tokio::select! {
+            violation = violations.recv() => match violation {
+                Ok(v) => println!("violation: {v}"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    println!("violation: ({n} more not shown: the log fell behind)");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    println!("tbgw serve: stopped");
+    exit::code(exit::OK)
+}

@@ -1,0 +1,105 @@
+//! Device claiming (`ClaimDevicesServiceImpl`): a device registers a secret for a while,
+//! a customer user claims it with that secret.
+
+use uuid::Uuid;
+
+use super::Core;
+use super::store::Scope;
+
+/// `security.claim.duration`: 24 h (the yml comment saying one minute is wrong).
+pub const DEFAULT_CLAIM_DURATION_MS: i64 = 86_400_000;
+/// The `claimDevices` cache keeps a registration this long (1440 min), first one winning.
+const CACHE_TTL_MS: i64 = 86_400_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimRegistration {
+    pub secret_key: String,
+    pub expires_at: i64,
+    registered_at: i64,
+}
+
+/// The answer to `POST /api/customer/device/{name}/claim`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimResult {
+    Success,
+    Failure,
+    Claimed,
+}
+
+impl ClaimResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimResult::Success => "SUCCESS",
+            ClaimResult::Failure => "FAILURE",
+            ClaimResult::Claimed => "CLAIMED",
+        }
+    }
+}
+
+impl Core {
+    /// A device asks to be claimable; `false` when it already has a customer (only logged by ThingsBoard).
+    pub fn register_claim(&mut self, device: Uuid, secret_key: &str, duration_ms: i64) -> bool {
+        let now = self.now();
+        let Some(owned) = self.device(device).map(|d| d.customer_id.is_some()) else {
+            return false;
+        };
+        if owned {
+            return false;
+        }
+        let cached = self
+            .claims
+            .get(&device)
+            .is_some_and(|c| now < c.registered_at.saturating_add(CACHE_TTL_MS));
+        if !cached {
+            let duration = if duration_ms > 0 {
+                duration_ms
+            } else {
+                DEFAULT_CLAIM_DURATION_MS
+            };
+            self.claims.insert(
+                device,
+                ClaimRegistration {
+                    secret_key: secret_key.to_owned(),
+                    expires_at: now.saturating_add(duration),
+                    registered_at: now,
+                },
+            );
+        }
+        true
+    }
+
+    /// A customer user claims a device by name with a secret key.
+    pub fn claim(&mut self, device: Uuid, customer: Uuid, secret_key: &str) -> ClaimResult {
+        let now = self.now();
+        let Some(owned) = self.device(device).map(|d| d.customer_id.is_some()) else {
+            return ClaimResult::Failure;
+        };
+        if owned {
+            return ClaimResult::Claimed;
+        }
+        let Some(registration) = self.claims.remove(&device) else {
+            return ClaimResult::Failure;
+        };
+        if registration.secret_key != secret_key || registration.expires_at <= now {
+            return ClaimResult::Failure;
+        }
+        if let Some(d) = self.devices.get_mut(&device) {
+            d.customer_id = Some(customer);
+        }
+        let data = self.store.device_mut(device);
+        data.remove_attribute(Scope::Server, "claimingAllowed");
+        data.remove_attribute(Scope::Server, "claimingData");
+        ClaimResult::Success
+    }
+
+    /// `DELETE /api/customer/device/{name}/claim`: the device has no customer again.
+    pub fn reclaim(&mut self, device: Uuid) -> bool {
+        match self.devices.get_mut(&device) {
+            Some(d) => {
+                d.customer_id = None;
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The device API (`v1/devices/me/*`) that every gateway also uses for itself: its own
+//! telemetry and attributes, attribute requests, RPC both ways, claiming, and
+//! `getSessionLimits`, which ThingsBoard's transport answers on its own.
+
+use serde_json::{Map, Value, json};
+use tbgw_codec::{AttributeChange, Direction, Message, Mode, ReasonCode, TbAnswer, Topic, decode};
+
+use super::gateway::describe;
+use super::packets::{ConnId, PublishIn};
+use super::session::Session;
+use super::store::Scope;
+use super::{Core, rest_json};
+
+/// `transport.mqtt.netty.max_payload_size`.
+pub const MAX_PAYLOAD_SIZE: u32 = 65_536;
+/// `transport.mqtt.msg_queue_size_per_device_limit`.
+pub const MAX_INFLIGHT: u32 = 100;
+
+impl Core {
+    pub(super) fn device_publish(&mut self, conn: ConnId, publish: &PublishIn) {
+        let Some(session) = self.session(conn) else {
+            return;
+        };
+        let (device, name) = (session.device, session.device_name.clone());
+        let topic = publish.topic.as_str();
+        let payload = &publish.payload;
+        if topic == "v1/devices/me/telemetry" {
+            self.own_data(
+                conn,
+                publish,
+                Topic::Telemetry,
+                &name,
+                wrap_telemetry(payload),
+            );
+        } else if topic == "v1/devices/me/attributes" {
+            self.own_data(conn, publish, Topic::Attributes, &name, payload.clone());
+        } else if topic == "v1/devices/me/claim" {
+            self.own_data(conn, publish, Topic::Claim, &name, payload.clone());
+        } else if let Some(n) = topic.strip_prefix("v1/devices/me/attributes/request/") {
+            let response = self.own_attributes(device, payload);
+            self.ack_success(conn, publish);
+            let topic = format!("v1/devices/me/attributes/response/{n}");
+            self.publish_to(conn, topic, response.to_string().into_bytes());
+        } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/request/") {
+            self.ack_success(conn, publish);
+            let request: Option<Value> = serde_json::from_slice(payload).ok();
+            let method = request
+                .as_ref()
+                .and_then(|r| r.get("method"))
+                .and_then(Value::as_str);
+            if method == Some("getSessionLimits") {
+                let limits = self.session_limits(self.session(conn));
+                let topic = format!("v1/devices/me/rpc/response/{n}");
+                self.publish_to(conn, topic, limits.to_string().into_bytes());
+            }
+            // Other client-side RPCs go to the rule engine, whose default chain only logs them.
+        } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/response/") {
+            self.ack_success(conn, publish);
+            let data = String::from_utf8_lossy(payload).into_owned();
+            let answered = n
+                .parse::<i32>()
+                .is_ok_and(|id| self.rpc_reply(device, id, data));
+            if !answered {
+                let problem =
+                    format!("RPC reply with id {n}, which matches no outstanding request");
+                self.violation(
+                    conn,
+                    topic,
+                    problem,
+                    "PUBACK 0x00 Success, reply ignored".into(),
+                );
+            }
+        } else {
+            let problem = "a topic ThingsBoard's device API does not handle".to_owned();
+            self.answer(conn, publish, TbAnswer::TopicInvalid, problem);
+        }
+    }
+
+    fn ack_success(&mut self, conn: ConnId, publish: &PublishIn) {
+        if let Some(pid) = publish.pid {
+            self.send(
+                conn,
+                super::packets::Outbound::PubAck {
+                    pid,
+                    reason: ReasonCode::SUCCESS,
+                },
+            );
+        }
+    }
+
+    /// The device's own telemetry, attributes or claim, read with the gateway message's
+    /// rules (`JsonConverter` is shared) as a one-device message under the device's name.
+    fn own_data(
+        &mut self,
+        conn: ConnId,
+        publish: &PublishIn,
+        topic: Topic,
+        name: &str,
+        payload: Vec<u8>,
+    ) {
+        let mut wrapped = Vec::with_capacity(payload.len() + name.len() + 8);
+        wrapped.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+        let mut bytes = b"{".to_vec();
+        bytes.append(&mut wrapped);
+        bytes.push(b':');
+        bytes.extend_from_slice(if payload.is_empty() {
+            b"null"
+        } else {
+            &payload
+        });
+        bytes.push(b'}');
+        let Some(device) = self.session(conn).map(|s| s.device) else {
+            return;
+        };
+        match decode(
+            topic,
+            Direction::GatewayToPlatform,
+            &bytes,
+            Mode::ThingsBoard,
+        ) {
+            Ok(decoded) => {
+                let now = self.now();
+                match decoded.message {
+                    Message::Telemetry(t) => {
+                        let data = self.store.device_mut(device);
+                        for entry in t.devices.iter().flat_map(|d| &d.entries) {
+                            for (key, value) in entry.values.iter() {
+                                if let Ok(Some(v)) = tbgw_codec::value::tb_type(value) {
+                                    data.put_timeseries(key, entry.ts.unwrap_or(now), v);
+                                }
+                            }
+                        }
+                    }
+                    Message::ClientAttributes(a) => {
+                        let data = self.store.device_mut(device);
+                        for (key, value) in a.devices.iter().flat_map(|d| d.values.iter()) {
+                            if let Ok(Some(v)) = tbgw_codec::value::tb_type(value) {
+                                data.set_attribute(Scope::Client, key, v, now);
+                            }
+                        }
+                    }
+                    Message::Claim(c) => {
+                        for claim in c.devices {
+                            let secret = claim.secret_key.as_deref().unwrap_or("");
+                            self.register_claim(device, secret, claim.duration_ms.unwrap_or(0));
+                        }
+                    }
+                    _ => {}
+                }
+                self.ack_success(conn, publish);
+            }
+            Err(error) => {
+                let answer = match error.thingsboard {
+                    // A refused entry of the device's own payload is a bad payload.
+                    TbAnswer::DeviceRefused(_) => TbAnswer::InvalidPayload,
+                    other => other,
+                };
+                self.answer(conn, publish, answer, describe(&error));
+            }
+        }
+    }
+
+    /// `{"clientKeys": "a,b", "sharedKeys": "c"}` → `{"client": {…}, "shared": {…}}`;
+    /// no keys at all asks for every client and shared attribute.
+    fn own_attributes(&self, device: uuid::Uuid, payload: &[u8]) -> Value {
+        let request: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        let keys = |field: &str| -> Option<Vec<String>> {
+            request.get(field).and_then(Value::as_str).map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+        };
+        let (client, shared) = (keys("clientKeys"), keys("sharedKeys"));
+        let all = client.is_none() && shared.is_none();
+        let mut result = Map::new();
+        let Some(data) = self.store.device(device) else {
+            return Value::Object(result);
+        };
+        for (field, scope, wanted) in [
+            ("client", Scope::Client, client),
+            ("shared", Scope::Shared, shared),
+        ] {
+            let mut found = Map::new();
+            for (key, attribute) in data.scope(scope) {
+                let asked = wanted.as_ref().is_some_and(|w| w.iter().any(|k| k == key));
+                if all || asked {
+                    found.insert(key.to_owned(), rest_json(&attribute.value));
+                }
+            }
+            if !found.is_empty() {
+                result.insert(field.to_owned(), Value::Object(found));
+            }
+        }
+        Value::Object(result)
+    }
+
+    /// The `getSessionLimits` answer (`SessionLimits` / `GatewaySessionLimits`); unset limits are null.
+    fn session_limits(&self, session: Option<&Session>) -> Value {
+        let limits =
+            json!({"messages": null, "telemetryMessages": null, "telemetryDataPoints": null});
+        let mut answer = json!({
+            "maxPayloadSize": MAX_PAYLOAD_SIZE,
+            "maxInflightMessages": MAX_INFLIGHT,
+            "rateLimits": limits,
+        });
+        if session.is_some_and(|s| s.gateway)
+            && let Some(map) = answer.as_object_mut()
+        {
+            map.insert("gatewayRateLimits".into(), limits);
+        }
+        answer
+    }
+}
+
+/// Device-API telemetry is an object or an array of objects; the gateway form wants an array.
+fn wrap_telemetry(payload: &[u8]) -> Vec<u8> {
+    let trimmed = payload.trim_ascii_start();
+    if trimmed.starts_with(b"{") {
+        let mut bytes = b"[".to_vec();
+        bytes.extend_from_slice(payload);
+        bytes.push(b']');
+        bytes
+    } else {
+        payload.to_vec()
+    }
+}
+
+/// A shared-attribute change as the device API sends it on `v1/devices/me/attributes`.
+pub fn attribute_update_payload(change: &AttributeChange) -> Vec<u8> {
+    let body = match change {
+        AttributeChange::Updated(values) => tbgw_codec::Json::Object(values.clone()).to_canonical(),
+        AttributeChange::Deleted(keys) => json!({"deleted": keys}).to_string(),
+    };
+    body.into_bytes()
+}

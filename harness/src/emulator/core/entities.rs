@@ -1,0 +1,178 @@
+//! The entities ThingsBoard keeps for the gateway API: customers, users, device profiles,
+//! devices with their access tokens, and relations.
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// ThingsBoard's `EntityId.NULL_UUID`: the customer id of a device no customer owns.
+pub const NULL_UUID: Uuid = Uuid::from_u128(0x13814000_1dd2_11b2_8080_808080808080);
+
+/// The relation a gateway gets to every device it creates (`GATEWAY_CREATED_RELATION`).
+pub const CREATED_RELATION: &str = "Created";
+
+#[derive(Clone, Debug)]
+pub struct Customer {
+    pub id: Uuid,
+    pub title: String,
+    pub created_time: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authority {
+    SysAdmin,
+    TenantAdmin,
+    CustomerUser,
+}
+
+impl Authority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authority::SysAdmin => "SYS_ADMIN",
+            Authority::TenantAdmin => "TENANT_ADMIN",
+            Authority::CustomerUser => "CUSTOMER_USER",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub password: String,
+    pub authority: Authority,
+    /// The customer a customer user belongs to.
+    pub customer_id: Option<Uuid>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceProfile {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub is_default: bool,
+    pub created_time: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub id: Uuid,
+    pub name: String,
+    /// The device profile's name (ThingsBoard's `type`).
+    pub device_type: String,
+    pub profile_id: Uuid,
+    pub label: Option<String>,
+    pub customer_id: Option<Uuid>,
+    /// Always a JSON object.
+    pub additional_info: Value,
+    pub access_token: String,
+    pub created_time: i64,
+}
+
+impl Device {
+    /// `additionalInfo.gateway`, read as Jackson's `asBoolean()` does (the string "true" counts).
+    pub fn is_gateway(&self) -> bool {
+        match self.additional_info.get("gateway") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relation {
+    pub from: Uuid,
+    pub to: Uuid,
+    pub relation_type: String,
+}
+
+/// `{"entityType": "DEVICE", "id": "…"}`
+pub fn entity_id(entity_type: &str, id: Uuid) -> Value {
+    json!({"entityType": entity_type, "id": id.to_string()})
+}
+
+/// A device as ThingsBoard's REST API returns it.
+pub fn device_json(device: &Device, tenant_id: Uuid) -> Value {
+    json!({
+        "id": entity_id("DEVICE", device.id),
+        "createdTime": device.created_time,
+        "tenantId": entity_id("TENANT", tenant_id),
+        "customerId": entity_id("CUSTOMER", device.customer_id.unwrap_or(NULL_UUID)),
+        "name": device.name,
+        "type": device.device_type,
+        "label": device.label,
+        "deviceProfileId": entity_id("DEVICE_PROFILE", device.profile_id),
+        "firmwareId": null,
+        "softwareId": null,
+        "externalId": null,
+        "version": 1,
+        "additionalInfo": device.additional_info,
+        "deviceData": {
+            "configuration": {"type": "DEFAULT"},
+            "transportConfiguration": {"type": "DEFAULT"}
+        }
+    })
+}
+
+/// A device profile as ThingsBoard's REST API returns it.
+pub fn profile_json(profile: &DeviceProfile, tenant_id: Uuid) -> Value {
+    json!({
+        "id": entity_id("DEVICE_PROFILE", profile.id),
+        "createdTime": profile.created_time,
+        "tenantId": entity_id("TENANT", tenant_id),
+        "name": profile.name,
+        "description": profile.description,
+        "type": "DEFAULT",
+        "transportType": "DEFAULT",
+        "provisionType": "DISABLED",
+        "default": profile.is_default,
+        "image": null,
+        "defaultRuleChainId": null,
+        "defaultDashboardId": null,
+        "defaultQueueName": null,
+        "provisionDeviceKey": null,
+        "firmwareId": null,
+        "softwareId": null,
+        "defaultEdgeRuleChainId": null,
+        "externalId": null,
+        "version": 1,
+        "profileData": {
+            "configuration": {"type": "DEFAULT"},
+            "transportConfiguration": {"type": "DEFAULT"},
+            "provisionConfiguration": {"type": "DISABLED", "provisionDeviceSecret": null},
+            "alarms": null
+        }
+    })
+}
+
+/// A device profile's short form (`/api/deviceProfileInfo/...`).
+pub fn profile_info_json(profile: &DeviceProfile, tenant_id: Uuid) -> Value {
+    json!({
+        "id": entity_id("DEVICE_PROFILE", profile.id),
+        "tenantId": entity_id("TENANT", tenant_id),
+        "name": profile.name,
+        "image": null,
+        "defaultDashboardId": null,
+        "type": "DEFAULT",
+        "transportType": "DEFAULT"
+    })
+}
+
+pub fn relation_json(relation: &Relation) -> Value {
+    json!({
+        "from": entity_id("DEVICE", relation.from),
+        "to": entity_id("DEVICE", relation.to),
+        "type": relation.relation_type,
+        "typeGroup": "COMMON",
+        "additionalInfo": null
+    })
+}
+
+/// `additionalInfo` as an object, whatever a REST client sent.
+pub fn info_object(info: Option<&Value>) -> Value {
+    match info {
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        _ => Value::Object(Map::new()),
+    }
+}

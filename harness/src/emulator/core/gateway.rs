@@ -1,0 +1,498 @@
+//! The gateway topics (`v1/gateway/*`): decode as ThingsBoard does, act, answer with
+//! ThingsBoard's PUBACK / DISCONNECT for the protocol version, and log what a strict
+//! reading of the API finds wrong.
+
+use tbgw_codec::attribute_request::{RequestedKeys, ServerAttributeRequest};
+use tbgw_codec::json::ObjectWriter;
+use tbgw_codec::{
+    AttributeRequest, DecodeError, Direction, Json, Message, Mode, ReasonCode, TbAnswer, Topic,
+    decode, device_parts,
+};
+use uuid::Uuid;
+
+use super::packets::{ConnId, Outbound, PublishIn, Version};
+use super::store::Scope;
+use super::{Core, DeviceFailure, Holder, tb_json};
+
+/// How a gateway message ended, for the PUBACK.
+enum Outcome {
+    Success,
+    /// ThingsBoard sends no PUBACK (an empty telemetry array).
+    Silent,
+    /// The PUBACK was already written (attribute requests acknowledge before answering).
+    Acknowledged,
+    Failed(TbAnswer, String),
+}
+
+impl Core {
+    pub(super) fn gateway_publish(&mut self, conn: ConnId, publish: &PublishIn) {
+        let Some(session) = self.session(conn) else {
+            return;
+        };
+        if !session.gateway {
+            let problem = "a gateway topic from a device that is not a gateway (its additionalInfo.gateway is not true)";
+            let answer = "nothing (ThingsBoard ignores it: no PUBACK, connection kept)";
+            self.violation(conn, &publish.topic, problem.into(), answer.into());
+            return;
+        }
+        let Some(topic) = Topic::from_name(&publish.topic) else {
+            let problem = "a `v1/gateway…` topic ThingsBoard does not handle".to_owned();
+            self.answer(conn, publish, TbAnswer::TopicInvalid, problem);
+            return;
+        };
+        let payload = &publish.payload;
+        let direction = Direction::GatewayToPlatform;
+        let strict = decode(topic, direction, payload, Mode::Strict);
+        match decode(topic, direction, payload, Mode::ThingsBoard) {
+            Ok(decoded) => {
+                if let Err(error) = strict {
+                    let answer = "accepted by ThingsBoard (not strict)".to_owned();
+                    self.violation(conn, &publish.topic, describe(&error), answer);
+                }
+                let outcome = if decoded.acknowledged() {
+                    self.apply(conn, publish, decoded.message)
+                } else {
+                    self.apply(conn, publish, decoded.message);
+                    Outcome::Silent
+                };
+                self.finish(conn, publish, outcome);
+            }
+            Err(error) if per_device(topic, error.thingsboard) => {
+                let outcome = self.apply_each_device(conn, publish, topic, &error);
+                self.finish(conn, publish, outcome);
+            }
+            Err(error) => {
+                let problem = describe(&error);
+                self.answer(conn, publish, error.thingsboard, problem);
+            }
+        }
+    }
+
+    /// ThingsBoard converts each device of a multi-device message on its own: the good
+    /// ones are stored, the message gets the first failure's answer.
+    fn apply_each_device(
+        &mut self,
+        conn: ConnId,
+        publish: &PublishIn,
+        topic: Topic,
+        whole: &DecodeError,
+    ) -> Outcome {
+        let Some(parts) = device_parts(&publish.payload) else {
+            return Outcome::Failed(whole.thingsboard, describe(whole));
+        };
+        let mut failure = None;
+        for (_, part) in parts {
+            match decode(
+                topic,
+                Direction::GatewayToPlatform,
+                &part,
+                Mode::ThingsBoard,
+            ) {
+                Ok(decoded) => {
+                    if let Outcome::Failed(answer, problem) =
+                        self.apply(conn, publish, decoded.message)
+                    {
+                        failure.get_or_insert((answer, problem));
+                    }
+                }
+                Err(error) if per_device(topic, error.thingsboard) => {
+                    failure.get_or_insert((error.thingsboard, describe(whole)));
+                }
+                // An entry the whole message skips (not an array or object) fails alone; ignore.
+                Err(_) => {}
+            }
+        }
+        match failure {
+            Some((answer, problem)) => Outcome::Failed(answer, problem),
+            None => Outcome::Success,
+        }
+    }
+
+    fn finish(&mut self, conn: ConnId, publish: &PublishIn, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => self.ack(conn, publish.pid, ReasonCode::SUCCESS),
+            Outcome::Silent | Outcome::Acknowledged => {}
+            Outcome::Failed(answer, problem) => self.answer(conn, publish, answer, problem),
+        }
+    }
+
+    fn ack(&mut self, conn: ConnId, pid: Option<u16>, reason: ReasonCode) {
+        if let Some(pid) = pid {
+            self.send(conn, Outbound::PubAck { pid, reason });
+        }
+    }
+
+    /// Answers a refused message as ThingsBoard does for this protocol version and QoS.
+    pub(super) fn answer(
+        &mut self,
+        conn: ConnId,
+        publish: &PublishIn,
+        answer: TbAnswer,
+        problem: String,
+    ) {
+        let Some(version) = self.session(conn).map(|s| s.version) else {
+            return;
+        };
+        let v5 = version == Version::V5;
+        let pid = publish.pid;
+        let puback = |code: ReasonCode| match (v5, pid) {
+            (_, None) => "no PUBACK (QoS 0)".to_owned(),
+            (true, Some(_)) => format!("PUBACK {code}"),
+            (false, Some(_)) => "PUBACK (MQTT 3.1.1: no reason code)".to_owned(),
+        };
+        let said = match answer {
+            TbAnswer::Accepts => {
+                self.ack(conn, pid, ReasonCode::SUCCESS);
+                return;
+            }
+            TbAnswer::AcceptsWithoutPuback => {
+                "no PUBACK (ThingsBoard never acknowledges it)".into()
+            }
+            TbAnswer::InvalidPayload | TbAnswer::NotSentByThingsBoard => {
+                let code = ReasonCode::PAYLOAD_FORMAT_INVALID;
+                match (v5, pid) {
+                    (true, Some(_)) => {
+                        self.ack(conn, pid, code);
+                        format!("PUBACK {code}, connection kept")
+                    }
+                    (true, None) => {
+                        self.kick(conn, code);
+                        format!("DISCONNECT {code} (QoS 0), connection closed")
+                    }
+                    (false, _) => {
+                        self.kick(conn, code);
+                        "connection closed without PUBACK (MQTT 3.1.1)".into()
+                    }
+                }
+            }
+            TbAnswer::DeviceDataInvalid => {
+                let code = ReasonCode::PAYLOAD_FORMAT_INVALID;
+                if v5 {
+                    self.ack(conn, pid, code);
+                    format!("{}, connection kept", puback(code))
+                } else {
+                    self.kick(conn, code);
+                    "connection closed without PUBACK (MQTT 3.1.1)".into()
+                }
+            }
+            TbAnswer::HandlerFailed => {
+                let code = ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
+                self.ack(conn, pid, code);
+                let said = puback(code);
+                self.kick(conn, code);
+                if v5 {
+                    format!("{said}, DISCONNECT {code}, connection closed")
+                } else {
+                    format!("{said}, connection closed")
+                }
+            }
+            TbAnswer::DeviceRefused(code) => {
+                self.ack(conn, pid, code);
+                format!("{}, connection kept", puback(code))
+            }
+            TbAnswer::TopicInvalid => {
+                let code = ReasonCode::TOPIC_NAME_INVALID;
+                self.ack(conn, pid, code);
+                format!("{}, connection kept", puback(code))
+            }
+        };
+        self.violation(conn, &publish.topic, problem, said);
+    }
+
+    /// Acts on a decoded gateway message.
+    fn apply(&mut self, conn: ConnId, publish: &PublishIn, message: Message) -> Outcome {
+        let mut failure: Option<(TbAnswer, String)> = None;
+        let mut note =
+            |result: Result<Uuid, DeviceFailure>, name: &str, refused: Option<ReasonCode>| {
+                match result {
+                    Ok(id) => Some(id),
+                    Err(f) => {
+                        failure.get_or_insert(device_failure(name, f, refused));
+                        None
+                    }
+                }
+            };
+        match message {
+            Message::Connect(connect) => {
+                let result =
+                    self.connect_sub_device(conn, &connect.device, connect.device_type.as_deref());
+                note(result, &connect.device, None);
+            }
+            Message::Disconnect(disconnect) => self.disconnect_sub_device(conn, &disconnect.device),
+            Message::Telemetry(telemetry) => {
+                for device in telemetry.devices {
+                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let Some(id) = note(result, &device.device, None) else {
+                        continue;
+                    };
+                    let now = self.now();
+                    let data = self.store.device_mut(id);
+                    for entry in &device.entries {
+                        let ts = entry.ts.unwrap_or(now);
+                        for (key, value) in entry.values.iter() {
+                            if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
+                                data.put_timeseries(key, ts, stored);
+                            }
+                        }
+                    }
+                }
+            }
+            Message::ClientAttributes(attributes) => {
+                for device in attributes.devices {
+                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let Some(id) = note(result, &device.device, None) else {
+                        continue;
+                    };
+                    let now = self.now();
+                    let data = self.store.device_mut(id);
+                    for (key, value) in device.values.iter() {
+                        if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
+                            data.set_attribute(Scope::Client, key, stored, now);
+                        }
+                    }
+                }
+            }
+            Message::Claim(claim) => {
+                for device in claim.devices {
+                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let Some(id) = note(result, &device.device, None) else {
+                        continue;
+                    };
+                    let secret = device.secret_key.as_deref().unwrap_or("");
+                    self.register_claim(id, secret, device.duration_ms.unwrap_or(0));
+                }
+            }
+            Message::RpcResponse(response) => {
+                let result = self.connect_sub_device(conn, &response.device, None);
+                if let Some(id) = note(result, &response.device, None) {
+                    let json_text = response.data_is_json_text();
+                    let data = response.data.to_canonical();
+                    if !self.rpc_reply(id, response.id, data) {
+                        let problem = format!(
+                            "RPC reply for device {:?} with id {}, which matches no outstanding request (stale or never sent)",
+                            response.device, response.id
+                        );
+                        self.violation(
+                            conn,
+                            &publish.topic,
+                            problem,
+                            "PUBACK 0x00 Success, reply ignored".into(),
+                        );
+                    } else if json_text {
+                        let problem = "the RPC reply's `data` is a string holding JSON text; the REST caller receives a JSON string, not the object".to_owned();
+                        self.violation(
+                            conn,
+                            &publish.topic,
+                            problem,
+                            "forwarded as a string".into(),
+                        );
+                    }
+                }
+            }
+            Message::AttributeRequest(AttributeRequest::Server(request)) => {
+                let refused = Some(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+                let result = self.connect_sub_device(conn, &request.device, None);
+                if let Some(id) = note(result, &request.device, refused) {
+                    self.ack(conn, publish.pid, ReasonCode::SUCCESS);
+                    let payload = self.attribute_response(id, &request);
+                    self.publish_to(conn, "v1/gateway/attributes/response".into(), payload);
+                    return Outcome::Acknowledged;
+                }
+            }
+            // ThingsBoard mode never yields the doc form or platform → gateway messages.
+            _ => {}
+        }
+        match failure {
+            Some((answer, problem)) => Outcome::Failed(answer, problem),
+            None => Outcome::Success,
+        }
+    }
+
+    /// `GetOrCreateDeviceFromGatewayRequestMsg` plus the sub-device session.
+    pub(super) fn connect_sub_device(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        device_type: Option<&str>,
+    ) -> Result<Uuid, DeviceFailure> {
+        let Some(session) = self.session(conn) else {
+            return Err(DeviceFailure::Refused("the gateway session is gone".into()));
+        };
+        if let Some(id) = session.sub_devices.get(name) {
+            return Ok(*id);
+        }
+        let gateway_id = session.device;
+        let gateway_customer = self.device(gateway_id).and_then(|g| g.customer_id);
+        let gateway_text = gateway_id.to_string();
+        let id = match self.device_by_name(name).map(|d| d.id) {
+            Some(id) => {
+                if let Some(device) = self.devices.get_mut(&id) {
+                    let info = &mut device.additional_info;
+                    if info.get("lastConnectedGateway").and_then(|v| v.as_str())
+                        != Some(&gateway_text)
+                        && let Some(map) = info.as_object_mut()
+                    {
+                        map.insert("lastConnectedGateway".into(), gateway_text.clone().into());
+                    }
+                }
+                id
+            }
+            None => {
+                let info = serde_json::json!({"lastConnectedGateway": gateway_text});
+                let id = self.create_device(name, device_type, gateway_customer, info, None)?;
+                self.relations.push(super::entities::Relation {
+                    from: gateway_id,
+                    to: id,
+                    relation_type: super::entities::CREATED_RELATION.into(),
+                });
+                id
+            }
+        };
+        // One session per device: a direct connection gets 0x8E (even the gateway's own,
+        // when it reports data under its own name); another gateway silently loses it.
+        if let Some(holder) = self.holders.get(&id).copied() {
+            self.take_over(id, name, holder);
+        }
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.sub_devices.insert(name.to_owned(), id);
+            self.holders.insert(id, Holder::Gateway(conn));
+            self.mark_connected(id);
+            self.deliver_pending_rpc(id);
+        }
+        Ok(id)
+    }
+
+    fn disconnect_sub_device(&mut self, conn: ConnId, name: &str) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if let Some(id) = session.sub_devices.remove(name)
+            && self.holders.get(&id) == Some(&Holder::Gateway(conn))
+        {
+            self.holders.remove(&id);
+            self.mark_disconnected(id);
+        }
+    }
+
+    /// The `v1/gateway/attributes/response` payload (`getJsonObjectForGateway`, `addValues`).
+    fn attribute_response(&self, device: Uuid, request: &ServerAttributeRequest) -> Vec<u8> {
+        let data = self.store.device(device);
+        let (names, mut scopes): (Vec<&str>, Vec<Scope>) = match &request.keys {
+            RequestedKeys::Key(key) => (vec![key.as_str()], vec![]),
+            RequestedKeys::Keys(keys) => {
+                let mut unique: Vec<&str> = Vec::new();
+                for key in keys {
+                    if !unique.contains(&key.as_str()) {
+                        unique.push(key);
+                    }
+                }
+                (unique, vec![])
+            }
+        };
+        let multiple = names.len() > 1;
+        if names.is_empty() {
+            // No key: every client and every shared attribute, each list on its own.
+            scopes = vec![Scope::Client, Scope::Shared];
+        } else {
+            scopes.push(if request.client {
+                Scope::Client
+            } else {
+                Scope::Shared
+            });
+        }
+        let mut fields: Vec<(&str, Json)> = Vec::new();
+        for scope in scopes {
+            let found: Vec<(&str, Json)> = match data {
+                None => Vec::new(),
+                Some(data) if names.is_empty() => data
+                    .scope(scope)
+                    .map(|(key, a)| (key, tb_json(&a.value)))
+                    .collect(),
+                Some(data) => names
+                    .iter()
+                    .filter_map(|key| {
+                        data.attribute(scope, key)
+                            .map(|a| (*key, tb_json(&a.value)))
+                    })
+                    .collect(),
+            };
+            add_values(&mut fields, found, multiple);
+        }
+        let mut out = String::new();
+        let mut object = ObjectWriter::new(&mut out);
+        object.integer("id", i64::from(request.id));
+        object.string("device", &request.device);
+        for (key, value) in &fields {
+            object.json(key, value);
+        }
+        object.finish();
+        out.into_bytes()
+    }
+}
+
+/// `addValues`: one attribute of a single-key request is `value`, anything else joins `values`.
+fn add_values<'k>(fields: &mut Vec<(&'k str, Json)>, found: Vec<(&'k str, Json)>, multiple: bool) {
+    if found.is_empty() {
+        return;
+    }
+    if !multiple && found.len() == 1 {
+        let value = found
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or(Json::Null);
+        match fields.iter_mut().find(|(k, _)| *k == "value") {
+            Some(slot) => slot.1 = value,
+            None => fields.push(("value", value)),
+        }
+        return;
+    }
+    let mut values = match fields.iter().position(|(k, _)| *k == "values") {
+        Some(at) => match fields.remove(at).1 {
+            Json::Object(object) => object,
+            _ => tbgw_codec::Object::new(),
+        },
+        None => tbgw_codec::Object::new(),
+    };
+    for (key, value) in found {
+        values.insert(key, value);
+    }
+    fields.push(("values", Json::Object(values)));
+}
+
+/// Whether ThingsBoard handles the devices of this failed message one by one.
+fn per_device(topic: Topic, answer: TbAnswer) -> bool {
+    matches!(topic, Topic::Telemetry | Topic::Attributes | Topic::Claim)
+        && matches!(
+            answer,
+            TbAnswer::DeviceDataInvalid | TbAnswer::DeviceRefused(_)
+        )
+}
+
+fn device_failure(
+    name: &str,
+    failure: DeviceFailure,
+    refused: Option<ReasonCode>,
+) -> (TbAnswer, String) {
+    match failure {
+        DeviceFailure::Limit => (
+            TbAnswer::DeviceRefused(refused.unwrap_or(ReasonCode::QUOTA_EXCEEDED)),
+            format!("device {name:?} cannot be created: Maximum number of devices reached!"),
+        ),
+        DeviceFailure::Refused(why) => (
+            TbAnswer::DeviceRefused(refused.unwrap_or(ReasonCode::UNSPECIFIED_ERROR)),
+            format!("device {name:?} cannot be created: {why}"),
+        ),
+    }
+}
+
+/// One line: where and what.
+pub(super) fn describe(error: &DecodeError) -> String {
+    let mut text = format!("{} {}: {}", error.position, error.path, error.kind);
+    if let Some(hint) = &error.hint {
+        text.push_str(" (");
+        text.push_str(hint);
+        text.push(')');
+    }
+    text
+}

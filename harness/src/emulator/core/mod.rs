@@ -1,0 +1,916 @@
+//! The emulator's sans-IO core: ThingsBoard's state (devices, profiles, relations,
+//! attributes, time series, RPC, claims) and its MQTT session logic. The shells feed it
+//! packets and REST calls and carry out the [`Effect`]s it returns; it never touches a
+//! socket or the system clock.
+
+pub mod claims;
+pub mod clock;
+pub mod device_api;
+pub mod entities;
+pub mod gateway;
+pub mod packets;
+pub mod rpc;
+pub mod session;
+pub mod store;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Value, json};
+use tbgw_codec::{
+    AttributeChange, AttributeUpdate, Json, Message, Number, Object, ReasonCode, RpcRequest,
+    TbValue,
+};
+use uuid::Uuid;
+
+use self::claims::ClaimRegistration;
+use self::clock::Clock;
+use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
+use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
+use self::rpc::{RpcBook, RpcOutcome};
+use self::session::{DEVICE_FILTERS, GATEWAY_FILTERS, Session};
+use self::store::{Scope, Store};
+
+/// What the emulator is started with.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Gateway devices to provision: (name, access token).
+    pub gateways: Vec<(String, String)>,
+    /// The tenant's device limit (`maxDevices`); 0 means none.
+    pub max_devices: u64,
+}
+
+/// Something the shell must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    Send {
+        conn: ConnId,
+        packet: Outbound,
+    },
+    /// Flush what was sent to the connection, then close it.
+    Close {
+        conn: ConnId,
+    },
+    /// A REST RPC call is settled.
+    RpcSettled {
+        call: Uuid,
+        outcome: RpcOutcome,
+    },
+    Violation(Violation),
+}
+
+/// A protocol violation a client committed, and what the emulator answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    pub client_id: String,
+    /// The session's device (the gateway).
+    pub device: String,
+    pub topic: String,
+    pub problem: String,
+    /// What was sent back: `PUBACK 0x99 …`, `nothing`, `DISCONNECT 0x83 …`.
+    pub answer: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "client {:?} device {:?} topic {}: {} -> {}",
+            self.client_id, self.device, self.topic, self.problem, self.answer
+        )
+    }
+}
+
+/// Who holds a device's one session (`max_concurrent_sessions_per_device = 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// The device's own MQTT connection.
+    Direct(ConnId),
+    /// A gateway connection, as one of its sub-devices.
+    Gateway(ConnId),
+}
+
+#[derive(Clone, Debug)]
+pub struct TenantProfile {
+    pub id: Uuid,
+    pub max_devices: u64,
+}
+
+/// Why a device could not be created or connected.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceFailure {
+    /// "Maximum number of devices reached!"
+    Limit,
+    Refused(String),
+}
+
+pub struct Core {
+    clock: Box<dyn Clock>,
+    pub tenant_id: Uuid,
+    pub tenant_profile: TenantProfile,
+    pub customers: Vec<Customer>,
+    pub users: Vec<User>,
+    pub profiles: Vec<DeviceProfile>,
+    pub devices: HashMap<Uuid, Device>,
+    by_name: HashMap<String, Uuid>,
+    by_token: HashMap<String, Uuid>,
+    pub relations: Vec<Relation>,
+    pub store: Store,
+    sessions: HashMap<ConnId, Session>,
+    holders: HashMap<Uuid, Holder>,
+    pub rpc: RpcBook,
+    pub claims: HashMap<Uuid, ClaimRegistration>,
+    effects: Vec<Effect>,
+}
+
+impl Core {
+    pub fn new(config: &Config, clock: Box<dyn Clock>) -> Core {
+        let now = clock.now_ms();
+        let mut core = Core {
+            clock,
+            tenant_id: Uuid::new_v4(),
+            tenant_profile: TenantProfile {
+                id: Uuid::new_v4(),
+                max_devices: config.max_devices,
+            },
+            customers: Vec::new(),
+            users: Vec::new(),
+            profiles: Vec::new(),
+            devices: HashMap::new(),
+            by_name: HashMap::new(),
+            by_token: HashMap::new(),
+            relations: Vec::new(),
+            store: Store::default(),
+            sessions: HashMap::new(),
+            holders: HashMap::new(),
+            rpc: RpcBook::default(),
+            claims: HashMap::new(),
+            effects: Vec::new(),
+        };
+        core.load_demo_data(now);
+        for (name, token) in &config.gateways {
+            let info = json!({"gateway": true, "overwriteActivityTime": false});
+            // The names and tokens are checked by the CLI; a clash here is the caller's mistake.
+            let _ = core.create_device(name, None, None, info, Some(token.clone()));
+        }
+        core
+    }
+
+    /// The users, customers and profile ThingsBoard's demo data has (`--loadDemo`).
+    fn load_demo_data(&mut self, now: i64) {
+        self.profiles.push(DeviceProfile {
+            id: Uuid::new_v4(),
+            name: "default".into(),
+            description: "Default device profile".into(),
+            is_default: true,
+            created_time: now,
+        });
+        for title in ["Customer A", "Customer B", "Customer C"] {
+            self.customers.push(Customer {
+                id: Uuid::new_v4(),
+                title: title.into(),
+                created_time: now,
+            });
+        }
+        let user = |email: &str, password: &str, authority, customer_id| User {
+            id: Uuid::new_v4(),
+            email: email.into(),
+            password: password.into(),
+            authority,
+            customer_id,
+        };
+        let [a, b, c] = [0, 1, 2].map(|i| self.customers[i].id);
+        self.users = vec![
+            user(
+                "sysadmin@thingsboard.org",
+                "sysadmin",
+                Authority::SysAdmin,
+                None,
+            ),
+            user(
+                "tenant@thingsboard.org",
+                "tenant",
+                Authority::TenantAdmin,
+                None,
+            ),
+            user(
+                "customer@thingsboard.org",
+                "customer",
+                Authority::CustomerUser,
+                Some(a),
+            ),
+            user(
+                "customerA@thingsboard.org",
+                "customer",
+                Authority::CustomerUser,
+                Some(a),
+            ),
+            user(
+                "customerB@thingsboard.org",
+                "customer",
+                Authority::CustomerUser,
+                Some(b),
+            ),
+            user(
+                "customerC@thingsboard.org",
+                "customer",
+                Authority::CustomerUser,
+                Some(c),
+            ),
+        ];
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The effects produced since the last call, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn send(&mut self, conn: ConnId, packet: Outbound) {
+        self.effects.push(Effect::Send { conn, packet });
+    }
+
+    fn violation(&mut self, conn: ConnId, topic: &str, problem: String, answer: String) {
+        let (client_id, device) = match self.sessions.get(&conn) {
+            Some(s) => (s.client_id.clone(), s.device_name.clone()),
+            None => (String::new(), String::new()),
+        };
+        self.effects.push(Effect::Violation(Violation {
+            client_id,
+            device,
+            topic: topic.to_owned(),
+            problem,
+            answer,
+        }));
+    }
+
+    // ----- entities ---------------------------------------------------------------
+
+    pub fn device(&self, id: Uuid) -> Option<&Device> {
+        self.devices.get(&id)
+    }
+
+    pub fn device_by_name(&self, name: &str) -> Option<&Device> {
+        self.by_name.get(name).and_then(|id| self.devices.get(id))
+    }
+
+    pub fn profile_by_name(&self, name: &str) -> Option<&DeviceProfile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// `findOrCreateDeviceProfile`: a missing profile is created with ThingsBoard's defaults.
+    pub fn find_or_create_profile(&mut self, name: &str) -> Uuid {
+        if let Some(profile) = self.profile_by_name(name) {
+            return profile.id;
+        }
+        let is_default = name == "default" && !self.profiles.iter().any(|p| p.is_default);
+        let profile = DeviceProfile {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            description: "Default device profile".into(),
+            is_default,
+            created_time: self.now(),
+        };
+        let id = profile.id;
+        self.profiles.push(profile);
+        id
+    }
+
+    fn at_device_limit(&self) -> bool {
+        let max = self.tenant_profile.max_devices;
+        max > 0 && self.devices.len() as u64 >= max
+    }
+
+    /// Creates a device, as `POST /api/device` and gateway auto-creation do.
+    pub fn create_device(
+        &mut self,
+        name: &str,
+        device_type: Option<&str>,
+        customer_id: Option<Uuid>,
+        additional_info: Value,
+        access_token: Option<String>,
+    ) -> Result<Uuid, DeviceFailure> {
+        if let Some(why) = tbgw_codec::device::device_name_problem(name) {
+            return Err(DeviceFailure::Refused(format!("device name: {why}")));
+        }
+        if self.by_name.contains_key(name) {
+            return Err(DeviceFailure::Refused(
+                "Device with such name already exists!".into(),
+            ));
+        }
+        let device_type = device_type.unwrap_or("default");
+        if let Some(why) = tbgw_codec::device::device_type_problem(device_type) {
+            return Err(DeviceFailure::Refused(format!(
+                "device profile name: {why}"
+            )));
+        }
+        let token = match access_token {
+            Some(token) if token.is_empty() => {
+                return Err(DeviceFailure::Refused("the access token is empty".into()));
+            }
+            Some(token) if self.by_token.contains_key(&token) => {
+                return Err(DeviceFailure::Refused(
+                    "Device credentials are already assigned to another device!".into(),
+                ));
+            }
+            Some(token) => token,
+            None => new_token(),
+        };
+        if self.at_device_limit() {
+            return Err(DeviceFailure::Limit);
+        }
+        let profile_id = self.find_or_create_profile(device_type);
+        let device = Device {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            device_type: device_type.to_owned(),
+            profile_id,
+            label: None,
+            customer_id,
+            additional_info,
+            access_token: token.clone(),
+            created_time: self.now(),
+        };
+        let id = device.id;
+        self.by_name.insert(device.name.clone(), id);
+        self.by_token.insert(token, id);
+        self.devices.insert(id, device);
+        Ok(id)
+    }
+
+    /// Renames a device or changes its profile or info (`POST /api/device` with an id).
+    pub fn update_device(
+        &mut self,
+        id: Uuid,
+        name: &str,
+        device_type: &str,
+        label: Option<String>,
+        additional_info: Value,
+    ) -> Result<(), DeviceFailure> {
+        if let Some(why) = tbgw_codec::device::device_name_problem(name) {
+            return Err(DeviceFailure::Refused(format!("device name: {why}")));
+        }
+        if self.by_name.get(name).is_some_and(|other| *other != id) {
+            return Err(DeviceFailure::Refused(
+                "Device with such name already exists!".into(),
+            ));
+        }
+        let profile_id = self.find_or_create_profile(device_type);
+        let Some(device) = self.devices.get_mut(&id) else {
+            return Err(DeviceFailure::Refused("no such device".into()));
+        };
+        let old_name = std::mem::replace(&mut device.name, name.to_owned());
+        device.device_type = device_type.to_owned();
+        device.profile_id = profile_id;
+        device.label = label;
+        device.additional_info = additional_info;
+        let gateway = last_connected_gateway(device);
+        self.by_name.remove(&old_name);
+        self.by_name.insert(name.to_owned(), id);
+        if old_name != name {
+            for session in self.sessions.values_mut() {
+                if session.sub_devices.get(&old_name) == Some(&id) {
+                    session.sub_devices.remove(&old_name);
+                    session.sub_devices.insert(name.to_owned(), id);
+                }
+            }
+            if let Some(gateway) = gateway {
+                let params = json!({ old_name: name });
+                self.notify_gateway(gateway, "gateway_device_renamed", params);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a device: its sessions end, a gateway that created it is told over RPC.
+    pub fn delete_device(&mut self, id: Uuid) -> bool {
+        let Some(device) = self.devices.remove(&id) else {
+            return false;
+        };
+        self.by_name.remove(&device.name);
+        self.by_token.remove(&device.access_token);
+        self.relations.retain(|r| r.from != id && r.to != id);
+        self.store.remove_device(id);
+        self.claims.remove(&id);
+        self.rpc.forget_device(id);
+        match self.holders.remove(&id) {
+            Some(Holder::Gateway(conn)) => {
+                if let Some(session) = self.sessions.get_mut(&conn) {
+                    session.sub_devices.remove(&device.name);
+                }
+            }
+            Some(Holder::Direct(conn)) => self.kick(conn, ReasonCode(0x98)),
+            None => {}
+        }
+        // A deleted gateway loses its connection, with its sub-devices.
+        let direct: Vec<ConnId> = self
+            .sessions
+            .values()
+            .filter(|s| s.device == id)
+            .map(|s| s.conn)
+            .collect();
+        for conn in direct {
+            self.kick(conn, ReasonCode(0x98));
+        }
+        if let Some(gateway) = last_connected_gateway(&device) {
+            self.notify_gateway(gateway, "gateway_device_deleted", json!(device.name));
+        }
+        true
+    }
+
+    /// A persistent one-way RPC to a gateway device (`DefaultGatewayNotificationsService`).
+    fn notify_gateway(&mut self, gateway: Uuid, method: &str, params: Value) {
+        if !self.devices.contains_key(&gateway) {
+            return;
+        }
+        let expires_at = self.now().saturating_add(86_400_000);
+        let call = Uuid::new_v4();
+        self.submit_rpc(call, gateway, method, params, true, expires_at);
+    }
+
+    pub fn credentials_token(&self, id: Uuid) -> Option<&str> {
+        self.devices.get(&id).map(|d| d.access_token.as_str())
+    }
+
+    pub fn set_access_token(&mut self, id: Uuid, token: String) -> Result<(), DeviceFailure> {
+        if self.by_token.get(&token).is_some_and(|other| *other != id) {
+            return Err(DeviceFailure::Refused(
+                "Device credentials are already assigned to another device!".into(),
+            ));
+        }
+        let Some(device) = self.devices.get_mut(&id) else {
+            return Err(DeviceFailure::Refused("no such device".into()));
+        };
+        let old = std::mem::replace(&mut device.access_token, token.clone());
+        self.by_token.remove(&old);
+        self.by_token.insert(token, id);
+        // Changed credentials end the device's sessions (DISCONNECT 0x98).
+        let direct: Vec<ConnId> = self
+            .sessions
+            .values()
+            .filter(|s| s.device == id)
+            .map(|s| s.conn)
+            .collect();
+        for conn in direct {
+            self.kick(conn, ReasonCode(0x98));
+        }
+        Ok(())
+    }
+
+    pub fn is_connected(&self, device: Uuid) -> bool {
+        self.holders.contains_key(&device)
+    }
+
+    // ----- MQTT sessions ----------------------------------------------------------
+
+    /// A CONNECT: authenticate by access token (the username).
+    pub fn connect(&mut self, conn: ConnId, connect: ConnectIn) -> bool {
+        let device = connect
+            .username
+            .as_deref()
+            .and_then(|token| self.by_token.get(token))
+            .copied();
+        let Some(device_id) = device else {
+            self.send(conn, Outbound::ConnAck(ConnAckCode::BadCredentials));
+            if connect.version == Version::V5 {
+                // ThingsBoard follows the refusal with a DISCONNECT carrying the same byte.
+                self.send(conn, Outbound::Disconnect(ReasonCode(0x86)));
+            }
+            self.effects.push(Effect::Close { conn });
+            let who = connect.username.as_deref().unwrap_or("");
+            self.effects.push(Effect::Violation(Violation {
+                client_id: connect.client_id,
+                device: String::new(),
+                topic: String::new(),
+                problem: format!("CONNECT with an unknown access token {who:?}"),
+                answer: "CONNACK bad user name or password, connection closed".into(),
+            }));
+            return false;
+        };
+        let Some(device) = self.devices.get(&device_id) else {
+            return false;
+        };
+        let name = device.name.clone();
+        let gateway = device.is_gateway();
+        let client_id = if connect.client_id.is_empty() {
+            format!("tbgw-{conn}")
+        } else {
+            connect.client_id
+        };
+        // One session per device: the older one is closed.
+        if let Some(holder) = self.holders.get(&device_id).copied() {
+            self.take_over(device_id, &name, holder);
+        }
+        let session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
+        self.sessions.insert(conn, session);
+        self.holders.insert(device_id, Holder::Direct(conn));
+        self.send(conn, Outbound::ConnAck(ConnAckCode::Accepted));
+        self.mark_connected(device_id);
+        true
+    }
+
+    /// Ends whatever session holds `device` before another takes it.
+    fn take_over(&mut self, device: Uuid, name: &str, holder: Holder) {
+        match holder {
+            Holder::Direct(conn) => self.kick(conn, ReasonCode(0x8E)),
+            Holder::Gateway(conn) => {
+                if let Some(session) = self.sessions.get_mut(&conn) {
+                    session.sub_devices.remove(name);
+                }
+                self.holders.remove(&device);
+            }
+        }
+    }
+
+    /// Closes a connection: DISCONNECT with `reason` on MQTT 5, a plain close on 3.1.1.
+    fn kick(&mut self, conn: ConnId, reason: ReasonCode) {
+        if let Some(session) = self.sessions.get(&conn)
+            && session.version == Version::V5
+        {
+            self.send(conn, Outbound::Disconnect(reason));
+        }
+        self.effects.push(Effect::Close { conn });
+        self.end_session(conn);
+    }
+
+    fn mark_connected(&mut self, device: Uuid) {
+        let now = self.now();
+        let data = self.store.device_mut(device);
+        data.set_attribute(Scope::Server, "active", TbValue::Boolean(true), now);
+        data.set_attribute(Scope::Server, "lastConnectTime", TbValue::Long(now), now);
+        data.set_attribute(Scope::Server, "lastActivityTime", TbValue::Long(now), now);
+    }
+
+    fn mark_disconnected(&mut self, device: Uuid) {
+        if !self.devices.contains_key(&device) {
+            return;
+        }
+        let now = self.now();
+        let data = self.store.device_mut(device);
+        data.set_attribute(Scope::Server, "active", TbValue::Boolean(false), now);
+        data.set_attribute(Scope::Server, "lastDisconnectTime", TbValue::Long(now), now);
+    }
+
+    fn record_activity(&mut self, device: Uuid) {
+        let now = self.now();
+        let data = self.store.device_mut(device);
+        data.set_attribute(Scope::Server, "lastActivityTime", TbValue::Long(now), now);
+    }
+
+    /// The connection is gone (closed by either side): the device and its sub-devices disconnect.
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        self.end_session(conn);
+    }
+
+    fn end_session(&mut self, conn: ConnId) {
+        let Some(session) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if self.holders.get(&session.device) == Some(&Holder::Direct(conn)) {
+            self.holders.remove(&session.device);
+            self.mark_disconnected(session.device);
+        }
+        for id in session.sub_devices.values() {
+            if self.holders.get(id) == Some(&Holder::Gateway(conn)) {
+                self.holders.remove(id);
+                self.mark_disconnected(*id);
+            }
+        }
+    }
+
+    pub fn session(&self, conn: ConnId) -> Option<&Session> {
+        self.sessions.get(&conn)
+    }
+
+    pub fn ping(&mut self, conn: ConnId) {
+        if let Some(session) = self.sessions.get(&conn) {
+            let device = session.device;
+            let subs: Vec<Uuid> = session.sub_devices.values().copied().collect();
+            self.record_activity(device);
+            for sub in subs {
+                self.record_activity(sub);
+            }
+        }
+        self.send(conn, Outbound::PingResp);
+    }
+
+    /// DISCONNECT from the client: ThingsBoard echoes 0x00 on MQTT 5 and closes.
+    pub fn client_disconnect(&mut self, conn: ConnId) {
+        self.kick(conn, ReasonCode::SUCCESS);
+    }
+
+    /// A packet that cannot be decoded or is too large: DISCONNECT 0x81 on MQTT 5, close on 3.1.1.
+    pub fn malformed(&mut self, conn: ConnId, problem: String) {
+        let v5 = self.sessions.get(&conn).map(|s| s.version) == Some(Version::V5);
+        let answer = if v5 {
+            "DISCONNECT 0x81 Malformed packet, connection closed"
+        } else {
+            "connection closed"
+        };
+        self.violation(conn, "", problem, answer.into());
+        self.kick(conn, ReasonCode(0x81));
+    }
+
+    pub fn subscribe(&mut self, conn: ConnId, pid: u16, filters: Vec<(String, u8)>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let mut grants = Vec::with_capacity(filters.len());
+        let mut refused = Vec::new();
+        let mut rpc_subscribed = false;
+        for (filter, qos) in filters {
+            let known = GATEWAY_FILTERS.contains(&filter.as_str())
+                || DEVICE_FILTERS.contains(&filter.as_str());
+            if known {
+                let granted = qos.min(1);
+                rpc_subscribed |= filter == session::DEVICE_RPC_FILTER;
+                session.subscriptions.insert(filter, granted);
+                grants.push(SubGrant::Qos(granted));
+            } else {
+                refused.push(filter);
+                grants.push(SubGrant::FilterInvalid);
+            }
+        }
+        let device = session.device;
+        let v5 = session.version == Version::V5;
+        self.send(conn, Outbound::SubAck { pid, grants });
+        for filter in refused {
+            let code = if v5 {
+                "0x8F Topic Filter invalid"
+            } else {
+                "0x80 Failure"
+            };
+            let problem = format!("SUBSCRIBE to `{filter}`, a filter ThingsBoard does not serve");
+            self.violation(conn, &filter, problem, format!("SUBACK {code}"));
+        }
+        if rpc_subscribed {
+            self.deliver_pending_rpc(device);
+        }
+    }
+
+    pub fn unsubscribe(&mut self, conn: ConnId, pid: u16, filters: Vec<String>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let reasons = filters
+            .iter()
+            .map(|filter| {
+                if session.subscriptions.remove(filter).is_some() {
+                    ReasonCode::SUCCESS
+                } else if GATEWAY_FILTERS.contains(&filter.as_str())
+                    || DEVICE_FILTERS.contains(&filter.as_str())
+                {
+                    ReasonCode(0x11)
+                } else {
+                    ReasonCode(0x8F)
+                }
+            })
+            .collect();
+        self.send(conn, Outbound::UnsubAck { pid, reasons });
+    }
+
+    /// A PUBLISH from a connected client.
+    pub fn publish(&mut self, conn: ConnId, publish: PublishIn) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let device = session.device;
+        if publish.topic.starts_with("v1/gateway") {
+            self.gateway_publish(conn, &publish);
+        } else {
+            self.device_publish(conn, &publish);
+        }
+        if self.sessions.contains_key(&conn) && self.devices.contains_key(&device) {
+            self.record_activity(device);
+        }
+    }
+
+    /// Publishes to a session at the QoS its subscriptions ask for (1 without one).
+    fn publish_to(&mut self, conn: ConnId, topic: String, payload: Vec<u8>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let qos = session.qos_for(&topic);
+        let pid = if qos > 0 { session.next_pid() } else { 0 };
+        self.send(
+            conn,
+            Outbound::Publish {
+                topic,
+                qos,
+                pid,
+                payload,
+            },
+        );
+    }
+
+    // ----- pushing to devices -----------------------------------------------------
+
+    /// Writes shared attributes (REST) and pushes them to the device's session.
+    pub fn write_shared(&mut self, device: Uuid, values: &Object) {
+        let now = self.now();
+        let mut pushed = Object::new();
+        for (key, value) in values.iter() {
+            if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
+                pushed.insert(key, tb_json(&stored));
+                self.store
+                    .device_mut(device)
+                    .set_attribute(Scope::Shared, key, stored, now);
+            }
+        }
+        if !pushed.is_empty() {
+            self.push_attributes(device, AttributeChange::Updated(pushed));
+        }
+    }
+
+    /// Deletes shared attributes (REST) and pushes the deletion.
+    pub fn delete_shared(&mut self, device: Uuid, keys: &[String]) {
+        for key in keys {
+            self.store
+                .device_mut(device)
+                .remove_attribute(Scope::Shared, key);
+        }
+        if !keys.is_empty() {
+            self.push_attributes(device, AttributeChange::Deleted(keys.to_vec()));
+        }
+    }
+
+    fn push_attributes(&mut self, device: Uuid, change: AttributeChange) {
+        let Some(name) = self.devices.get(&device).map(|d| d.name.clone()) else {
+            return;
+        };
+        match self.holders.get(&device).copied() {
+            Some(Holder::Gateway(conn)) => {
+                let update = Message::AttributeUpdate(AttributeUpdate {
+                    device: name,
+                    change,
+                });
+                let topic = "v1/gateway/attributes".to_owned();
+                self.publish_to(conn, topic, update.encode().into_bytes());
+            }
+            Some(Holder::Direct(conn)) => {
+                let subscribed = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.subscribed(session::DEVICE_ATTRIBUTES_FILTER));
+                if subscribed {
+                    let payload = device_api::attribute_update_payload(&change);
+                    self.publish_to(conn, session::DEVICE_ATTRIBUTES_FILTER.into(), payload);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Sends an RPC request to the device if it can take it now; `false` leaves it pending.
+    fn send_rpc(&mut self, device: Uuid, id: i32, method: &str, params: &Value) -> bool {
+        let Some(name) = self.devices.get(&device).map(|d| d.name.clone()) else {
+            return false;
+        };
+        match self.holders.get(&device).copied() {
+            Some(Holder::Gateway(conn)) => {
+                let request = Message::RpcRequest(RpcRequest {
+                    device: name,
+                    id,
+                    method: method.to_owned(),
+                    params: codec_json(params),
+                });
+                self.publish_to(conn, "v1/gateway/rpc".into(), request.encode().into_bytes());
+                true
+            }
+            Some(Holder::Direct(conn)) => {
+                let subscribed = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.subscribed(session::DEVICE_RPC_FILTER));
+                if subscribed {
+                    let payload = json!({"method": method, "params": params}).to_string();
+                    let topic = format!("v1/devices/me/rpc/request/{id}");
+                    self.publish_to(conn, topic, payload.into_bytes());
+                }
+                subscribed
+            }
+            None => false,
+        }
+    }
+
+    /// A REST RPC: numbered per device from 0, sent now or when the device connects.
+    pub fn submit_rpc(
+        &mut self,
+        call: Uuid,
+        device: Uuid,
+        method: &str,
+        params: Value,
+        oneway: bool,
+        expires_at: i64,
+    ) {
+        if expires_at <= self.now() {
+            return;
+        }
+        let id = self
+            .rpc
+            .add(call, device, method, params, oneway, expires_at);
+        self.try_send_rpc(call, device, id);
+    }
+
+    fn try_send_rpc(&mut self, call: Uuid, device: Uuid, id: i32) {
+        let Some(pending) = self.rpc.get(call) else {
+            return;
+        };
+        let (method, params, oneway) = (
+            pending.method.clone(),
+            pending.params.clone(),
+            pending.oneway,
+        );
+        if self.send_rpc(device, id, &method, &params) {
+            if oneway {
+                self.rpc.remove(call);
+                self.effects.push(Effect::RpcSettled {
+                    call,
+                    outcome: RpcOutcome::Delivered,
+                });
+            } else {
+                self.rpc.mark_sent(call);
+            }
+        }
+    }
+
+    /// Sends every pending RPC of a device that just connected or subscribed (BURST).
+    fn deliver_pending_rpc(&mut self, device: Uuid) {
+        let now = self.now();
+        for (call, id) in self.rpc.unsent(device, now) {
+            self.try_send_rpc(call, device, id);
+        }
+    }
+
+    /// The REST caller gave up (timeout): forget the call.
+    pub fn expire_rpc(&mut self, call: Uuid) {
+        self.rpc.remove(call);
+    }
+
+    /// A reply from a device: settles the call it answers, or is stale.
+    fn rpc_reply(&mut self, device: Uuid, id: i32, data: String) -> bool {
+        match self.rpc.answer(device, id) {
+            Some(call) => {
+                self.effects.push(Effect::RpcSettled {
+                    call,
+                    outcome: RpcOutcome::Replied(data),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn last_connected_gateway(device: &Device) -> Option<Uuid> {
+    device
+        .additional_info
+        .get("lastConnectedGateway")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// A random 20-character access token, as ThingsBoard generates.
+fn new_token() -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes = Uuid::new_v4().into_bytes();
+    let more = Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .chain(more.iter())
+        .take(20)
+        .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
+        .collect()
+}
+
+/// A stored value as ThingsBoard writes it back to a device (doubles in Java's spelling).
+pub fn tb_json(value: &TbValue) -> Json {
+    match value {
+        TbValue::Boolean(b) => Json::Bool(*b),
+        TbValue::Long(n) => Number::parse(&n.to_string()).map_or(Json::Null, Json::Number),
+        TbValue::Double(x) => {
+            Number::parse(&tbgw_codec::value::java_double(*x)).map_or(Json::Null, Json::Number)
+        }
+        TbValue::String(s) => Json::String(s.clone()),
+        TbValue::Json(text) => tbgw_codec::parse_json(text).unwrap_or(Json::Null),
+    }
+}
+
+/// A stored value as ThingsBoard's REST API returns it.
+pub fn rest_json(value: &TbValue) -> Value {
+    match value {
+        TbValue::Boolean(b) => Value::Bool(*b),
+        TbValue::Long(n) => Value::from(*n),
+        TbValue::Double(x) => Value::from(*x),
+        TbValue::String(s) => Value::String(s.clone()),
+        TbValue::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+    }
+}
+
+/// serde_json → the codec's JSON (numbers keep their text).
+pub fn codec_json(value: &Value) -> Json {
+    tbgw_codec::parse_json(&value.to_string()).unwrap_or(Json::Null)
+}

@@ -1,0 +1,132 @@
+//! Server-side RPC bookkeeping: ids counted per device from 0 (`rpcSeq` in the device
+//! actor), pending calls kept until they are sent or expire, replies matched by (device, id).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RpcOutcome {
+    /// A one-way call was handed to the device's session.
+    Delivered,
+    /// A two-way call was answered; the reply's `data` as JSON text.
+    Replied(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingRpc {
+    pub call: Uuid,
+    pub device: Uuid,
+    pub id: i32,
+    pub method: String,
+    pub params: Value,
+    pub oneway: bool,
+    pub expires_at: i64,
+    pub sent: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct RpcBook {
+    next_id: HashMap<Uuid, i32>,
+    calls: Vec<PendingRpc>,
+}
+
+impl RpcBook {
+    /// Records a call and returns the id the device will see.
+    pub fn add(
+        &mut self,
+        call: Uuid,
+        device: Uuid,
+        method: &str,
+        params: Value,
+        oneway: bool,
+        expires_at: i64,
+    ) -> i32 {
+        let next = self.next_id.entry(device).or_insert(0);
+        let id = *next;
+        *next = next.wrapping_add(1);
+        self.calls.push(PendingRpc {
+            call,
+            device,
+            id,
+            method: method.to_owned(),
+            params,
+            oneway,
+            expires_at,
+            sent: false,
+        });
+        id
+    }
+
+    pub fn get(&self, call: Uuid) -> Option<&PendingRpc> {
+        self.calls.iter().find(|c| c.call == call)
+    }
+
+    pub fn mark_sent(&mut self, call: Uuid) {
+        if let Some(c) = self.calls.iter_mut().find(|c| c.call == call) {
+            c.sent = true;
+        }
+    }
+
+    pub fn remove(&mut self, call: Uuid) {
+        self.calls.retain(|c| c.call != call);
+    }
+
+    /// Unsent, unexpired calls of a device, oldest first.
+    pub fn unsent(&self, device: Uuid, now: i64) -> Vec<(Uuid, i32)> {
+        self.calls
+            .iter()
+            .filter(|c| c.device == device && !c.sent && c.expires_at > now)
+            .map(|c| (c.call, c.id))
+            .collect()
+    }
+
+    /// The two-way call a reply (device, id) answers, removed from the book.
+    pub fn answer(&mut self, device: Uuid, id: i32) -> Option<Uuid> {
+        let at = self
+            .calls
+            .iter()
+            .position(|c| c.device == device && c.id == id && c.sent && !c.oneway)?;
+        Some(self.calls.remove(at).call)
+    }
+
+    /// A deleted device's calls and counter go; a new device of the same name starts at 0.
+    pub fn forget_device(&mut self, device: Uuid) {
+        self.calls.retain(|c| c.device != device);
+        self.next_id.remove(&device);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_count_from_zero_per_device_and_replies_match_device_and_id() {
+        let mut book = RpcBook::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let calls: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        assert_eq!(book.add(calls[0], a, "m", Value::Null, false, 10), 0);
+        assert_eq!(book.add(calls[1], b, "m", Value::Null, false, 10), 0);
+        assert_eq!(book.add(calls[2], a, "m", Value::Null, false, 10), 1);
+        for call in &calls {
+            book.mark_sent(*call);
+        }
+        assert_eq!(book.answer(b, 1), None, "b never got id 1");
+        assert_eq!(book.answer(b, 0), Some(calls[1]));
+        assert_eq!(book.answer(b, 0), None, "a second reply is stale");
+        assert_eq!(book.answer(a, 1), Some(calls[2]));
+    }
+
+    #[test]
+    fn unsent_calls_are_listed_oldest_first_until_they_expire() {
+        let mut book = RpcBook::default();
+        let d = Uuid::new_v4();
+        let (c1, c2) = (Uuid::new_v4(), Uuid::new_v4());
+        book.add(c1, d, "m", Value::Null, true, 100);
+        book.add(c2, d, "m", Value::Null, true, 50);
+        assert_eq!(book.unsent(d, 10), [(c1, 0), (c2, 1)]);
+        assert_eq!(book.unsent(d, 60), [(c1, 0)]);
+    }
+}

@@ -1,0 +1,124 @@
+//! One accepted MQTT session: who it is, what it subscribed, which sub-devices a gateway
+//! has connected through it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use super::packets::{ConnId, Version};
+
+/// The filters ThingsBoard grants on a gateway session (an exact string match).
+pub const GATEWAY_FILTERS: [&str; 3] = [
+    "v1/gateway/attributes",
+    "v1/gateway/rpc",
+    "v1/gateway/attributes/response",
+];
+
+/// The device-API filters ThingsBoard grants any device (`MqttTopics`).
+pub const DEVICE_FILTERS: [&str; 10] = [
+    "v1/devices/me/attributes",
+    "v1/devices/me/attributes/response/+",
+    "v1/devices/me/rpc/request/+",
+    "v1/devices/me/rpc/response/+",
+    "v2/a",
+    "v2/a/res/+",
+    "v2/r/req/+",
+    "v2/r/res/+",
+    "v2/fw/response/+",
+    "v2/sw/response/+",
+];
+
+pub const DEVICE_ATTRIBUTES_FILTER: &str = "v1/devices/me/attributes";
+pub const DEVICE_RPC_FILTER: &str = "v1/devices/me/rpc/request/+";
+
+#[derive(Debug)]
+pub struct Session {
+    pub conn: ConnId,
+    pub version: Version,
+    pub client_id: String,
+    /// The authenticated device.
+    pub device: Uuid,
+    pub device_name: String,
+    pub gateway: bool,
+    /// Granted QoS by filter.
+    pub subscriptions: HashMap<String, u8>,
+    /// Sub-devices connected through this gateway session, by name.
+    pub sub_devices: BTreeMap<String, Uuid>,
+    next_pid: u16,
+}
+
+impl Session {
+    pub fn new(
+        conn: ConnId,
+        version: Version,
+        client_id: String,
+        device: Uuid,
+        device_name: String,
+        gateway: bool,
+    ) -> Session {
+        Session {
+            conn,
+            version,
+            client_id,
+            device,
+            device_name,
+            gateway,
+            subscriptions: HashMap::new(),
+            sub_devices: BTreeMap::new(),
+            next_pid: 1,
+        }
+    }
+
+    /// ThingsBoard counts packet ids from 1 per connection; it never wraps (tbgw skips 0).
+    pub fn next_pid(&mut self) -> u16 {
+        let pid = self.next_pid;
+        self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+        pid
+    }
+
+    /// The QoS of the subscription matching `topic`, otherwise 1 (`getQoSForTopic`).
+    pub fn qos_for(&self, topic: &str) -> u8 {
+        self.subscriptions
+            .iter()
+            .find(|(filter, _)| filter_matches(filter, topic))
+            .map_or(1, |(_, qos)| *qos)
+    }
+
+    pub fn subscribed(&self, filter: &str) -> bool {
+        self.subscriptions.contains_key(filter)
+    }
+}
+
+/// MQTT topic matching for the few filters ThingsBoard grants (`+` and `#`).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut levels = topic.split('/');
+    for part in filter.split('/') {
+        match (part, levels.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (p, Some(level)) if p == level => {}
+            _ => return false,
+        }
+    }
+    levels.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_matches;
+
+    #[test]
+    fn filters_match_single_and_multi_level_wildcards() {
+        assert!(filter_matches(
+            "v1/devices/me/rpc/request/+",
+            "v1/devices/me/rpc/request/7"
+        ));
+        assert!(!filter_matches(
+            "v1/devices/me/rpc/request/+",
+            "v1/devices/me/rpc/request"
+        ));
+        assert!(filter_matches("v1/gateway/rpc", "v1/gateway/rpc"));
+        assert!(!filter_matches("v1/gateway/rpc", "v1/gateway/rpc/x"));
+        assert!(filter_matches("v1/#", "v1/gateway/rpc"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The ThingsBoard-compatible endpoint: MQTT 3.1.1 and 5 on one port and ThingsBoard's
+//! REST API on another, behaving like ThingsBoard 4.3 on every gateway topic
+//! (`reference/thingsboard-behavior.md`).
+//!
+//! - [`core`]: the sans-IO state and session logic;
+//! - [`wire`] and [`mqtt`]: MQTT framing and the tokio server around the core;
+//! - [`rest`]: the axum server for ThingsBoard's REST paths.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tbgw_harness::emulator::StartError> {
+//! use tbgw_harness::emulator::{Emulator, Options};
+//! let mut options = Options::ephemeral();
+//! options.config.gateways.push(("gw1".into(), "GW_TOKEN".into()));
+//! let emulator = Emulator::start(options).await?;
+//! println!("MQTT on {}, REST on {}", emulator.mqtt_addr, emulator.http_addr);
+//! # Ok(()) }
+//! ```
+
+pub mod core;
+pub mod mqtt;
+pub mod rest;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use self::core::clock::{Clock, SystemClock};
+use self::core::packets::{ConnId, Version};
+use self::core::rpc::RpcOutcome;
+use self::core::{Config, Core, Effect, Violation};
+use self::mqtt::Outgoing;
+
+/// Where and how to start.
+pub struct Options {
+    pub mqtt: SocketAddr,
+    pub http: SocketAddr,
+    pub config: Config,
+    pub clock: Box<dyn Clock>,
+}
+
+impl Options {
+    /// Free ports on 127.0.0.1, the system clock, no gateway provisioned.
+    pub fn ephemeral() -> Options {
+        Options {
+            mqtt: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config: Config::default(),
+            clock: Box::new(SystemClock),
+        }
+    }
+}
+
+/// A port could not be bound.
+#[derive(Debug)]
+pub struct StartError {
+    pub what: &'static str,
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot listen for {} on {}: {}; choose another address (port 0 picks a free one)",
+            self.what, self.addr, self.source
+        )
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running emulator; dropping it stops its servers.
+pub struct Emulator {
+    pub mqtt_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Emulator {
+    pub async fn start(options: Options) -> Result<Emulator, StartError> {
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError { what, addr, source })
+        };
+        let mqtt = bind("MQTT", options.mqtt).await?;
+        let http = bind("HTTP", options.http).await?;
+        let local = |listener: &TcpListener, what, addr| {
+            listener
+                .local_addr()
+                .map_err(|source| StartError { what, addr, source })
+        };
+        let mqtt_addr = local(&mqtt, "MQTT", options.mqtt)?;
+        let http_addr = local(&http, "HTTP", options.http)?;
+        let shared = Arc::new(Shared::new(Core::new(&options.config, options.clock)));
+        let mqtt_task = tokio::spawn(mqtt::accept_loop(mqtt, shared.clone()));
+        let app = rest::router(shared.clone());
+        let http_task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(http, app).await {
+                eprintln!("tbgw serve: the HTTP server stopped: {error}");
+            }
+        });
+        Ok(Emulator {
+            mqtt_addr,
+            http_addr,
+            shared,
+            tasks: vec![mqtt_task, http_task],
+        })
+    }
+
+    /// Every violation seen so far, oldest first.
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.shared.violations).clone()
+    }
+
+    /// Violations as they happen.
+    pub fn watch_violations(&self) -> broadcast::Receiver<Violation> {
+        self.shared.violation_tx.subscribe()
+    }
+
+    /// Runs `f` on the core (for tests and in-process tools); effects are carried out.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        self.shared.with_core(f)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+struct Connection {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    version: Option<Version>,
+    open: bool,
+}
+
+/// What the servers share: the core behind one lock, the connections' writers, and the
+/// REST calls waiting for an RPC.
+pub struct Shared {
+    core: Mutex<Core>,
+    connections: Mutex<HashMap<ConnId, Connection>>,
+    rpc_waiters: Mutex<HashMap<Uuid, oneshot::Sender<RpcOutcome>>>,
+    violations: Mutex<Vec<Violation>>,
+    violation_tx: broadcast::Sender<Violation>,
+    next_conn: AtomicU64,
+    pub(crate) auth: rest::auth::Tokens,
+}
+
+/// A poisoned lock still holds consistent data here: every update is done under one call.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn new(core: Core) -> Shared {
+        Shared {
+            core: Mutex::new(core),
+            connections: Mutex::new(HashMap::new()),
+            rpc_waiters: Mutex::new(HashMap::new()),
+            violations: Mutex::new(Vec::new()),
+            violation_tx: broadcast::channel(1024).0,
+            next_conn: AtomicU64::new(1),
+            auth: rest::auth::Tokens::default(),
+        }
+    }
+
+    fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn register(&self, conn: ConnId, tx: mpsc::UnboundedSender<Outgoing>) {
+        let connection = Connection {
+            tx,
+            version: None,
+            open: true,
+        };
+        lock(&self.connections).insert(conn, connection);
+    }
+
+    fn set_version(&self, conn: ConnId, version: Version) {
+        if let Some(c) = lock(&self.connections).get_mut(&conn) {
+            c.version = Some(version);
+        }
+    }
+
+    fn unregister(&self, conn: ConnId) {
+        lock(&self.connections).remove(&conn);
+    }
+
+    fn is_open(&self, conn: ConnId) -> bool {
+        lock(&self.connections).get(&conn).is_some_and(|c| c.open)
+    }
+
+    fn close(&self, conn: ConnId) {
+        if let Some(c) = lock(&self.connections).get_mut(&conn) {
+            c.open = false;
+            let _ = c.tx.send(Outgoing::Close);
+        }
+    }
+
+    /// Runs `f` on the core and carries out its effects while still holding the lock, so
+    /// that packets to one connection leave in the order the core produced them.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let mut core = lock(&self.core);
+        let result = f(&mut core);
+        for effect in core.take_effects() {
+            self.carry_out(effect);
+        }
+        result
+    }
+
+    fn carry_out(&self, effect: Effect) {
+        match effect {
+            Effect::Send { conn, packet } => {
+                let mut connections = lock(&self.connections);
+                if let Some(c) = connections.get_mut(&conn)
+                    && c.open
+                    && let Some(version) = c.version
+                    && let Some(bytes) = wire::encode(&packet, version)
+                {
+                    let _ = c.tx.send(Outgoing::Bytes(bytes));
+                }
+            }
+            Effect::Close { conn } => self.close(conn),
+            Effect::RpcSettled { call, outcome } => {
+                if let Some(waiter) = lock(&self.rpc_waiters).remove(&call) {
+                    let _ = waiter.send(outcome);
+                }
+            }
+            Effect::Violation(violation) => {
+                let _ = self.violation_tx.send(violation.clone());
+                lock(&self.violations).push(violation);
+            }
+        }
+    }
+
+    /// Registers a REST call that waits for an RPC outcome.
+    pub(crate) fn wait_rpc(&self, call: Uuid) -> oneshot::Receiver<RpcOutcome> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.rpc_waiters).insert(call, tx);
+        rx
+    }
+
+    pub(crate) fn forget_rpc(&self, call: Uuid) {
+        lock(&self.rpc_waiters).remove(&call);
+        self.with_core(|core| core.expire_rpc(call));
+    }
+}

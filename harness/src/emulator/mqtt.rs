@@ -1,0 +1,183 @@
+//! The tokio MQTT server: one task per connection reads frames and hands them to the
+//! core; a writer task sends what the core answers, in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Shared;
+use super::core::packets::{ConnId, Version};
+use super::wire::{self, Frame, Inbound};
+
+/// `transport.mqtt.msg_queue_size_per_device_limit`: packets held before the CONNECT.
+const MAX_QUEUED_BEFORE_CONNECT: usize = 100;
+
+/// What the writer task is told to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { serve_connection(shared, stream, peer).await });
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: report and go on accepting.
+                eprintln!("tbgw serve: MQTT accept failed: {error}");
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let conn = shared.next_conn_id();
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
+    shared.register(conn, tx);
+    let writer_task = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Bytes(bytes) => {
+                    if writer.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close => break,
+            }
+        }
+        let _ = writer.shutdown().await;
+        let _ = closed_tx.send(());
+    });
+
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut version: Option<Version> = None;
+    let mut queued: Vec<Vec<u8>> = Vec::new();
+    'read: loop {
+        loop {
+            match wire::next_frame(&buf) {
+                Frame::Incomplete => break,
+                Frame::Complete(len) => {
+                    let packet: Vec<u8> = buf.drain(..len).collect();
+                    if !handle_packet(&shared, conn, &mut version, &mut queued, packet) {
+                        break 'read;
+                    }
+                }
+                Frame::TooLarge(len) => {
+                    let problem = format!(
+                        "a packet of {len} bytes, over ThingsBoard's limit of {} (max_payload_size)",
+                        wire::MAX_PACKET
+                    );
+                    shared.with_core(|core| core.malformed(conn, problem));
+                    shared.close(conn);
+                    break 'read;
+                }
+                Frame::Invalid => {
+                    let problem = "a malformed remaining-length field".to_owned();
+                    shared.with_core(|core| core.malformed(conn, problem));
+                    shared.close(conn);
+                    break 'read;
+                }
+            }
+        }
+        tokio::select! {
+            read = reader.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            },
+            _ = &mut closed_rx => break,
+        }
+    }
+    shared.with_core(|core| core.connection_closed(conn));
+    shared.close(conn);
+    let _ = writer_task.await;
+    shared.unregister(conn);
+}
+
+/// Feeds one packet to the core; `false` when the connection must end.
+fn handle_packet(
+    shared: &Shared,
+    conn: ConnId,
+    version: &mut Option<Version>,
+    queued: &mut Vec<Vec<u8>>,
+    packet: Vec<u8>,
+) -> bool {
+    let Some(current) = *version else {
+        if !wire::is_connect(&packet) {
+            // ThingsBoard queues what comes before the CONNECT, up to its limit.
+            if queued.len() >= MAX_QUEUED_BEFORE_CONNECT {
+                shared.close(conn);
+                return false;
+            }
+            queued.push(packet);
+            return true;
+        }
+        let Some(detected) = wire::connect_version(&packet) else {
+            shared.close(conn);
+            return false;
+        };
+        shared.set_version(conn, detected);
+        let accepted = match wire::decode(&packet, detected) {
+            Ok(Inbound::Connect(connect)) => shared.with_core(|core| core.connect(conn, connect)),
+            _ => false,
+        };
+        if !accepted {
+            shared.close(conn);
+            return false;
+        }
+        *version = Some(detected);
+        for early in std::mem::take(queued) {
+            if !dispatch(shared, conn, &early, detected) {
+                return false;
+            }
+        }
+        return true;
+    };
+    dispatch(shared, conn, &packet, current)
+}
+
+fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> bool {
+    match wire::decode(packet, version) {
+        Ok(Inbound::Connect(_)) => {
+            let problem = "a second CONNECT on the same connection".to_owned();
+            shared.with_core(|core| core.malformed(conn, problem));
+            false
+        }
+        Ok(Inbound::Publish(publish)) => {
+            shared.with_core(|core| core.publish(conn, publish));
+            shared.is_open(conn)
+        }
+        Ok(Inbound::Subscribe { pid, filters }) => {
+            shared.with_core(|core| core.subscribe(conn, pid, filters));
+            true
+        }
+        Ok(Inbound::Unsubscribe { pid, filters }) => {
+            shared.with_core(|core| core.unsubscribe(conn, pid, filters));
+            true
+        }
+        Ok(Inbound::PingReq) => {
+            shared.with_core(|core| core.ping(conn));
+            true
+        }
+        Ok(Inbound::Disconnect) => {
+            shared.with_core(|core| core.client_disconnect(conn));
+            false
+        }
+        Ok(Inbound::Ignored) => true,
+        Err(problem) => {
+            shared.with_core(|core| core.malformed(conn, problem));
+            false
+        }
+    }
+}

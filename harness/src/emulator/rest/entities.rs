@@ -1,0 +1,212 @@
+//! Device profiles, relations, customers and the tenant profile (its device limit).
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::{ApiError, ApiResult, State, page, parse_id};
+use crate::emulator::core::entities::{
+    Authority, entity_id, profile_info_json, profile_json, relation_json,
+};
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(rename = "pageSize")]
+    page_size: Option<usize>,
+    page: Option<usize>,
+}
+
+pub async fn profile(state: State, _caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        core.profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| Json(profile_json(p, core.tenant_id)))
+            .ok_or_else(|| ApiError::not_found("device profile"))
+    })
+}
+
+pub async fn profile_info(state: State, _caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        core.profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| Json(profile_info_json(p, core.tenant_id)))
+            .ok_or_else(|| ApiError::not_found("device profile"))
+    })
+}
+
+pub async fn default_profile_info(state: State, _caller: Caller) -> ApiResult {
+    state.with_core(|core| {
+        core.profiles
+            .iter()
+            .find(|p| p.is_default)
+            .map(|p| Json(profile_info_json(p, core.tenant_id)))
+            .ok_or_else(|| ApiError::not_found("default device profile"))
+    })
+}
+
+pub async fn profiles(state: State, _caller: Caller, Query(query): Query<PageQuery>) -> ApiResult {
+    state.with_core(|core| {
+        let items = core
+            .profiles
+            .iter()
+            .map(|p| profile_json(p, core.tenant_id))
+            .collect();
+        Ok(Json(page(items, query.page_size, query.page)))
+    })
+}
+
+pub async fn profile_names(state: State, _caller: Caller) -> ApiResult {
+    state.with_core(|core| {
+        let names: Vec<Value> = core
+            .profiles
+            .iter()
+            .map(|p| json!({"id": entity_id("DEVICE_PROFILE", p.id), "name": p.name}))
+            .collect();
+        Ok(Json(Value::Array(names)))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RelationQuery {
+    #[serde(rename = "fromId")]
+    from_id: Option<String>,
+    #[serde(rename = "toId")]
+    to_id: Option<String>,
+    #[serde(rename = "relationType")]
+    relation_type: Option<String>,
+    #[serde(rename = "relationTypeGroup")]
+    relation_type_group: Option<String>,
+}
+
+/// `GET /api/relations?fromId=&fromType=` (or `toId=&toType=`), optionally by type.
+pub async fn relations(
+    state: State,
+    _caller: Caller,
+    Query(query): Query<RelationQuery>,
+) -> ApiResult {
+    let from = query.from_id.as_deref().map(parse_id).transpose()?;
+    let to = query.to_id.as_deref().map(parse_id).transpose()?;
+    if from.is_none() && to.is_none() {
+        return Err(ApiError::bad_request("fromId or toId is required"));
+    }
+    if query
+        .relation_type_group
+        .as_deref()
+        .is_some_and(|g| g != "COMMON")
+    {
+        return Ok(Json(json!([])));
+    }
+    state.with_core(|core| {
+        let found: Vec<Value> = core
+            .relations
+            .iter()
+            .filter(|r| from.is_none_or(|f| r.from == f))
+            .filter(|r| to.is_none_or(|t| r.to == t))
+            .filter(|r| {
+                query
+                    .relation_type
+                    .as_ref()
+                    .is_none_or(|t| &r.relation_type == t)
+            })
+            .map(relation_json)
+            .collect();
+        Ok(Json(Value::Array(found)))
+    })
+}
+
+pub async fn customers(state: State, caller: Caller, Query(query): Query<PageQuery>) -> ApiResult {
+    caller.require_tenant()?;
+    state.with_core(|core| {
+        let items = core
+            .customers
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": entity_id("CUSTOMER", c.id),
+                    "createdTime": c.created_time,
+                    "tenantId": entity_id("TENANT", core.tenant_id),
+                    "title": c.title,
+                    "name": c.title,
+                })
+            })
+            .collect();
+        Ok(Json(page(items, query.page_size, query.page)))
+    })
+}
+
+fn require_sysadmin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.authority == Authority::SysAdmin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn tenant_profile_json(id: uuid::Uuid, max_devices: u64) -> Value {
+    json!({
+        "id": entity_id("TENANT_PROFILE", id),
+        "name": "Default",
+        "description": "Default tenant profile",
+        "default": true,
+        "isolatedTbRuleEngine": false,
+        "profileData": {
+            "configuration": {
+                "type": "DEFAULT",
+                "maxDevices": max_devices,
+                "transportGatewayMsgRateLimit": null,
+                "transportGatewayTelemetryMsgRateLimit": null,
+                "transportGatewayTelemetryDataPointsRateLimit": null,
+                "transportGatewayDeviceMsgRateLimit": null,
+                "transportGatewayDeviceTelemetryMsgRateLimit": null,
+                "transportGatewayDeviceTelemetryDataPointsRateLimit": null
+            }
+        }
+    })
+}
+
+pub async fn tenant_profile_info(state: State, caller: Caller) -> ApiResult {
+    require_sysadmin(&caller)?;
+    let id = state.with_core(|core| core.tenant_profile.id);
+    Ok(Json(
+        json!({"id": entity_id("TENANT_PROFILE", id), "name": "Default"}),
+    ))
+}
+
+pub async fn tenant_profile(state: State, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    require_sysadmin(&caller)?;
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        if core.tenant_profile.id != id {
+            return Err(ApiError::not_found("tenant profile"));
+        }
+        Ok(Json(tenant_profile_json(
+            id,
+            core.tenant_profile.max_devices,
+        )))
+    })
+}
+
+/// `POST /api/tenantProfile`: only `profileData.configuration.maxDevices` takes effect.
+pub async fn save_tenant_profile(
+    state: State,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    require_sysadmin(&caller)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the tenant profile is not JSON: {e}")))?;
+    let max = body
+        .pointer("/profileData/configuration/maxDevices")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    state.with_core(|core| {
+        core.tenant_profile.max_devices = max;
+        Ok(Json(tenant_profile_json(core.tenant_profile.id, max)))
+    })
+}

@@ -1,0 +1,139 @@
+//! Server-side RPC over REST: `POST /api/rpc/{oneway|twoway}/{deviceId}` (v2) and the
+//! deprecated `/api/plugins/rpc/...` (v1), with ThingsBoard's statuses (§5).
+
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::devices::visible;
+use super::{ApiError, State, parse_id};
+use crate::emulator::core::rpc::RpcOutcome;
+
+/// `server.rest.server_side_rpc.default_timeout` and `min_timeout`.
+const DEFAULT_TIMEOUT_MS: i64 = 10_000;
+const MIN_TIMEOUT_MS: i64 = 5_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    V1,
+    V2,
+}
+
+pub async fn call_v2(
+    state: State,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    call(state, caller, &kind, &id, &body, Api::V2)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn call_v1(
+    state: State,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    call(state, caller, &kind, &id, &body, Api::V1)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn call(
+    state: State,
+    caller: Caller,
+    kind: &str,
+    id: &str,
+    body: &[u8],
+    api: Api,
+) -> Result<Response, ApiError> {
+    let oneway = match kind {
+        "oneway" => true,
+        "twoway" => false,
+        other => return Err(ApiError::not_found(&format!("RPC kind {other:?}"))),
+    };
+    let device = parse_id(id)?;
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the RPC body is not JSON: {e}")))?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("method is required"))?
+        .to_owned();
+    if request.get("persistent").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::bad_request(
+            "tbgw's emulator does not implement persistent RPC; send \"persistent\": false",
+        ));
+    }
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let timeout = request
+        .get("timeout")
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let call = Uuid::new_v4();
+    let waiter = state.wait_rpc(call);
+    let deadline_ms = state.with_core(|core| {
+        let now = core.now();
+        visible(core, &caller, device).map_err(|e| {
+            if core.device(device).is_none() {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "Device with requested id wasn't found!",
+                    super::ErrorCode::ItemNotFound,
+                )
+            } else {
+                e
+            }
+        })?;
+        let expires_at = request
+            .get("expirationTime")
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| now.saturating_add(timeout.max(MIN_TIMEOUT_MS)));
+        core.submit_rpc(call, device, &method, params, oneway, expires_at);
+        Ok::<i64, ApiError>(expires_at.saturating_sub(now).max(0))
+    });
+    let deadline_ms = match deadline_ms {
+        Ok(ms) => ms,
+        Err(error) => {
+            state.forget_rpc(call);
+            return Err(error);
+        }
+    };
+    let wait = std::time::Duration::from_millis(u64::try_from(deadline_ms).unwrap_or(0));
+    match tokio::time::timeout(wait, waiter).await {
+        Ok(Ok(RpcOutcome::Delivered)) => Ok(StatusCode::OK.into_response()),
+        Ok(Ok(RpcOutcome::Replied(data))) => Ok(reply(&data)),
+        Ok(Err(_)) | Err(_) => {
+            let connected = state.with_core(|core| core.is_connected(device));
+            state.forget_rpc(call);
+            // v2 answers 504 for both; v1 tells a timeout (408) from no connection (409).
+            let status = match api {
+                Api::V2 => StatusCode::GATEWAY_TIMEOUT,
+                Api::V1 if connected => StatusCode::REQUEST_TIMEOUT,
+                Api::V1 => StatusCode::CONFLICT,
+            };
+            Ok(status.into_response())
+        }
+    }
+}
+
+/// The device's `data` as the body: 200 with its JSON, 200 empty for no data, 406 when it is not JSON.
+fn reply(data: &str) -> Response {
+    if data.trim().is_empty() {
+        return StatusCode::OK.into_response();
+    }
+    match serde_json::from_str::<Value>(data) {
+        Ok(_) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(Body::from(data.to_owned()))
+            .unwrap_or_else(|_| StatusCode::OK.into_response()),
+        Err(_) => StatusCode::NOT_ACCEPTABLE.into_response(),
+    }
+}

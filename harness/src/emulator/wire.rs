@@ -1,0 +1,346 @@
+//! MQTT on the wire for the emulator: framing (with ThingsBoard's 64 KiB limit), version
+//! detection from the CONNECT, and translation between mqtt-proto's 3.1.1 / 5 packets and
+//! the core's version-neutral ones.
+
+use bytes::Bytes;
+use mqtt_proto::{Pid, QoS, QosPid, TopicName, v3, v5};
+
+use super::core::packets::{ConnAckCode, ConnectIn, Outbound, PublishIn, SubGrant, Version};
+
+/// `transport.mqtt.netty.max_payload_size`: the largest remaining length accepted.
+pub const MAX_PACKET: usize = 65_536;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// More bytes are needed.
+    Incomplete,
+    /// A whole packet of this many bytes is at the front of the buffer.
+    Complete(usize),
+    /// The remaining length is over the limit (the value read).
+    TooLarge(usize),
+    /// The remaining-length field is malformed.
+    Invalid,
+}
+
+/// Finds the first packet in `buf`.
+pub fn next_frame(buf: &[u8]) -> Frame {
+    let mut remaining: usize = 0;
+    let mut shift = 0;
+    for i in 1..=4 {
+        let Some(byte) = buf.get(i) else {
+            return Frame::Incomplete;
+        };
+        remaining |= usize::from(byte & 0x7F) << shift;
+        if byte & 0x80 == 0 {
+            if remaining > MAX_PACKET {
+                return Frame::TooLarge(remaining);
+            }
+            let total = 1 + i + remaining;
+            return if buf.len() >= total {
+                Frame::Complete(total)
+            } else {
+                Frame::Incomplete
+            };
+        }
+        shift += 7;
+    }
+    Frame::Invalid
+}
+
+pub fn is_connect(packet: &[u8]) -> bool {
+    packet.first().is_some_and(|b| b >> 4 == 1)
+}
+
+/// The protocol version of a CONNECT packet, from its protocol level byte.
+pub fn connect_version(packet: &[u8]) -> Option<Version> {
+    let mut i = 1;
+    while packet.get(i)? & 0x80 != 0 {
+        i += 1;
+    }
+    let name_len = usize::from(u16::from_be_bytes([
+        *packet.get(i + 1)?,
+        *packet.get(i + 2)?,
+    ]));
+    match packet.get(i + 3 + name_len)? {
+        3 | 4 => Some(Version::V3),
+        5 => Some(Version::V5),
+        _ => None,
+    }
+}
+
+/// What a client sent, version-neutral.
+#[derive(Debug)]
+pub enum Inbound {
+    Connect(ConnectIn),
+    Publish(PublishIn),
+    Subscribe {
+        pid: u16,
+        filters: Vec<(String, u8)>,
+    },
+    Unsubscribe {
+        pid: u16,
+        filters: Vec<String>,
+    },
+    PingReq,
+    Disconnect,
+    /// Acknowledgements of the server's publishes and the like: nothing to do.
+    Ignored,
+}
+
+fn qos_number(qos: QoS) -> u8 {
+    match qos {
+        QoS::Level0 => 0,
+        QoS::Level1 => 1,
+        QoS::Level2 => 2,
+    }
+}
+
+fn publish_in(topic: &str, qos_pid: QosPid, payload: &Bytes) -> PublishIn {
+    PublishIn {
+        topic: topic.to_owned(),
+        qos: qos_number(qos_pid.qos()),
+        pid: qos_pid.pid().map(Pid::value),
+        payload: payload.to_vec(),
+    }
+}
+
+/// Decodes one whole packet; the error says what is wrong with it.
+pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
+    match version {
+        Version::V3 => match v3::Packet::decode(packet) {
+            Ok(Some(p)) => Ok(match p {
+                v3::Packet::Connect(c) => Inbound::Connect(ConnectIn {
+                    version,
+                    client_id: c.client_id.to_string(),
+                    username: c.username.map(|u| u.to_string()),
+                }),
+                v3::Packet::Publish(p) => {
+                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload))
+                }
+                v3::Packet::Subscribe(s) => Inbound::Subscribe {
+                    pid: s.pid.value(),
+                    filters: s
+                        .topics
+                        .iter()
+                        .map(|(f, q)| (f.to_string(), qos_number(*q)))
+                        .collect(),
+                },
+                v3::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
+                    pid: u.pid.value(),
+                    filters: u.topics.iter().map(|f| f.to_string()).collect(),
+                },
+                v3::Packet::Pingreq => Inbound::PingReq,
+                v3::Packet::Disconnect => Inbound::Disconnect,
+                _ => Inbound::Ignored,
+            }),
+            Ok(None) => Err("the packet is shorter than its length says".into()),
+            Err(e) => Err(format!("malformed MQTT 3.1.1 packet: {e}")),
+        },
+        Version::V5 => match v5::Packet::decode(packet) {
+            Ok(Some(p)) => Ok(match p {
+                v5::Packet::Connect(c) => Inbound::Connect(ConnectIn {
+                    version,
+                    client_id: c.client_id.to_string(),
+                    username: c.username.map(|u| u.to_string()),
+                }),
+                v5::Packet::Publish(p) => {
+                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload))
+                }
+                v5::Packet::Subscribe(s) => Inbound::Subscribe {
+                    pid: s.pid.value(),
+                    filters: s
+                        .topics
+                        .iter()
+                        .map(|(f, o)| (f.to_string(), qos_number(o.max_qos)))
+                        .collect(),
+                },
+                v5::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
+                    pid: u.pid.value(),
+                    filters: u.topics.iter().map(|f| f.to_string()).collect(),
+                },
+                v5::Packet::Pingreq => Inbound::PingReq,
+                v5::Packet::Disconnect(_) => Inbound::Disconnect,
+                _ => Inbound::Ignored,
+            }),
+            Ok(None) => Err("the packet is shorter than its length says".into()),
+            Err(e) => Err(format!("malformed MQTT 5 packet: {e}")),
+        },
+    }
+}
+
+/// The bytes of a server packet for this protocol version; `None` when 3.1.1 has no such packet.
+pub fn encode(packet: &Outbound, version: Version) -> Option<Vec<u8>> {
+    match version {
+        Version::V3 => encode_v3(packet),
+        Version::V5 => encode_v5(packet),
+    }
+}
+
+fn pid(value: u16) -> Pid {
+    Pid::try_from(value).unwrap_or_default()
+}
+
+fn qos_pid(qos: u8, packet_id: u16) -> QosPid {
+    match qos {
+        0 => QosPid::Level0,
+        _ => QosPid::Level1(pid(packet_id)),
+    }
+}
+
+fn bytes_of(encoded: Result<mqtt_proto::VarBytes, mqtt_proto::Error>) -> Option<Vec<u8>> {
+    encoded.ok().map(|b| b.as_ref().to_vec())
+}
+
+fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
+    let out = match packet {
+        Outbound::ConnAck(code) => v3::Packet::Connack(v3::Connack {
+            session_present: false,
+            code: match code {
+                ConnAckCode::Accepted => v3::ConnectReturnCode::Accepted,
+                ConnAckCode::BadCredentials => v3::ConnectReturnCode::NotAuthorized,
+            },
+        }),
+        Outbound::PubAck { pid: p, .. } => v3::Packet::Puback(pid(*p)),
+        Outbound::SubAck { pid: p, grants } => v3::Packet::Suback(v3::Suback {
+            pid: pid(*p),
+            topics: grants
+                .iter()
+                .map(|g| match g {
+                    SubGrant::Qos(0) => v3::SubscribeReturnCode::MaxLevel0,
+                    SubGrant::Qos(_) => v3::SubscribeReturnCode::MaxLevel1,
+                    SubGrant::FilterInvalid => v3::SubscribeReturnCode::Failure,
+                })
+                .collect(),
+        }),
+        Outbound::UnsubAck { pid: p, .. } => v3::Packet::Unsuback(pid(*p)),
+        Outbound::Publish {
+            topic,
+            qos,
+            pid: p,
+            payload,
+        } => {
+            let topic = TopicName::try_from(topic.as_str()).ok()?;
+            v3::Packet::Publish(v3::Publish::new(
+                qos_pid(*qos, *p),
+                topic,
+                Bytes::from(payload.clone()),
+            ))
+        }
+        Outbound::PingResp => v3::Packet::Pingresp,
+        Outbound::Disconnect(_) => return None,
+    };
+    bytes_of(out.encode())
+}
+
+fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
+    let out = match packet {
+        Outbound::ConnAck(code) => v5::Packet::Connack(v5::Connack::new(
+            false,
+            match code {
+                ConnAckCode::Accepted => v5::ConnectReasonCode::Success,
+                ConnAckCode::BadCredentials => v5::ConnectReasonCode::BadUserNameOrPassword,
+            },
+        )),
+        Outbound::PubAck { pid: p, reason } => {
+            let code = v5::PubackReasonCode::from_u8(reason.0)
+                .unwrap_or(v5::PubackReasonCode::UnspecifiedError);
+            v5::Packet::Puback(v5::Puback::new(pid(*p), code))
+        }
+        Outbound::SubAck { pid: p, grants } => v5::Packet::Suback(v5::Suback::new(
+            pid(*p),
+            grants
+                .iter()
+                .map(|g| match g {
+                    SubGrant::Qos(0) => v5::SubscribeReasonCode::GrantedQoS0,
+                    SubGrant::Qos(_) => v5::SubscribeReasonCode::GrantedQoS1,
+                    SubGrant::FilterInvalid => v5::SubscribeReasonCode::TopicFilterInvalid,
+                })
+                .collect(),
+        )),
+        Outbound::UnsubAck { pid: p, reasons } => v5::Packet::Unsuback(v5::Unsuback::new(
+            pid(*p),
+            reasons
+                .iter()
+                .map(|r| {
+                    v5::UnsubscribeReasonCode::from_u8(r.0)
+                        .unwrap_or(v5::UnsubscribeReasonCode::UnspecifiedError)
+                })
+                .collect(),
+        )),
+        Outbound::Publish {
+            topic,
+            qos,
+            pid: p,
+            payload,
+        } => {
+            let topic = TopicName::try_from(topic.as_str()).ok()?;
+            v5::Packet::Publish(v5::Publish::new(
+                qos_pid(*qos, *p),
+                topic,
+                Bytes::from(payload.clone()),
+            ))
+        }
+        Outbound::PingResp => v5::Packet::Pingresp,
+        // Netty's form, for any reason byte (0x86 after a refused CONNECT is not a DISCONNECT
+        // code mqtt-proto knows): `e0 00` for a normal disconnect, else reason + empty properties.
+        Outbound::Disconnect(reason) if reason.0 == 0 => return Some(vec![0xE0, 0x00]),
+        Outbound::Disconnect(reason) => return Some(vec![0xE0, 0x02, reason.0, 0x00]),
+    };
+    bytes_of(out.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tbgw_codec::ReasonCode;
+
+    #[test]
+    fn frames_are_found_and_oversized_ones_refused_from_the_header() {
+        assert_eq!(next_frame(&[0xC0]), Frame::Incomplete);
+        assert_eq!(next_frame(&[0xC0, 0x00]), Frame::Complete(2));
+        assert_eq!(next_frame(&[0x30, 0x03, 1, 2]), Frame::Incomplete);
+        // 65537 = 0x81 0x80 0x04
+        assert_eq!(
+            next_frame(&[0x30, 0x81, 0x80, 0x04]),
+            Frame::TooLarge(65_537)
+        );
+        assert_eq!(
+            next_frame(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            Frame::Invalid
+        );
+    }
+
+    #[test]
+    fn connect_version_reads_the_protocol_level() {
+        let v311 = [0x10, 0x0C, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 0];
+        let v31 = [
+            0x10, 0x0E, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 2, 0, 60,
+        ];
+        let mut v5 = v311;
+        v5[8] = 5;
+        assert_eq!(connect_version(&v311), Some(Version::V3));
+        assert_eq!(connect_version(&v31), Some(Version::V3));
+        assert_eq!(connect_version(&v5), Some(Version::V5));
+        assert_eq!(connect_version(&[0x10, 0x02, 0]), None);
+    }
+
+    #[test]
+    fn disconnects_use_netty_encoding_and_puback_codes_survive() {
+        let d = encode(&Outbound::Disconnect(ReasonCode(0x86)), Version::V5);
+        assert_eq!(d, Some(vec![0xE0, 0x02, 0x86, 0x00]));
+        assert_eq!(
+            encode(&Outbound::Disconnect(ReasonCode(0x83)), Version::V3),
+            None
+        );
+        let ack = Outbound::PubAck {
+            pid: 7,
+            reason: ReasonCode(0x99),
+        };
+        let bytes = encode(&ack, Version::V5).unwrap_or_default();
+        assert_eq!(bytes[..5], [0x40, bytes[1], 0x00, 0x07, 0x99]);
+        assert_eq!(
+            encode(&ack, Version::V3),
+            Some(vec![0x40, 0x02, 0x00, 0x07])
+        );
+    }
+}
