@@ -201,17 +201,8 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
             },
         }),
         Outbound::PubAck { pid: p, .. } => v3::Packet::Puback(pid(*p)),
-        Outbound::SubAck { pid: p, grants } => v3::Packet::Suback(v3::Suback {
-            pid: pid(*p),
-            topics: grants
-                .iter()
-                .map(|g| match g {
-                    SubGrant::Qos(0) => v3::SubscribeReturnCode::MaxLevel0,
-                    SubGrant::Qos(_) => v3::SubscribeReturnCode::MaxLevel1,
-                    SubGrant::FilterInvalid => v3::SubscribeReturnCode::Failure,
-                })
-                .collect(),
-        }),
+        // mqtt-proto 0.4.0 writes the 3.1.1 failure code as 0x03 instead of 0x80.
+        Outbound::SubAck { pid: p, grants } => return v3_suback(*p, grants),
         Outbound::UnsubAck { pid: p, .. } => v3::Packet::Unsuback(pid(*p)),
         Outbound::Publish {
             topic,
@@ -232,6 +223,19 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
     bytes_of(out.encode())
 }
 
+/// SUBACK for 3.1.1: packet id, then one byte per filter (0x00, 0x01 or 0x80 Failure).
+fn v3_suback(packet_id: u16, grants: &[SubGrant]) -> Option<Vec<u8>> {
+    let remaining = u8::try_from(2 + grants.len()).ok().filter(|n| *n < 128)?;
+    let [hi, lo] = packet_id.to_be_bytes();
+    let mut bytes = vec![0x90, remaining, hi, lo];
+    bytes.extend(grants.iter().map(|g| match g {
+        SubGrant::Qos(0) => 0x00,
+        SubGrant::Qos(_) => 0x01,
+        SubGrant::FilterInvalid => 0x80,
+    }));
+    Some(bytes)
+}
+
 fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
     let out = match packet {
         Outbound::ConnAck(code) => v5::Packet::Connack(v5::Connack::new(
@@ -241,10 +245,16 @@ fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
                 ConnAckCode::BadCredentials => v5::ConnectReasonCode::BadUserNameOrPassword,
             },
         )),
+        // Netty's form, which ThingsBoard sends: the reason byte followed by an empty
+        // property length. mqtt-proto writes the spec's shorter `40 03 pid rc`, which some
+        // clients (rumqttc 0.25) cannot read.
+        Outbound::PubAck { pid: p, reason } if reason.0 == 0 => {
+            let [hi, lo] = p.to_be_bytes();
+            return Some(vec![0x40, 0x02, hi, lo]);
+        }
         Outbound::PubAck { pid: p, reason } => {
-            let code = v5::PubackReasonCode::from_u8(reason.0)
-                .unwrap_or(v5::PubackReasonCode::UnspecifiedError);
-            v5::Packet::Puback(v5::Puback::new(pid(*p), code))
+            let [hi, lo] = p.to_be_bytes();
+            return Some(vec![0x40, 0x04, hi, lo, reason.0, 0x00]);
         }
         Outbound::SubAck { pid: p, grants } => v5::Packet::Suback(v5::Suback::new(
             pid(*p),
@@ -336,8 +346,8 @@ mod tests {
             pid: 7,
             reason: ReasonCode(0x99),
         };
-        let bytes = encode(&ack, Version::V5).unwrap_or_default();
-        assert_eq!(bytes[..5], [0x40, bytes[1], 0x00, 0x07, 0x99]);
+        let bytes = encode(&ack, Version::V5);
+        assert_eq!(bytes, Some(vec![0x40, 0x04, 0x00, 0x07, 0x99, 0x00]));
         assert_eq!(
             encode(&ack, Version::V3),
             Some(vec![0x40, 0x02, 0x00, 0x07])

@@ -1,0 +1,626 @@
+//! The emulator driven by rumqttc (MQTT 3.1.1 and 5) as a gateway, every effect checked
+//! through ThingsBoard's REST API with reqwest (`reference/thingsboard-behavior.md` §0–§7).
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::emulator::{
+    Client, GATEWAY_TOKEN, Protocol, Rest, Seen, start, start_with, urlencode,
+};
+
+const BOTH: [Protocol; 2] = [Protocol::V311, Protocol::V5];
+
+fn telemetry_path(id: &str, query: &str) -> String {
+    format!("/api/plugins/telemetry/DEVICE/{id}/values/timeseries?{query}")
+}
+
+#[tokio::test]
+async fn connect_creates_the_device_with_its_profile_relation_and_gateway() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let gateway_id = rest.device_id("gw1").await;
+    for protocol in BOTH {
+        let name = format!("Device A {protocol:?}");
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        gw.publish(
+            "v1/gateway/connect",
+            json!({"device": name, "type": "Sensor A"}).to_string(),
+            1,
+        )
+        .await;
+        assert_eq!(gw.puback().await, "Success");
+        let device = rest.device(&name).await;
+        assert_eq!(device["type"], "Sensor A");
+        assert_eq!(
+            device["customerId"]["id"],
+            "13814000-1dd2-11b2-8080-808080808080"
+        );
+        assert_eq!(
+            device["additionalInfo"]["lastConnectedGateway"],
+            gateway_id.as_str()
+        );
+        let id = device["id"]["id"].as_str().unwrap_or_default().to_owned();
+        let (_, relations) = rest
+            .get(&format!(
+                "/api/relations?fromId={gateway_id}&fromType=DEVICE&relationType=Created"
+            ))
+            .await;
+        assert!(
+            relations
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["to"]["id"] == id.as_str()),
+            "no Created relation to {name}: {relations}"
+        );
+        let (_, active) = rest
+            .get(&format!(
+                "/api/plugins/telemetry/DEVICE/{id}/values/attributes/SERVER_SCOPE?keys=active"
+            ))
+            .await;
+        assert_eq!(active[0]["value"], true);
+
+        // An existing device is reused: the type of a later connect is ignored.
+        gw.publish(
+            "v1/gateway/disconnect",
+            json!({"device": name}).to_string(),
+            1,
+        )
+        .await;
+        assert_eq!(gw.puback().await, "Success");
+        gw.publish(
+            "v1/gateway/connect",
+            json!({"device": name, "type": "Other"}).to_string(),
+            1,
+        )
+        .await;
+        assert_eq!(gw.puback().await, "Success");
+        assert_eq!(rest.device(&name).await["type"], "Sensor A");
+    }
+    let (_, names) = rest.get("/api/deviceProfile/names").await;
+    let names: Vec<&str> = names
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Sensor A") && !names.contains(&"Other"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn telemetry_is_stored_with_thingsboard_typing_for_several_devices() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    let payload = r#"{"T1":[{"ts":1700000000000,"values":{"long":4,"double":3.0,"numeric":"4","text":"x","gone":null,"obj":{"a":1}}}],
+                      "T2":[{"flat":true}], "skipped": 5}"#;
+    gw.publish("v1/gateway/telemetry", payload, 1).await;
+    assert_eq!(gw.puback().await, "Success");
+    let t1 = rest.device_id("T1").await;
+    let strict = rest
+        .until(&telemetry_path(&t1, "useStrictDataTypes=true"), |_, b| {
+            b.get("long").is_some()
+        })
+        .await;
+    assert_eq!(
+        strict["long"][0],
+        json!({"ts": 1700000000000_i64, "value": 4})
+    );
+    assert_eq!(strict["double"][0]["value"], json!(3.0));
+    assert_eq!(strict["numeric"][0]["value"], json!(4));
+    assert_eq!(strict["text"][0]["value"], "x");
+    assert_eq!(strict["obj"][0]["value"], r#"{"a":1}"#);
+    assert!(strict.get("gone").is_none(), "null is dropped: {strict}");
+    let (_, plain) = rest.get(&telemetry_path(&t1, "keys=long,double")).await;
+    assert_eq!(
+        plain["double"][0]["value"], "3.0",
+        "values are strings by default"
+    );
+    let t2 = rest.device_id("T2").await;
+    let (_, flat) = rest.get(&telemetry_path(&t2, "keys=flat")).await;
+    assert_eq!(flat["flat"][0]["value"], "true");
+    let (status, _) = rest.get("/api/tenant/devices?deviceName=skipped").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a non-array entry is skipped"
+    );
+}
+
+#[tokio::test]
+async fn attribute_requests_answer_value_values_or_neither() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    for protocol in BOTH {
+        let device = format!("Attr {protocol:?}");
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        gw.subscribe("v1/gateway/attributes/response", 1).await;
+        gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+        gw.publish(
+            "v1/gateway/attributes",
+            json!({device.clone(): {"fw": "1.0", "battery": 87}}).to_string(),
+            1,
+        )
+        .await;
+        assert_eq!(gw.puback().await, "Success");
+        let id = rest.device_id(&device).await;
+        let (status, _) = rest
+            .post(
+                &format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE"),
+                json!({"mode": "eco"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+
+        let requests = [
+            (
+                json!({"id": 1, "device": device, "client": true, "key": "battery"}),
+                json!({"id": 1, "device": device, "value": 87}),
+            ),
+            (
+                json!({"id": 2, "device": device, "client": true, "keys": ["fw", "battery"]}),
+                json!({"id": 2, "device": device, "values": {"fw": 1.0, "battery": 87}}),
+            ),
+            (
+                json!({"id": 3, "device": device, "client": true, "keys": ["fw", "missing"]}),
+                json!({"id": 3, "device": device, "values": {"fw": 1.0}}),
+            ),
+            (
+                json!({"id": 4, "device": device, "client": true, "key": "missing"}),
+                json!({"id": 4, "device": device}),
+            ),
+            (
+                json!({"id": 5, "device": device, "client": false, "key": "mode", "keys": ["x", "y"]}),
+                json!({"id": 5, "device": device, "value": "eco"}),
+            ),
+        ];
+        for (request, expected) in requests {
+            gw.publish("v1/gateway/attributes/request", request.to_string(), 1)
+                .await;
+            assert_eq!(
+                gw.puback().await,
+                "Success",
+                "the PUBACK comes before the response"
+            );
+            let (topic, response) = gw.message().await;
+            assert_eq!(topic, "v1/gateway/attributes/response");
+            assert_eq!(response, expected, "for {request}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn shared_attribute_updates_and_deletions_reach_the_gateway_without_a_subscription() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"S1"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let id = rest.device_id("S1").await;
+    rest.post(
+        &format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE"),
+        json!({"target": 21.5, "on": true}),
+    )
+    .await;
+    let (topic, update) = gw.message().await;
+    assert_eq!(topic, "v1/gateway/attributes");
+    assert_eq!(
+        update,
+        json!({"device": "S1", "data": {"target": 21.5, "on": true}})
+    );
+    let (status, _) = rest
+        .delete(&format!(
+            "/api/plugins/telemetry/DEVICE/{id}/SHARED_SCOPE?keys=target"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, deletion) = gw.message().await;
+    assert_eq!(
+        deletion,
+        json!({"device": "S1", "data": {"deleted": ["target"]}})
+    );
+}
+
+/// Starts a two-way RPC through REST in the background.
+fn twoway(
+    rest: &std::sync::Arc<Rest>,
+    id: &str,
+    method: &str,
+    timeout_ms: u64,
+) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let rest = rest.clone();
+    let (path, body) = (
+        format!("/api/rpc/twoway/{id}"),
+        json!({"method": method, "params": {"pin": 1}, "timeout": timeout_ms}),
+    );
+    tokio::spawn(async move { rest.post(&path, body).await })
+}
+
+#[tokio::test]
+async fn rpc_ids_count_per_device_and_replies_are_matched_by_device_and_id() {
+    let emulator = start().await;
+    let rest = std::sync::Arc::new(Rest::tenant(&emulator).await);
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    for device in ["R1", "R2"] {
+        gw.publish(
+            "v1/gateway/connect",
+            json!({"device": device}).to_string(),
+            1,
+        )
+        .await;
+        assert_eq!(gw.puback().await, "Success");
+    }
+    let (r1, r2) = (rest.device_id("R1").await, rest.device_id("R2").await);
+    let call1 = twoway(&rest, &r1, "toggle", 5000);
+    let (_, first) = gw.message().await;
+    let call2 = twoway(&rest, &r2, "toggle", 5000);
+    let (_, second) = gw.message().await;
+    assert_eq!(
+        first,
+        json!({"device": "R1", "data": {"id": 0, "method": "toggle", "params": {"pin": 1}}})
+    );
+    assert_eq!(
+        second,
+        json!({"device": "R2", "data": {"id": 0, "method": "toggle", "params": {"pin": 1}}})
+    );
+
+    // Answer R2 first; each reply reaches its own caller.
+    gw.publish(
+        "v1/gateway/rpc",
+        r#"{"device":"R2","id":0,"data":{"who":"R2"}}"#,
+        1,
+    )
+    .await;
+    assert_eq!(gw.puback().await, "Success");
+    gw.publish("v1/gateway/rpc", r#"{"device":"R1","id":0,"data":"ok"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    assert_eq!(
+        call2.await.expect("call 2"),
+        (StatusCode::OK, json!({"who": "R2"}))
+    );
+    assert_eq!(call1.await.expect("call 1"), (StatusCode::OK, json!("ok")));
+
+    // A stale id is acknowledged and ignored, and reported.
+    gw.publish("v1/gateway/rpc", r#"{"device":"R1","id":0,"data":{}}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    assert!(
+        emulator
+            .violations()
+            .iter()
+            .any(|v| v.problem.contains("matches no outstanding request"))
+    );
+
+    // The next RPC to R1 has id 1; a one-way RPC answers 200 with an empty body once sent.
+    let oneway = {
+        let rest = rest.clone();
+        let path = format!("/api/rpc/oneway/{r1}");
+        tokio::spawn(async move {
+            rest.post(&path, json!({"method": "blink", "params": {}}))
+                .await
+        })
+    };
+    let (_, request) = gw.message().await;
+    assert_eq!(request["data"]["id"], 1);
+    assert_eq!(
+        oneway.await.expect("one-way"),
+        (StatusCode::OK, Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn rpc_to_an_offline_device_waits_and_is_delivered_when_it_connects() {
+    let emulator = start().await;
+    let rest = std::sync::Arc::new(Rest::tenant(&emulator).await);
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"P1"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    gw.publish("v1/gateway/disconnect", r#"{"device":"P1"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let id = rest.device_id("P1").await;
+    let now = emulator.with_core(|core| core.now());
+
+    // Past its expiration time, an RPC that never reached the device is 504.
+    let body = json!({"method": "m", "params": {}, "expirationTime": now + 300});
+    let (status, _) = rest.post(&format!("/api/rpc/twoway/{id}"), body).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let (status, _) = rest
+        .post(
+            "/api/rpc/twoway/00000000-0000-0000-0000-000000000001",
+            json!({"method": "m", "params": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A pending RPC is delivered when the gateway connects the device again.
+    let call = twoway(&rest, &id, "late", 5000);
+    while !emulator.with_core(|core| {
+        !core
+            .rpc
+            .unsent(uuid::Uuid::parse_str(&id).unwrap_or_default(), now)
+            .is_empty()
+    }) {
+        tokio::task::yield_now().await;
+    }
+    gw.publish("v1/gateway/connect", r#"{"device":"P1"}"#, 1)
+        .await;
+    let (_, request) = gw
+        .until("the pending RPC", |s| matches!(s, Seen::Publish { .. }))
+        .await
+        .into_message();
+    assert_eq!(request["data"]["method"], "late");
+    let reply = json!({"device": "P1", "id": request["data"]["id"], "data": {"done": true}});
+    gw.publish("v1/gateway/rpc", reply.to_string(), 1).await;
+    assert_eq!(
+        call.await.expect("call"),
+        (StatusCode::OK, json!({"done": true}))
+    );
+}
+
+trait IntoMessage {
+    fn into_message(self) -> (String, Value);
+}
+
+impl IntoMessage for Seen {
+    fn into_message(self) -> (String, Value) {
+        match self {
+            Seen::Publish { topic, payload } => (
+                topic,
+                serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+            ),
+            other => panic!("not a PUBLISH: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn claiming_answers_failure_success_then_claimed() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let customer = Rest::login(&emulator, "customer@thingsboard.org", "customer").await;
+    let mut gw = Client::connect(&emulator, Protocol::V311, GATEWAY_TOKEN).await;
+    gw.publish(
+        "v1/gateway/claim",
+        r#"{"C1": {"secretKey": "s3cret", "durationMs": 60000}, "C2": {}}"#,
+        1,
+    )
+    .await;
+    assert_eq!(gw.puback().await, "Success");
+    rest.device("C1").await;
+    let path = format!("/api/customer/device/{}/claim", urlencode("C1"));
+    assert_eq!(
+        customer.post(&path, json!({"secretKey": "wrong"})).await,
+        (StatusCode::BAD_REQUEST, json!("FAILURE"))
+    );
+    // A failed attempt evicts the registration: the right key now fails too.
+    assert_eq!(
+        customer.post(&path, json!({"secretKey": "s3cret"})).await,
+        (StatusCode::BAD_REQUEST, json!("FAILURE"))
+    );
+    gw.publish("v1/gateway/claim", r#"{"C1": {"secretKey": "s3cret"}}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let (status, body) = customer.post(&path, json!({"secretKey": "s3cret"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response"], "SUCCESS");
+    assert_ne!(
+        body["device"]["customerId"]["id"],
+        "13814000-1dd2-11b2-8080-808080808080"
+    );
+    assert_eq!(
+        customer.post(&path, json!({"secretKey": "s3cret"})).await,
+        (StatusCode::BAD_REQUEST, json!("CLAIMED"))
+    );
+    // `{}` registers the empty key with the default duration.
+    let c2 = format!("/api/customer/device/{}/claim", urlencode("C2"));
+    assert_eq!(customer.post(&c2, json!({})).await.1["response"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn errors_are_answered_as_thingsboard_does_on_each_protocol_version() {
+    let emulator = start().await;
+    // MQTT 5: invalid JSON is PUBACK 0x99 and the connection stays.
+    let mut v5 = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    v5.publish("v1/gateway/telemetry", r#"{"D":[{"a":}]}"#, 1)
+        .await;
+    assert_eq!(v5.puback().await, "PayloadFormatInvalid");
+    v5.publish("v1/gateway/foo", "{}", 1).await;
+    assert_eq!(v5.puback().await, "TopicNameInvalid");
+    // A valid JSON that is not an object: PUBACK 0x83, then DISCONNECT 0x83.
+    v5.publish("v1/gateway/connect", "[1]", 1).await;
+    assert_eq!(v5.puback().await, "ImplementationSpecificError");
+    assert_eq!(
+        v5.next("DISCONNECT").await,
+        Seen::Disconnect("ImplementationSpecificError".into())
+    );
+
+    // MQTT 3.1.1: invalid JSON closes without a PUBACK.
+    let mut v3 = Client::connect(&emulator, Protocol::V311, GATEWAY_TOKEN).await;
+    v3.publish("v1/gateway/telemetry", r#"{"D":[{"a":}]}"#, 1)
+        .await;
+    assert!(
+        matches!(v3.next("the close").await, Seen::Closed(_)),
+        "{:?}",
+        v3.seen
+    );
+    // A missing field: a plain PUBACK, then the close.
+    let mut v3 = Client::connect(&emulator, Protocol::V311, GATEWAY_TOKEN).await;
+    v3.publish("v1/gateway/connect", r#"{"type":"x"}"#, 1).await;
+    assert_eq!(v3.puback().await, "Success");
+    assert!(
+        matches!(v3.next("the close").await, Seen::Closed(_)),
+        "{:?}",
+        v3.seen
+    );
+    let logged = emulator.violations();
+    assert!(
+        logged
+            .iter()
+            .any(|v| v.topic == "v1/gateway/connect" && v.problem.contains("`device`")),
+        "{logged:?}"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_are_granted_only_for_thingsboard_filters() {
+    let emulator = start().await;
+    for (protocol, refused) in [
+        (Protocol::V5, "TopicFilterInvalid"),
+        (Protocol::V311, "Failure"),
+    ] {
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        gw.subscribe("v1/gateway/rpc", 2).await;
+        let granted = gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+        let expected = if protocol == Protocol::V5 {
+            "Success(AtLeastOnce)"
+        } else {
+            "Success(AtLeastOnce)"
+        };
+        assert_eq!(granted, Seen::SubAck(vec![expected.into()]));
+        gw.subscribe("v1/gateway/#", 1).await;
+        let refused_ack = gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+        assert_eq!(refused_ack, Seen::SubAck(vec![refused.into()]));
+    }
+}
+
+#[tokio::test]
+async fn a_device_that_is_not_a_gateway_gets_no_answer_on_gateway_topics() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let (status, _) = rest
+        .post(
+            "/api/device?accessToken=PLAIN_TOKEN",
+            json!({"name": "plain", "type": "default"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut device = Client::connect(&emulator, Protocol::V5, "PLAIN_TOKEN").await;
+    device
+        .publish("v1/gateway/connect", r#"{"device":"X"}"#, 1)
+        .await;
+    device
+        .publish("v1/devices/me/telemetry", r#"{"t":1}"#, 1)
+        .await;
+    // The first PUBACK is the telemetry's (packet id 2): the gateway publish got none.
+    assert_eq!(
+        device
+            .until("PUBACK", |s| matches!(s, Seen::PubAck { .. }))
+            .await,
+        Seen::PubAck {
+            pkid: 2,
+            reason: "Success".into()
+        }
+    );
+    let (status, _) = rest.get("/api/tenant/devices?deviceName=X").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_device_limit_is_0x97_and_0x83_for_attribute_requests() {
+    // The gateway is device 1 of 2.
+    let emulator = start_with(2).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"L1"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    gw.publish("v1/gateway/connect", r#"{"device":"L2"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "QuotaExceeded");
+    gw.publish(
+        "v1/gateway/attributes/request",
+        r#"{"id":1,"device":"L3","client":true,"key":"k"}"#,
+        1,
+    )
+    .await;
+    assert_eq!(gw.puback().await, "ImplementationSpecificError");
+    // The connection is kept.
+    gw.publish("v1/gateway/connect", r#"{"device":"L1"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+}
+
+#[tokio::test]
+async fn get_session_limits_is_answered_on_the_device_rpc_topic() {
+    let emulator = start().await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.subscribe("v1/devices/me/rpc/response/+", 1).await;
+    gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+    gw.publish(
+        "v1/devices/me/rpc/request/1",
+        r#"{"method":"getSessionLimits","params":{"timeout":5000}}"#,
+        1,
+    )
+    .await;
+    let (topic, limits) = gw.message().await;
+    assert_eq!(topic, "v1/devices/me/rpc/response/1");
+    assert_eq!(limits["maxPayloadSize"], 65536);
+    assert_eq!(limits["maxInflightMessages"], 100);
+    assert!(
+        limits["gatewayRateLimits"].is_object() && limits["rateLimits"].is_object(),
+        "{limits}"
+    );
+}
+
+#[tokio::test]
+async fn a_packet_over_64_kib_is_disconnect_0x81() {
+    let emulator = start().await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    let big = format!(r#"{{"D":[{{"v":"{}"}}]}}"#, "x".repeat(70_000));
+    gw.publish("v1/gateway/telemetry", big, 1).await;
+    assert_eq!(
+        gw.until("DISCONNECT", |s| matches!(
+            s,
+            Seen::Disconnect(_) | Seen::Closed(_)
+        ))
+        .await,
+        Seen::Disconnect("MalformedPacket".into())
+    );
+}
+
+#[tokio::test]
+async fn rest_needs_a_token_and_a_customer_sees_only_its_devices() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let gateway = rest.device_id("gw1").await;
+    let anonymous = reqwest::get(format!(
+        "http://{}/api/device/{gateway}",
+        emulator.http_addr
+    ))
+    .await
+    .expect("request");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let customer = Rest::login(&emulator, "customer@thingsboard.org", "customer").await;
+    assert_eq!(
+        customer.get(&format!("/api/device/{gateway}")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, credentials) = rest
+        .get(&format!("/api/device/{gateway}/credentials"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(credentials["credentialsId"], GATEWAY_TOKEN);
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused_in_the_connack() {
+    let emulator = start().await;
+    for (protocol, refused) in [
+        (Protocol::V5, "BadUserNamePassword"),
+        (Protocol::V311, "NotAuthorized"),
+    ] {
+        let mut client = Client::open(&emulator, protocol, "NOT_A_TOKEN").await;
+        let seen = client.next("the refusal").await;
+        assert!(
+            matches!(&seen, Seen::ConnAck(code) | Seen::Closed(code) if code.contains(refused)),
+            "{protocol:?}: {seen:?}"
+        );
+    }
+}
