@@ -103,3 +103,45 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::emulator::core::Config;
+    use crate::emulator::core::clock::ManualClock;
+
+    fn core_with_device() -> (Core, ManualClock, Uuid, Uuid) {
+        let clock = ManualClock::starting_at(1_000);
+        let core_clock = Box::new(clock.clone());
+        let mut core = Core::new(&Config::default(), core_clock);
+        let device = core
+            .create_device("D", None, None, json!({}), None)
+            .unwrap_or_default();
+        let customer = core.customers[0].id;
+        (core, clock, device, customer)
+    }
+
+    #[test]
+    fn a_claim_after_its_duration_fails() {
+        let (mut core, clock, device, customer) = core_with_device();
+        assert!(core.register_claim(device, "k", 500));
+        clock.advance(500);
+        assert_eq!(core.claim(device, customer, "k"), ClaimResult::Failure);
+    }
+
+    #[test]
+    fn the_first_registration_wins_and_no_duration_means_a_day() {
+        let (mut core, clock, device, customer) = core_with_device();
+        assert!(core.register_claim(device, "first", 0));
+        assert!(core.register_claim(device, "second", 0));
+        clock.advance(DEFAULT_CLAIM_DURATION_MS - 1);
+        assert_eq!(core.claim(device, customer, "first"), ClaimResult::Success);
+        assert_eq!(core.claim(device, customer, "first"), ClaimResult::Claimed);
+        assert!(
+            !core.register_claim(device, "again", 0),
+            "an owned device cannot register"
+        );
+    }
+}
