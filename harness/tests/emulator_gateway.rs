@@ -624,3 +624,121 @@ async fn a_bad_token_is_refused_in_the_connack() {
         );
     }
 }
+
+#[tokio::test]
+async fn qos_0_success_is_silent_and_qos_0_invalid_json_is_disconnect_0x99_on_mqtt_5() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"Q0"}"#, 0)
+        .await;
+    gw.subscribe("v1/gateway/rpc", 1).await;
+    // The SUBACK is the next packet: the QoS 0 connect got no PUBACK.
+    assert!(
+        matches!(gw.next("SUBACK").await, Seen::SubAck(_)),
+        "{:?}",
+        gw.seen
+    );
+    rest.device("Q0").await;
+    gw.publish("v1/gateway/telemetry", r#"{"Q0":[{"a":}]}"#, 0)
+        .await;
+    assert_eq!(
+        gw.next("DISCONNECT").await,
+        Seen::Disconnect("PayloadFormatInvalid".into())
+    );
+}
+
+#[tokio::test]
+async fn a_second_session_of_the_gateway_takes_over_the_first_with_0x8e() {
+    let emulator = start().await;
+    let mut first = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    let _second = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    assert_eq!(
+        first.next("DISCONNECT").await,
+        Seen::Disconnect("SessionTakenOver".into())
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_sub_device_tells_its_gateway_over_the_device_rpc_topic() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.subscribe("v1/devices/me/rpc/request/+", 1).await;
+    gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"Doomed"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let id = rest.device_id("Doomed").await;
+    assert_eq!(
+        rest.delete(&format!("/api/device/{id}")).await.0,
+        StatusCode::OK
+    );
+    let (topic, notice) = gw.message().await;
+    assert_eq!(topic, "v1/devices/me/rpc/request/0");
+    assert_eq!(
+        notice,
+        json!({"method": "gateway_device_deleted", "params": "Doomed"})
+    );
+    // The next message naming it creates a new device.
+    gw.publish("v1/gateway/telemetry", r#"{"Doomed":[{"t":1}]}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    assert_ne!(rest.device_id("Doomed").await, id);
+}
+
+#[tokio::test]
+async fn packets_sent_before_the_connect_are_handled_after_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emulator = start().await;
+    let mut stream = tokio::net::TcpStream::connect(emulator.mqtt_addr)
+        .await
+        .expect("connect");
+    // PUBLISH QoS 1, packet id 5, on v1/gateway/connect, sent before the CONNECT (MQTT 3.1.1).
+    let topic = b"v1/gateway/connect";
+    let payload = br#"{"device":"Early"}"#;
+    let mut publish = vec![
+        0x32,
+        (2 + topic.len() + 2 + payload.len()) as u8,
+        0,
+        topic.len() as u8,
+    ];
+    publish.extend_from_slice(topic);
+    publish.extend_from_slice(&[0, 5]);
+    publish.extend_from_slice(payload);
+    let token = GATEWAY_TOKEN.as_bytes();
+    let mut connect = vec![0x10, (10 + 2 + 1 + 2 + token.len()) as u8, 0, 4];
+    connect.extend_from_slice(b"MQTT");
+    connect.extend_from_slice(&[4, 0x82, 0, 60, 0, 1, b'e', 0, token.len() as u8]);
+    connect.extend_from_slice(token);
+    stream
+        .write_all(&[publish, connect].concat())
+        .await
+        .expect("write");
+    let mut answer = [0u8; 8];
+    tokio::time::timeout(support::emulator::DEADLINE, stream.read_exact(&mut answer))
+        .await
+        .expect("an answer within the deadline")
+        .expect("read");
+    // CONNACK accepted, then the queued publish's PUBACK for packet id 5.
+    assert_eq!(answer, [0x20, 0x02, 0x00, 0x00, 0x40, 0x02, 0x00, 0x05]);
+}
+
+#[tokio::test]
+async fn unsubscribe_answers_success_or_no_subscription_existed() {
+    let emulator = start().await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.subscribe("v1/gateway/attributes", 1).await;
+    gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+    for (filter, expected) in [
+        ("v1/gateway/attributes", "Success"),
+        ("v1/gateway/attributes", "NoSubscriptionExisted"),
+        ("v1/gateway/#", "TopicFilterInvalid"),
+    ] {
+        gw.unsubscribe(filter).await;
+        let ack = gw
+            .until("UNSUBACK", |s| matches!(s, Seen::UnsubAck(_)))
+            .await;
+        assert_eq!(ack, Seen::UnsubAck(vec![expected.into()]), "{filter}");
+    }
+}

@@ -225,14 +225,23 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
 
 /// SUBACK for 3.1.1: packet id, then one byte per filter (0x00, 0x01 or 0x80 Failure).
 fn v3_suback(packet_id: u16, grants: &[SubGrant]) -> Option<Vec<u8>> {
-    let remaining = u8::try_from(2 + grants.len()).ok().filter(|n| *n < 128)?;
-    let [hi, lo] = packet_id.to_be_bytes();
-    let mut bytes = vec![0x90, remaining, hi, lo];
-    bytes.extend(grants.iter().map(|g| match g {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    body.extend(grants.iter().map(|g| match g {
         SubGrant::Qos(0) => 0x00,
         SubGrant::Qos(_) => 0x01,
         SubGrant::FilterInvalid => 0x80,
     }));
+    let mut bytes = vec![0x90];
+    let mut remaining = body.len();
+    loop {
+        let digit = (remaining % 128) as u8;
+        remaining /= 128;
+        bytes.push(if remaining > 0 { digit | 0x80 } else { digit });
+        if remaining == 0 {
+            break;
+        }
+    }
+    bytes.extend(body);
     Some(bytes)
 }
 

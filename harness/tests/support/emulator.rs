@@ -140,6 +140,8 @@ pub enum Seen {
         reason: String,
     },
     SubAck(Vec<String>),
+    /// MQTT 5 reason names.
+    UnsubAck(Vec<String>),
     Publish {
         topic: String,
         payload: String,
@@ -229,6 +231,14 @@ impl Client {
         match &self.handle {
             Handle::V4(c) => c.subscribe(filter, v4_qos(qos)).await.expect("subscribe"),
             Handle::V5(c) => c.subscribe(filter, v5_qos(qos)).await.expect("subscribe"),
+        }
+    }
+
+    /// MQTT 5 only (3.1.1 UNSUBACKs carry no reason codes).
+    pub async fn unsubscribe(&self, filter: &str) {
+        match &self.handle {
+            Handle::V4(c) => c.unsubscribe(filter).await.expect("unsubscribe"),
+            Handle::V5(c) => c.unsubscribe(filter).await.expect("unsubscribe"),
         }
     }
 
@@ -380,6 +390,9 @@ async fn drive_v5(mut eventloop: rumqttc::v5::EventLoop, tx: mpsc::UnboundedSend
                     payload: String::from_utf8_lossy(&p.payload).into_owned(),
                 },
                 Packet::PingResp(_) => Seen::PingResp,
+                Packet::UnsubAck(u) => {
+                    Seen::UnsubAck(u.reasons.iter().map(|r| format!("{r:?}")).collect())
+                }
                 Packet::Disconnect(d) => Seen::Disconnect(format!("{:?}", d.reason_code)),
                 _ => return None,
             }),
