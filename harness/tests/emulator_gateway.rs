@@ -742,3 +742,21 @@ async fn unsubscribe_answers_success_or_no_subscription_existed() {
         assert_eq!(ack, Seen::UnsubAck(vec![expected.into()]), "{filter}");
     }
 }
+
+#[tokio::test]
+async fn new_credentials_end_the_gateways_session_with_0x98() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let gateway = rest.device_id("gw1").await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    let body = json!({"deviceId": {"entityType": "DEVICE", "id": gateway}, "credentialsType": "ACCESS_TOKEN", "credentialsId": "NEW_TOKEN"});
+    assert_eq!(
+        rest.post("/api/device/credentials", body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        gw.next("DISCONNECT").await,
+        Seen::Disconnect("AdministrativeAction".into())
+    );
+    Client::connect(&emulator, Protocol::V311, "NEW_TOKEN").await;
+}

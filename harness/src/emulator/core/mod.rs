@@ -396,25 +396,14 @@ impl Core {
         self.store.remove_device(id);
         self.claims.remove(&id);
         self.rpc.forget_device(id);
-        match self.holders.remove(&id) {
-            Some(Holder::Gateway(conn)) => {
-                if let Some(session) = self.sessions.get_mut(&conn) {
-                    session.sub_devices.remove(&device.name);
-                }
-            }
-            Some(Holder::Direct(conn)) => self.kick(conn, ReasonCode(0x98)),
-            None => {}
+        // A gateway silently forgets a deleted sub-device; a device's (or a gateway's) own
+        // connection is closed.
+        if let Some(Holder::Gateway(conn)) = self.holders.remove(&id)
+            && let Some(session) = self.sessions.get_mut(&conn)
+        {
+            session.sub_devices.remove(&device.name);
         }
-        // A deleted gateway loses its connection, with its sub-devices.
-        let direct: Vec<ConnId> = self
-            .sessions
-            .values()
-            .filter(|s| s.device == id)
-            .map(|s| s.conn)
-            .collect();
-        for conn in direct {
-            self.kick(conn, ReasonCode(0x98));
-        }
+        self.end_own_sessions(id);
         if let Some(gateway) = last_connected_gateway(&device) {
             self.notify_gateway(gateway, "gateway_device_deleted", json!(device.name));
         }
@@ -447,17 +436,22 @@ impl Core {
         let old = std::mem::replace(&mut device.access_token, token.clone());
         self.by_token.remove(&old);
         self.by_token.insert(token, id);
-        // Changed credentials end the device's sessions (DISCONNECT 0x98).
-        let direct: Vec<ConnId> = self
+        self.end_own_sessions(id);
+        Ok(())
+    }
+
+    /// Closes the device's own MQTT connections with DISCONNECT 0x98 Administrative action
+    /// (device deleted or credentials changed); a gateway's sub-devices go with it.
+    fn end_own_sessions(&mut self, device: Uuid) {
+        let own: Vec<ConnId> = self
             .sessions
             .values()
-            .filter(|s| s.device == id)
+            .filter(|s| s.device == device)
             .map(|s| s.conn)
             .collect();
-        for conn in direct {
-            self.kick(conn, ReasonCode(0x98));
+        for conn in own {
+            self.kick(conn, ReasonCode::ADMINISTRATIVE_ACTION);
         }
-        Ok(())
     }
 
     pub fn is_connected(&self, device: Uuid) -> bool {
@@ -477,7 +471,10 @@ impl Core {
             self.send(conn, Outbound::ConnAck(ConnAckCode::BadCredentials));
             if connect.version == Version::V5 {
                 // ThingsBoard follows the refusal with a DISCONNECT carrying the same byte.
-                self.send(conn, Outbound::Disconnect(ReasonCode(0x86)));
+                self.send(
+                    conn,
+                    Outbound::Disconnect(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
+                );
             }
             self.effects.push(Effect::Close { conn });
             let who = connect.username.as_deref().unwrap_or("");
@@ -515,7 +512,7 @@ impl Core {
     /// Ends whatever session holds `device` before another takes it.
     fn take_over(&mut self, device: Uuid, name: &str, holder: Holder) {
         match holder {
-            Holder::Direct(conn) => self.kick(conn, ReasonCode(0x8E)),
+            Holder::Direct(conn) => self.kick(conn, ReasonCode::SESSION_TAKEN_OVER),
             Holder::Gateway(conn) => {
                 if let Some(session) = self.sessions.get_mut(&conn) {
                     session.sub_devices.remove(name);
@@ -611,7 +608,7 @@ impl Core {
             "connection closed"
         };
         self.violation(conn, "", problem, answer.into());
-        self.kick(conn, ReasonCode(0x81));
+        self.kick(conn, ReasonCode::MALFORMED_PACKET);
     }
 
     pub fn subscribe(&mut self, conn: ConnId, pid: u16, filters: Vec<(String, u8)>) {
@@ -663,9 +660,9 @@ impl Core {
                 } else if GATEWAY_FILTERS.contains(&filter.as_str())
                     || DEVICE_FILTERS.contains(&filter.as_str())
                 {
-                    ReasonCode(0x11)
+                    ReasonCode::NO_SUBSCRIPTION_EXISTED
                 } else {
-                    ReasonCode(0x8F)
+                    ReasonCode::TOPIC_FILTER_INVALID
                 }
             })
             .collect();
