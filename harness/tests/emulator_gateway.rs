@@ -760,3 +760,72 @@ async fn new_credentials_end_the_gateways_session_with_0x98() {
     );
     Client::connect(&emulator, Protocol::V311, "NEW_TOKEN").await;
 }
+
+#[tokio::test]
+async fn an_empty_key_list_returns_every_client_and_shared_attribute() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/attributes", r#"{"E":{"c1":1,"c2":"two"}}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let id = rest.device_id("E").await;
+    rest.post(
+        &format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE"),
+        json!({"s1": true, "s2": 2.5}),
+    )
+    .await;
+    // The shared update is pushed first; skip it.
+    gw.message().await;
+    gw.publish(
+        "v1/gateway/attributes/request",
+        r#"{"id":7,"device":"E","client":true,"keys":[]}"#,
+        1,
+    )
+    .await;
+    assert_eq!(gw.puback().await, "Success");
+    let (_, response) = gw.message().await;
+    assert_eq!(
+        response,
+        json!({"id": 7, "device": "E", "values": {"c1": 1, "c2": "two", "s1": true, "s2": 2.5}})
+    );
+}
+
+#[tokio::test]
+async fn devices_a_gateway_creates_belong_to_the_gateways_customer() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let gateway = rest.device_id("gw1").await;
+    let (_, customers) = rest.get("/api/customers?pageSize=10&page=0").await;
+    let customer = customers["data"][0]["id"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, _) = rest
+        .post(
+            &format!("/api/customer/{customer}/device/{gateway}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"Owned"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    assert_eq!(
+        rest.device("Owned").await["customerId"]["id"],
+        customer.as_str()
+    );
+    // An owned device cannot be claimed.
+    gw.publish("v1/gateway/claim", r#"{"Owned":{"secretKey":"k"}}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let other = Rest::login(&emulator, "customerB@thingsboard.org", "customer").await;
+    let (status, body) = other
+        .post(
+            "/api/customer/device/Owned/claim",
+            json!({"secretKey": "k"}),
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!("CLAIMED")));
+}
