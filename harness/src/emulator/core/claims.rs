@@ -1,6 +1,7 @@
 //! Device claiming (`ClaimDevicesServiceImpl`): a device registers a secret for a while,
 //! a customer user claims it with that secret.
 
+use tbgw_codec::DeviceClaim;
 use uuid::Uuid;
 
 use super::Core;
@@ -66,6 +67,12 @@ impl Core {
             );
         }
         true
+    }
+
+    /// A claim message's entry, with ThingsBoard's defaults: the empty key, the default duration.
+    pub fn register_device_claim(&mut self, device: Uuid, claim: &DeviceClaim) -> bool {
+        let secret = claim.secret_key.as_deref().unwrap_or("");
+        self.register_claim(device, secret, claim.duration_ms.unwrap_or(0))
     }
 
     /// A customer user claims a device by name with a secret key.

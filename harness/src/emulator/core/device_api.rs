@@ -98,17 +98,13 @@ impl Core {
         name: &str,
         payload: Vec<u8>,
     ) {
-        let mut wrapped = Vec::with_capacity(payload.len() + name.len() + 8);
-        wrapped.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
-        let mut bytes = b"{".to_vec();
-        bytes.append(&mut wrapped);
-        bytes.push(b':');
-        bytes.extend_from_slice(if payload.is_empty() {
+        let name = serde_json::to_string(name).unwrap_or_default();
+        let body: &[u8] = if payload.is_empty() {
             b"null"
         } else {
             &payload
-        });
-        bytes.push(b'}');
+        };
+        let bytes = [b"{", name.as_bytes(), b":", body, b"}"].concat();
         let Some(device) = self.session(conn).map(|s| s.device) else {
             return;
         };
@@ -122,27 +118,18 @@ impl Core {
                 let now = self.now();
                 match decoded.message {
                     Message::Telemetry(t) => {
-                        let data = self.store.device_mut(device);
-                        for entry in t.devices.iter().flat_map(|d| &d.entries) {
-                            for (key, value) in entry.values.iter() {
-                                if let Ok(Some(v)) = tbgw_codec::value::tb_type(value) {
-                                    data.put_timeseries(key, entry.ts.unwrap_or(now), v);
-                                }
-                            }
-                        }
+                        let entries = t.devices.iter().flat_map(|d| &d.entries);
+                        self.store.device_mut(device).put_telemetry(entries, now);
                     }
                     Message::ClientAttributes(a) => {
                         let data = self.store.device_mut(device);
-                        for (key, value) in a.devices.iter().flat_map(|d| d.values.iter()) {
-                            if let Ok(Some(v)) = tbgw_codec::value::tb_type(value) {
-                                data.set_attribute(Scope::Client, key, v, now);
-                            }
+                        for own in &a.devices {
+                            data.set_attributes(Scope::Client, &own.values, now);
                         }
                     }
                     Message::Claim(c) => {
-                        for claim in c.devices {
-                            let secret = claim.secret_key.as_deref().unwrap_or("");
-                            self.register_claim(device, secret, claim.duration_ms.unwrap_or(0));
+                        for claim in &c.devices {
+                            self.register_device_claim(device, claim);
                         }
                     }
                     _ => {}

@@ -226,15 +226,9 @@ impl Core {
                         continue;
                     };
                     let now = self.now();
-                    let data = self.store.device_mut(id);
-                    for entry in &device.entries {
-                        let ts = entry.ts.unwrap_or(now);
-                        for (key, value) in entry.values.iter() {
-                            if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
-                                data.put_timeseries(key, ts, stored);
-                            }
-                        }
-                    }
+                    self.store
+                        .device_mut(id)
+                        .put_telemetry(&device.entries, now);
                 }
             }
             Message::ClientAttributes(attributes) => {
@@ -244,12 +238,9 @@ impl Core {
                         continue;
                     };
                     let now = self.now();
-                    let data = self.store.device_mut(id);
-                    for (key, value) in device.values.iter() {
-                        if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
-                            data.set_attribute(Scope::Client, key, stored, now);
-                        }
-                    }
+                    self.store
+                        .device_mut(id)
+                        .set_attributes(Scope::Client, &device.values, now);
                 }
             }
             Message::Claim(claim) => {
@@ -258,8 +249,7 @@ impl Core {
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
-                    let secret = device.secret_key.as_deref().unwrap_or("");
-                    self.register_claim(id, secret, device.duration_ms.unwrap_or(0));
+                    self.register_device_claim(id, &device);
                 }
             }
             Message::RpcResponse(response) => {

@@ -28,7 +28,7 @@ use self::clock::Clock;
 use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
 use self::rpc::{RpcBook, RpcOutcome};
-use self::session::{DEVICE_FILTERS, GATEWAY_FILTERS, Session};
+use self::session::Session;
 use self::store::{Scope, Store};
 
 /// What the emulator is started with.
@@ -619,9 +619,7 @@ impl Core {
         let mut refused = Vec::new();
         let mut rpc_subscribed = false;
         for (filter, qos) in filters {
-            let known = GATEWAY_FILTERS.contains(&filter.as_str())
-                || DEVICE_FILTERS.contains(&filter.as_str());
-            if known {
+            if session::is_served_filter(&filter) {
                 let granted = qos.min(1);
                 rpc_subscribed |= filter == session::DEVICE_RPC_FILTER;
                 session.subscriptions.insert(filter, granted);
@@ -657,9 +655,7 @@ impl Core {
             .map(|filter| {
                 if session.subscriptions.remove(filter).is_some() {
                     ReasonCode::SUCCESS
-                } else if GATEWAY_FILTERS.contains(&filter.as_str())
-                    || DEVICE_FILTERS.contains(&filter.as_str())
-                {
+                } else if session::is_served_filter(filter) {
                     ReasonCode::NO_SUBSCRIPTION_EXISTED
                 } else {
                     ReasonCode::TOPIC_FILTER_INVALID
@@ -708,14 +704,13 @@ impl Core {
     /// Writes shared attributes (REST) and pushes them to the device's session.
     pub fn write_shared(&mut self, device: Uuid, values: &Object) {
         let now = self.now();
-        let mut pushed = Object::new();
-        for (key, value) in values.iter() {
-            if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
-                pushed.insert(key, tb_json(&stored));
-                self.store
-                    .device_mut(device)
-                    .set_attribute(Scope::Shared, key, stored, now);
-            }
+        let stored = self
+            .store
+            .device_mut(device)
+            .set_attributes(Scope::Shared, values, now);
+        let mut pushed = Object::with_capacity(stored.len());
+        for (key, value) in &stored {
+            pushed.insert(key.as_str(), tb_json(value));
         }
         if !pushed.is_empty() {
             self.push_attributes(device, AttributeChange::Updated(pushed));

@@ -28,6 +28,11 @@ pub const DEVICE_FILTERS: [&str; 10] = [
     "v2/sw/response/+",
 ];
 
+/// Whether ThingsBoard grants a subscription to `filter` (an exact string match).
+pub fn is_served_filter(filter: &str) -> bool {
+    GATEWAY_FILTERS.contains(&filter) || DEVICE_FILTERS.contains(&filter)
+}
+
 pub const DEVICE_ATTRIBUTES_FILTER: &str = "v1/devices/me/attributes";
 pub const DEVICE_RPC_FILTER: &str = "v1/devices/me/rpc/request/+";
 

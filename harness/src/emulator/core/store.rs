@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use tbgw_codec::TbValue;
+use tbgw_codec::value::tb_type;
+use tbgw_codec::{Object, TbValue, TelemetryEntry};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +62,40 @@ impl DeviceData {
             last_update_ts: ts,
         };
         self.attributes.insert((scope, key.to_owned()), attribute);
+    }
+
+    /// Stores attributes with ThingsBoard's typing (a value it cannot type is skipped);
+    /// returns what was stored.
+    pub fn set_attributes(
+        &mut self,
+        scope: Scope,
+        values: &Object,
+        ts: i64,
+    ) -> Vec<(String, TbValue)> {
+        let mut stored = Vec::with_capacity(values.len());
+        for (key, value) in values.iter() {
+            if let Ok(Some(typed)) = tb_type(value) {
+                self.set_attribute(scope, key, typed.clone(), ts);
+                stored.push((key.to_owned(), typed));
+            }
+        }
+        stored
+    }
+
+    /// Stores telemetry with ThingsBoard's typing; an entry without `ts` takes `server_ts`.
+    pub fn put_telemetry<'e>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e TelemetryEntry>,
+        server_ts: i64,
+    ) {
+        for entry in entries {
+            let ts = entry.ts.unwrap_or(server_ts);
+            for (key, value) in entry.values.iter() {
+                if let Ok(Some(typed)) = tb_type(value) {
+                    self.put_timeseries(key, ts, typed);
+                }
+            }
+        }
     }
 
     pub fn remove_attribute(&mut self, scope: Scope, key: &str) -> bool {

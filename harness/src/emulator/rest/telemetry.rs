@@ -148,12 +148,9 @@ pub async fn save_attributes(
             core.write_shared(id, &values);
         } else {
             let now = core.now();
-            let data = core.store.device_mut(id);
-            for (key, value) in values.iter() {
-                if let Ok(Some(stored)) = tbgw_codec::value::tb_type(value) {
-                    data.set_attribute(scope, key, stored, now);
-                }
-            }
+            core.store
+                .device_mut(id)
+                .set_attributes(scope, &values, now);
         }
         Ok(StatusCode::OK)
     })
