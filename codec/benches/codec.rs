@@ -50,36 +50,24 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
-        group.bench_with_input(
-            BenchmarkId::new("decode_strict", &label),
-            &payload,
-            |b, p| {
-                b.iter(|| {
-                    decode(
-                        Topic::Telemetry,
-                        Direction::GatewayToPlatform,
-                        black_box(p),
-                        Mode::Strict,
-                    )
-                    .expect("decodes")
-                })
-            },
-        );
-        group.bench_with_input(
-            BenchmarkId::new("decode_thingsboard", &label),
-            &payload,
-            |b, p| {
-                b.iter(|| {
-                    decode(
-                        Topic::Telemetry,
-                        Direction::GatewayToPlatform,
-                        black_box(p),
-                        Mode::ThingsBoard,
-                    )
-                    .expect("decodes")
-                })
-            },
-        );
+        // Bench ids `decode_strict` and `decode_thingsboard`, which `ratios.py` reads.
+        for mode in Mode::ALL {
+            group.bench_with_input(
+                BenchmarkId::new(format!("decode_{mode}"), &label),
+                &payload,
+                |b, p| {
+                    b.iter(|| {
+                        decode(
+                            Topic::Telemetry,
+                            Direction::GatewayToPlatform,
+                            black_box(p),
+                            mode,
+                        )
+                        .expect("decodes")
+                    })
+                },
+            );
+        }
         let message = decode(
             Topic::Telemetry,
             Direction::GatewayToPlatform,

@@ -66,9 +66,13 @@ fn a_syntax_error_prints_line_column_path_and_0x99_and_exits_2() {
     );
 }
 
+/// The public doc's attribute request, which ThingsBoard 4.3 does not parse.
+const DOC_FORM_REQUEST: &[u8] =
+    br#"{"id": 1, "device": "Device A", "client": ["key1", "key2"], "shared": ["key3", "key4"]}"#;
+
 #[test]
 fn the_docs_array_form_request_is_rejected_with_0x83_in_thingsboard_mode() {
-    let payload = br#"{"id": 1, "device": "Device A", "client": ["key1", "key2"], "shared": ["key3", "key4"]}"#;
+    let payload = DOC_FORM_REQUEST;
     let args = [
         "decode",
         "--topic",
@@ -90,7 +94,7 @@ fn the_docs_array_form_request_is_rejected_with_0x83_in_thingsboard_mode() {
 
 #[test]
 fn the_docs_array_form_request_decodes_in_strict_mode() {
-    let payload = br#"{"id": 1, "device": "Device A", "client": ["key1", "key2"], "shared": ["key3", "key4"]}"#;
+    let payload = DOC_FORM_REQUEST;
     let args = [
         "decode",
         "--topic",

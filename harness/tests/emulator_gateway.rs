@@ -352,10 +352,7 @@ async fn rpc_to_an_offline_device_waits_and_is_delivered_when_it_connects() {
     }
     gw.publish("v1/gateway/connect", r#"{"device":"P1"}"#, 1)
         .await;
-    let (_, request) = gw
-        .until("the pending RPC", |s| matches!(s, Seen::Publish { .. }))
-        .await
-        .into_message();
+    let (_, request) = gw.message().await;
     assert_eq!(request["data"]["method"], "late");
     let reply = json!({"device": "P1", "id": request["data"]["id"], "data": {"done": true}});
     gw.publish("v1/gateway/rpc", reply.to_string(), 1).await;
@@ -363,22 +360,6 @@ async fn rpc_to_an_offline_device_waits_and_is_delivered_when_it_connects() {
         call.await.expect("call"),
         (StatusCode::OK, json!({"done": true}))
     );
-}
-
-trait IntoMessage {
-    fn into_message(self) -> (String, Value);
-}
-
-impl IntoMessage for Seen {
-    fn into_message(self) -> (String, Value) {
-        match self {
-            Seen::Publish { topic, payload } => (
-                topic,
-                serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
-            ),
-            other => panic!("not a PUBLISH: {other:?}"),
-        }
-    }
 }
 
 #[tokio::test]

@@ -173,8 +173,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(emulator: &Emulator, protocol: Protocol, token: &str) -> Client {
-        let client = Client::open(emulator, protocol, token).await;
-        let mut client = client;
+        let mut client = Client::open(emulator, protocol, token).await;
         let ack = client.next("CONNACK").await;
         assert_eq!(ack, Seen::ConnAck("Success".into()), "CONNACK for {token}");
         client
@@ -302,6 +301,14 @@ impl Client {
     }
 }
 
+/// After an error: the packets rumqttc read together with the close, which it keeps in its
+/// state's queue and hands out only after the error, then what ended the connection.
+fn hand_over(tx: &mpsc::UnboundedSender<Seen>, queued: impl Iterator<Item = Seen>, last: Seen) {
+    for seen in queued.chain([last]) {
+        let _ = tx.send(seen);
+    }
+}
+
 fn v4_qos(qos: u8) -> rumqttc::QoS {
     match qos {
         0 => rumqttc::QoS::AtMostOnce,
@@ -351,20 +358,14 @@ async fn drive_v4(mut eventloop: rumqttc::EventLoop, tx: mpsc::UnboundedSender<S
                 }
             }
             Err(error) => {
-                // Packets read together with the close wait in the state's queue.
-                let queued: Vec<Event> = eventloop.state.events.drain(..).collect();
-                for event in queued {
-                    if let Some(seen) = convert(event) {
-                        let _ = tx.send(seen);
-                    }
-                }
+                let queued = eventloop.state.events.drain(..).filter_map(&convert);
                 let seen = match error {
                     rumqttc::ConnectionError::ConnectionRefused(code) => {
                         Seen::ConnAck(format!("{code:?}"))
                     }
                     other => Seen::Closed(format!("{other:?}")),
                 };
-                let _ = tx.send(seen);
+                hand_over(&tx, queued, seen);
                 return;
             }
         }
@@ -409,13 +410,7 @@ async fn drive_v5(mut eventloop: rumqttc::v5::EventLoop, tx: mpsc::UnboundedSend
                 }
             }
             Err(error) => {
-                // Packets read together with the DISCONNECT wait in the state's queue.
-                let queued: Vec<Event> = eventloop.state.events.drain(..).collect();
-                for event in queued {
-                    if let Some(seen) = convert(event) {
-                        let _ = tx.send(seen);
-                    }
-                }
+                let queued = eventloop.state.events.drain(..).filter_map(&convert);
                 let seen = match error {
                     ConnectionError::MqttState(StateError::ServerDisconnect {
                         reason_code,
@@ -424,7 +419,7 @@ async fn drive_v5(mut eventloop: rumqttc::v5::EventLoop, tx: mpsc::UnboundedSend
                     ConnectionError::ConnectionRefused(code) => Seen::ConnAck(format!("{code:?}")),
                     other => Seen::Closed(format!("{other:?}")),
                 };
-                let _ = tx.send(seen);
+                hand_over(&tx, queued, seen);
                 return;
             }
         }
