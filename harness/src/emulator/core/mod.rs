@@ -420,10 +420,6 @@ impl Core {
         self.submit_rpc(call, gateway, method, params, true, expires_at);
     }
 
-    pub fn credentials_token(&self, id: Uuid) -> Option<&str> {
-        self.devices.get(&id).map(|d| d.access_token.as_str())
-    }
-
     pub fn set_access_token(&mut self, id: Uuid, token: String) -> Result<(), DeviceFailure> {
         if self.by_token.get(&token).is_some_and(|other| *other != id) {
             return Err(DeviceFailure::Refused(
