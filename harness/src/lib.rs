@@ -4,3 +4,7 @@
 pub mod cli;
 pub mod emulator;
 pub mod exit;
+pub mod mqtt;
+pub mod report;
+pub mod scenario;
+pub mod target;

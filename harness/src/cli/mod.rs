@@ -1,6 +1,9 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
 mod decode;
+mod list;
+pub mod run;
+mod schema;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,6 +27,12 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Run the ThingsBoard-compatible emulator: MQTT 3.1.1 and 5 plus ThingsBoard's REST API.
     Serve(serve::ServeArgs),
+    /// Replay scenarios against a platform under test (the embedded emulator by default).
+    Run(run::RunArgs),
+    /// List the cases a run would execute.
+    List(list::ListArgs),
+    /// Print the JSON Schema of scenario files (or of deviation files), for editors.
+    Schema(schema::SchemaArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -41,5 +50,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Run(args) => run::run(args),
+        Command::List(args) => list::run(args),
+        Command::Schema(args) => schema::run(args),
     }
 }

@@ -6,45 +6,15 @@ use bytes::Bytes;
 use mqtt_proto::{Pid, QoS, QosPid, TopicName, v3, v5};
 
 use super::core::packets::{ConnAckCode, ConnectIn, Outbound, PublishIn, SubGrant, Version};
+use crate::mqtt::frame;
+pub use crate::mqtt::frame::Frame;
 
 /// `transport.mqtt.netty.max_payload_size`: the largest remaining length accepted.
 pub const MAX_PACKET: usize = 65_536;
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
-    /// More bytes are needed.
-    Incomplete,
-    /// A whole packet of this many bytes is at the front of the buffer.
-    Complete(usize),
-    /// The remaining length is over the limit (the value read).
-    TooLarge(usize),
-    /// The remaining-length field is malformed.
-    Invalid,
-}
-
-/// Finds the first packet in `buf`.
+/// Finds the first packet in `buf`, refusing one over ThingsBoard's limit.
 pub fn next_frame(buf: &[u8]) -> Frame {
-    let mut remaining: usize = 0;
-    let mut shift = 0;
-    for i in 1..=4 {
-        let Some(byte) = buf.get(i) else {
-            return Frame::Incomplete;
-        };
-        remaining |= usize::from(byte & 0x7F) << shift;
-        if byte & 0x80 == 0 {
-            if remaining > MAX_PACKET {
-                return Frame::TooLarge(remaining);
-            }
-            let total = 1 + i + remaining;
-            return if buf.len() >= total {
-                Frame::Complete(total)
-            } else {
-                Frame::Incomplete
-            };
-        }
-        shift += 7;
-    }
-    Frame::Invalid
+    frame::next_frame(buf, MAX_PACKET)
 }
 
 pub fn is_connect(packet: &[u8]) -> bool {
@@ -231,18 +201,7 @@ fn v3_suback(packet_id: u16, grants: &[SubGrant]) -> Option<Vec<u8>> {
         SubGrant::Qos(_) => 0x01,
         SubGrant::FilterInvalid => 0x80,
     }));
-    let mut bytes = vec![0x90];
-    let mut remaining = body.len();
-    loop {
-        let digit = (remaining % 128) as u8;
-        remaining /= 128;
-        bytes.push(if remaining > 0 { digit | 0x80 } else { digit });
-        if remaining == 0 {
-            break;
-        }
-    }
-    bytes.extend(body);
-    Some(bytes)
+    Some(frame::packet(0x90, &body))
 }
 
 fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {

@@ -6,21 +6,7 @@ use tbgw_codec::ReasonCode;
 /// One TCP connection of the MQTT server.
 pub type ConnId = u64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Version {
-    /// MQTT 3.1 (`MQIsdp`) and 3.1.1; ThingsBoard treats them alike.
-    V3,
-    V5,
-}
-
-impl Version {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Version::V3 => "3.1.1",
-            Version::V5 => "5",
-        }
-    }
-}
+pub use crate::mqtt::Version;
 
 #[derive(Clone, Debug)]
 pub struct ConnectIn {

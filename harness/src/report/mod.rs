@@ -1,0 +1,72 @@
+//! Reports of a run: the console, JUnit XML and JSON, all from the same results.
+
+pub mod console;
+pub mod json;
+pub mod junit;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::scenario::outcome::{CaseResult, Verdict};
+
+/// Counts per verdict.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub xfail: usize,
+    pub xpass: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CaseResult]) -> Summary {
+        let mut counts: BTreeMap<Verdict, usize> = BTreeMap::new();
+        for r in results {
+            *counts.entry(r.verdict).or_default() += 1;
+        }
+        let n = |v| counts.get(&v).copied().unwrap_or(0);
+        Summary {
+            total: results.len(),
+            passed: n(Verdict::Pass),
+            failed: n(Verdict::Fail),
+            xfail: n(Verdict::Xfail),
+            xpass: n(Verdict::Xpass),
+            skipped: n(Verdict::Skip),
+            errors: n(Verdict::Error),
+        }
+    }
+}
+
+/// The failure block's text: requirement, expected, actual, where, and the last packets.
+pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("  requirement: {}\n", result.requirement));
+    if !result.refs.is_empty() {
+        out.push_str(&format!("  refs:        {}\n", result.refs.join("; ")));
+    }
+    if let Some(note) = &result.note {
+        out.push_str(&format!("  deviation:   {note}\n"));
+    }
+    if let Some(f) = &result.failure {
+        out.push_str(&format!("  step:        {} at {}\n", f.step, f.location));
+        out.push_str(&format!("  expected:    {}\n", f.expected));
+        out.push_str(&format!("  actual:      {}\n", f.actual));
+    }
+    let wire = &result.wire;
+    if !wire.is_empty() {
+        let from = wire.len().saturating_sub(last_packets);
+        out.push_str(&format!(
+            "  last {} of {} packets and calls on the wire:\n",
+            wire.len() - from,
+            wire.len()
+        ));
+        for entry in &wire[from..] {
+            out.push_str(&format!("    {}\n", entry.line()));
+        }
+    }
+    out
+}

@@ -1,0 +1,380 @@
+//! Reading scenario and deviation files: every mistake is reported with file:line:col and
+//! what was expected there, before anything runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::matcher;
+use super::model::{MqttVersion, Scenario, Step};
+
+/// A scenario and where it came from.
+#[derive(Debug)]
+pub struct Case {
+    pub file: String,
+    pub scenario: Scenario,
+}
+
+impl Case {
+    /// `file:line` of a step, for failure messages.
+    pub fn step_location(&self, step: &Spanned<Step>) -> String {
+        format!("{}:{}", self.file, step.referenced.line())
+    }
+}
+
+/// A known deviation of the target from what a case asserts (usually ThingsBoard from its
+/// own doc): the case reports XFAIL while it fails, XPASS (exit 4) once it passes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deviation {
+    /// A glob over case ids, e.g. `attributes/request-doc-*`.
+    pub case: String,
+    /// Why the target deviates, in one or two sentences.
+    pub reason: String,
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// Only under these MQTT versions; all when omitted.
+    pub mqtt: Option<Vec<MqttVersion>>,
+    /// Only on these targets (`embedded`, `remote`, `container`); all when omitted.
+    pub targets: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviationFile {
+    pub deviations: Vec<Deviation>,
+}
+
+#[derive(Debug)]
+pub struct LoadedDeviation {
+    pub deviation: Deviation,
+    pub matcher: GlobMatcher,
+    pub file: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Suite {
+    pub cases: Vec<Case>,
+    pub deviations: Vec<LoadedDeviation>,
+}
+
+/// A mistake in a scenario or deviation file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+fn error_at(file: &str, line: u64, column: u64, message: impl Into<String>) -> LoadError {
+    LoadError {
+        file: file.to_owned(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Every `*.yaml`/`*.yml` under the given files and folders, sorted; a file under a folder
+/// named `deviations` is a deviation file.
+fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            collect(path, &mut out).map_err(|e| {
+                error_at(
+                    &path.display().to_string(),
+                    0,
+                    0,
+                    format!("cannot read the folder: {e}"),
+                )
+            })?;
+        } else if path.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(error_at(
+                &path.display().to_string(),
+                0,
+                0,
+                "no such file or folder (pass scenario files or folders)",
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The repository's `scenarios/` folder: in the current directory, else beside the harness
+/// crate (so `cargo run -- run` works from any folder of a checkout).
+pub fn default_root() -> PathBuf {
+    let here = PathBuf::from("scenarios");
+    if here.is_dir() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// What `tbgw run` and `tbgw list` load: the given paths, or the platform suite; plus the
+/// known deviations when none of the paths holds any.
+pub fn paths_to_load(given: &[PathBuf]) -> Vec<PathBuf> {
+    let root = default_root();
+    let mut paths = if given.is_empty() {
+        vec![root.join("platform")]
+    } else {
+        given.to_vec()
+    };
+    let has_deviations = paths
+        .iter()
+        .any(|p| is_deviation_file(p) || p.join("deviations").is_dir());
+    if !has_deviations && root.join("deviations").is_dir() {
+        paths.push(root.join("deviations"));
+    }
+    paths
+}
+
+fn is_deviation_file(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "deviations")
+}
+
+/// Loads every scenario and deviation under `paths`; all mistakes are returned together.
+pub fn load(paths: &[PathBuf]) -> Result<Suite, Vec<LoadError>> {
+    let files = yaml_files(paths).map_err(|e| vec![e])?;
+    let mut suite = Suite::default();
+    let mut errors = Vec::new();
+    for path in files {
+        let file = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(error_at(&file, 0, 0, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if is_deviation_file(&path) {
+            match parse_deviations(&file, &text) {
+                Ok(list) => suite.deviations.extend(list),
+                Err(e) => errors.push(e),
+            }
+        } else {
+            match parse_scenario(&file, &text) {
+                Ok(scenario) => {
+                    errors.extend(validate(&file, &scenario));
+                    suite.cases.push(Case { file, scenario });
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    errors.extend(duplicate_ids(&suite.cases));
+    if errors.is_empty() {
+        Ok(suite)
+    } else {
+        Err(errors)
+    }
+}
+
+fn yaml_error(file: &str, error: &serde_saphyr::Error) -> LoadError {
+    let (line, column) = error.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let message = error.to_string();
+    // serde-saphyr appends its own location and a snippet; keep the first line, which says
+    // what was expected.
+    let first = message.lines().next().unwrap_or("invalid YAML").trim();
+    let first = first
+        .split(" at line ")
+        .next()
+        .unwrap_or(first)
+        .trim_start_matches("error: ")
+        .to_owned();
+    error_at(file, line, column, first)
+}
+
+pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, LoadError> {
+    serde_saphyr::from_str::<Scenario>(text).map_err(|e| yaml_error(file, &e))
+}
+
+fn parse_deviations(file: &str, text: &str) -> Result<Vec<LoadedDeviation>, LoadError> {
+    let parsed: DeviationFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))?;
+    parsed
+        .deviations
+        .into_iter()
+        .map(|deviation| {
+            let matcher = Glob::new(&deviation.case)
+                .map_err(|e| {
+                    error_at(
+                        file,
+                        0,
+                        0,
+                        format!("bad case glob {:?}: {e}", deviation.case),
+                    )
+                })?
+                .compile_matcher();
+            Ok(LoadedDeviation {
+                deviation,
+                matcher,
+                file: file.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn patterns_of(step: &Step) -> Vec<&Value> {
+    let mut out = Vec::new();
+    match step {
+        Step::ExpectMessage(s) => out.extend(s.json.iter()),
+        Step::ExpectNoMessage(s) => out.extend(s.json.iter()),
+        Step::Rest(s) => out.extend(s.expect.json.iter()),
+        Step::Device(s) => out.extend(s.expect.iter()),
+        Step::Attributes(s) => out.push(&s.expect),
+        Step::Timeseries(s) => out.push(&s.expect),
+        Step::RpcResult(s) => out.extend(s.expect.json.iter()),
+        Step::Claim(s) => out.extend(s.expect.json.iter()),
+        _ => {}
+    }
+    out
+}
+
+/// Mistakes serde cannot see: one payload per publish, valid QoS, known pattern operators,
+/// an id of the form `area/name`.
+fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    if !scenario.id.contains('/') || scenario.id.contains(char::is_whitespace) {
+        errors.push(error_at(
+            file,
+            1,
+            1,
+            format!(
+                "id {:?} must look like `area/name` (no spaces)",
+                scenario.id
+            ),
+        ));
+    }
+    if scenario.steps.is_empty() {
+        errors.push(error_at(file, 1, 1, "a scenario needs at least one step"));
+    }
+    for step in &scenario.steps {
+        let at = |message: String| {
+            error_at(
+                file,
+                step.referenced.line(),
+                step.referenced.column(),
+                message,
+            )
+        };
+        if let Step::Publish(p) = &step.value {
+            let payloads = [p.json.is_some(), p.text.is_some(), p.filler.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if payloads != 1 {
+                errors.push(at(
+                    "publish needs exactly one payload: `json`, `text` or `filler`".into(),
+                ));
+            }
+            if p.qos > 2 {
+                errors.push(at(format!("qos {} is not an MQTT QoS (0, 1 or 2)", p.qos)));
+            }
+        }
+        if let Step::Subscribe(s) = &step.value {
+            if s.expect.as_ref().is_some_and(|e| e.len() != s.topics.len()) {
+                errors.push(at("subscribe: `expect` needs one code per topic".into()));
+            }
+        }
+        for pattern in patterns_of(&step.value) {
+            for op in matcher::unknown_operators(pattern) {
+                errors.push(at(format!(
+                    "{}: unknown pattern operator {op} (known: $type, $regex, $any_of, $absent, $subset, $exact, $unordered, $json, $capture, $literal)",
+                    step.value.verb()
+                )));
+            }
+        }
+    }
+    errors
+}
+
+fn duplicate_ids(cases: &[Case]) -> Vec<LoadError> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for case in cases {
+        if let Some(first) = seen.insert(&case.scenario.id, &case.file) {
+            errors.push(error_at(
+                &case.file,
+                1,
+                1,
+                format!("id {:?} is already used by {first}", case.scenario.id),
+            ));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelled_field_is_reported_at_its_line_and_column() {
+        let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - publish:\n      topic: t\n      jsn: {}\n";
+        let err = parse_scenario("x.yaml", text).unwrap_err();
+        assert_eq!((err.line, err.column), (8, 7), "{err}");
+        assert!(err.message.contains("unknown field `jsn`"), "{err}");
+    }
+
+    #[test]
+    fn hex_reason_codes_and_versions_parse() {
+        let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nmqtt: [3.1.1, 5]\nsteps:\n  - publish:\n      topic: t\n      text: x\n      expect: {puback: 0x99, disconnect: 0x83}\n";
+        let scenario = parse_scenario("x.yaml", text).unwrap();
+        let Step::Publish(p) = &scenario.steps[0].value else {
+            panic!("a publish step")
+        };
+        let answer = p.expect.as_ref().unwrap();
+        assert_eq!(
+            answer.puback,
+            Some(super::super::model::PubAckExpect::Code(0x99))
+        );
+        assert_eq!(answer.disconnect.map(|c| c.0), Some(0x83));
+        assert_eq!(scenario.mqtt.len(), 2);
+    }
+
+    #[test]
+    fn a_publish_without_payload_is_refused_with_its_line() {
+        let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - connect: {}\n  - publish: {topic: t}\n";
+        let scenario = parse_scenario("x.yaml", text).unwrap();
+        let errors = validate("x.yaml", &scenario);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 7);
+    }
+}

@@ -1,0 +1,74 @@
+//! What running a case gives: a verdict, and for a failure everything needed to understand it
+//! without opening the scenario.
+
+use serde::Serialize;
+
+use crate::mqtt::wirelog::WireEntry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    /// A listed deviation that still happens.
+    Xfail,
+    /// Not applicable to this target or profile.
+    Skip,
+    Fail,
+    /// A listed deviation that no longer happens: the list must be updated.
+    Xpass,
+    /// The infrastructure failed (the target, REST login, the harness), not the target's
+    /// conformance.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Xfail => "XFAIL",
+            Verdict::Skip => "SKIP",
+            Verdict::Fail => "FAIL",
+            Verdict::Xpass => "XPASS",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+/// Why a step failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// The step's verb and its position: `publish (step 3)`.
+    pub step: String,
+    /// `scenarios/platform/x.yaml:12`.
+    pub location: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub mqtt: String,
+    pub profile: String,
+    pub requirement: String,
+    pub refs: Vec<String>,
+    pub file: String,
+    pub verdict: Verdict,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// For XFAIL/XPASS: the deviation's reason; for SKIP: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The normalized exchange, step by step (run ids, ids and timestamps redacted).
+    pub transcript: Vec<String>,
+    /// Every packet and REST call, as it happened.
+    pub wire: Vec<WireEntry>,
+}
+
+impl CaseResult {
+    /// `telemetry/multi-device-ts [5]`.
+    pub fn name(&self) -> String {
+        format!("{} [{}]", self.id, self.mqtt)
+    }
+}

@@ -1,0 +1,226 @@
+//! Running a suite: every selected case under each of its MQTT versions, in parallel (each
+//! with its own gateway device and run-unique names), cases that change the tenant alone at
+//! the end; then known deviations turn FAIL into XFAIL and PASS into XPASS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use globset::GlobMatcher;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::case::CaseRun;
+use super::load::{LoadedDeviation, Suite};
+use super::model::{Profile, Step};
+use super::outcome::{CaseResult, Failure, Verdict};
+use crate::mqtt::Version;
+use crate::target::Platform;
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub timeout_multiplier: f64,
+    /// Cases running at once.
+    pub jobs: usize,
+    /// Only cases of this profile; all when `None`.
+    pub profile: Option<Profile>,
+}
+
+/// One case under one MQTT version, as planned.
+#[derive(Clone, Copy, Debug)]
+pub struct Planned {
+    pub case: usize,
+    pub version: Version,
+}
+
+/// The cases whose id matches `filter` (all when `None`), each under its versions.
+pub fn plan(suite: &Suite, filter: Option<&GlobMatcher>, profile: Option<Profile>) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for (index, case) in suite.cases.iter().enumerate() {
+        if filter.is_some_and(|f| !f.is_match(&case.scenario.id)) {
+            continue;
+        }
+        if profile.is_some_and(|p| p != case.scenario.profile) {
+            continue;
+        }
+        let mut versions: Vec<Version> = case.scenario.mqtt.iter().map(|v| v.0).collect();
+        versions.sort();
+        versions.dedup();
+        for version in versions {
+            out.push(Planned {
+                case: index,
+                version,
+            });
+        }
+    }
+    out
+}
+
+/// Deviation entries whose glob matches no case at all: the list is out of date.
+pub fn stale_deviations(suite: &Suite) -> Vec<&LoadedDeviation> {
+    suite
+        .deviations
+        .iter()
+        .filter(|d| {
+            !suite
+                .cases
+                .iter()
+                .any(|c| d.matcher.is_match(&c.scenario.id))
+        })
+        .collect()
+}
+
+fn changes_the_tenant(suite: &Suite, planned: &Planned) -> bool {
+    suite.cases[planned.case]
+        .scenario
+        .steps
+        .iter()
+        .any(|s| matches!(s.value, Step::DeviceLimit(_)))
+}
+
+/// Runs the plan; `done` is called as each case finishes (for progress). Results come back
+/// in plan order.
+pub async fn run(
+    suite: Arc<Suite>,
+    planned: Vec<Planned>,
+    platform: Arc<Platform>,
+    options: RunOptions,
+    done: impl Fn(&CaseResult) + Send + Sync + 'static,
+) -> Vec<CaseResult> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let run_id = format!("tbgw-{}", &run_id[..6]);
+    let done = Arc::new(done);
+    let (exclusive, shared): (Vec<_>, Vec<_>) = planned
+        .iter()
+        .copied()
+        .enumerate()
+        .partition(|(_, p)| changes_the_tenant(&suite, p));
+    let mut results: Vec<Option<CaseResult>> = vec![None; planned.len()];
+    for (batch, jobs) in [(shared, options.jobs.max(1)), (exclusive, 1)] {
+        let permits = Arc::new(Semaphore::new(jobs));
+        let mut set = JoinSet::new();
+        for (slot, item) in batch {
+            let suite = Arc::clone(&suite);
+            let platform = Arc::clone(&platform);
+            let permits = Arc::clone(&permits);
+            let options = options.clone();
+            let done = Arc::clone(&done);
+            let prefix = format!("{run_id}-{slot}");
+            set.spawn(async move {
+                let _permit = permits.acquire().await;
+                let result = run_one(&suite, item, &platform, &options, prefix).await;
+                done(&result);
+                (slot, result)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok((slot, result)) = joined {
+                results[slot] = Some(result);
+            }
+        }
+    }
+    results.into_iter().flatten().collect()
+}
+
+/// A whole case must end within this (scaled): a hung step cannot stall the suite.
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+
+async fn run_one(
+    suite: &Suite,
+    planned: Planned,
+    platform: &Platform,
+    options: &RunOptions,
+    prefix: String,
+) -> CaseResult {
+    let case = &suite.cases[planned.case];
+    let started = Instant::now();
+    let mut run = CaseRun::new(
+        case,
+        planned.version,
+        platform,
+        options.timeout_multiplier,
+        prefix,
+    );
+    let limit = CASE_LIMIT.mul_f64(options.timeout_multiplier);
+    let outcome = tokio::time::timeout(limit, async {
+        if let Err(message) = run.set_up().await {
+            return Err((
+                Failure {
+                    step: "set-up (creating the case's gateway device)".into(),
+                    location: case.file.clone(),
+                    expected: "the gateway device to be created through REST".into(),
+                    actual: message,
+                },
+                true,
+            ));
+        }
+        run.run_steps().await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err((
+            Failure {
+                step: "the whole case".into(),
+                location: case.file.clone(),
+                expected: format!("the case to finish within {} s", limit.as_secs()),
+                actual: "it did not".into(),
+            },
+            true,
+        ))
+    });
+    let cleanup_problem = run.clean_up().await;
+    let (mut verdict, failure) = match outcome {
+        Ok(()) => (Verdict::Pass, None),
+        Err((failure, true)) => (Verdict::Error, Some(failure)),
+        Err((failure, false)) => (Verdict::Fail, Some(failure)),
+    };
+    let mut note = None;
+    if let Some(deviation) = deviation_for(
+        suite,
+        &case.scenario.id,
+        planned.version,
+        platform.kind.as_str(),
+    ) {
+        note = Some(deviation.deviation.reason.trim().to_owned());
+        verdict = match verdict {
+            Verdict::Pass => Verdict::Xpass,
+            Verdict::Fail => Verdict::Xfail,
+            other => other,
+        };
+    }
+    if let (Some(problem), Verdict::Pass) = (&cleanup_problem, verdict) {
+        note = Some(format!("clean-up: {problem}"));
+    }
+    CaseResult {
+        id: case.scenario.id.clone(),
+        mqtt: planned.version.as_str().to_owned(),
+        profile: case.scenario.profile.as_str().to_owned(),
+        requirement: case.scenario.requirement.trim().to_owned(),
+        refs: case.scenario.refs.clone(),
+        file: case.file.clone(),
+        verdict,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        failure,
+        note,
+        transcript: run.transcript.clone(),
+        wire: run.log.entries(),
+    }
+}
+
+fn deviation_for<'s>(
+    suite: &'s Suite,
+    id: &str,
+    version: Version,
+    target: &str,
+) -> Option<&'s LoadedDeviation> {
+    suite.deviations.iter().find(|d| {
+        d.matcher.is_match(id)
+            && d.deviation
+                .mqtt
+                .as_ref()
+                .is_none_or(|v| v.iter().any(|m| m.0 == version))
+            && d.deviation
+                .targets
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|x| x == target))
+    })
+}

@@ -1,0 +1,176 @@
+//! ThingsBoard's REST API, the harness's second door to every platform target: login per
+//! user (tokens cached), and plain calls that return the status and the body.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::scenario::model::{Method, User};
+
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl Credentials {
+    pub fn new(username: &str, password: &str) -> Credentials {
+        Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+/// The demo users every ThingsBoard with demo data has (and the emulator).
+pub fn demo_users() -> HashMap<User, Credentials> {
+    HashMap::from([
+        (
+            User::Tenant,
+            Credentials::new("tenant@thingsboard.org", "tenant"),
+        ),
+        (
+            User::Customer,
+            Credentials::new("customer@thingsboard.org", "customer"),
+        ),
+        (
+            User::Sysadmin,
+            Credentials::new("sysadmin@thingsboard.org", "sysadmin"),
+        ),
+    ])
+}
+
+/// A response: the status and the body (JSON when it parses).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    pub json: Option<Value>,
+}
+
+impl Reply {
+    /// `200 {"a":1}` for transcripts and failure messages.
+    pub fn summary(&self) -> String {
+        if self.text.is_empty() {
+            format!("{} (empty body)", self.status)
+        } else {
+            format!(
+                "{} {}",
+                self.status,
+                crate::mqtt::packet::payload_text(self.text.as_bytes())
+            )
+        }
+    }
+}
+
+pub struct RestClient {
+    base: String,
+    http: reqwest::Client,
+    users: HashMap<User, Credentials>,
+    tokens: Mutex<HashMap<User, String>>,
+}
+
+impl RestClient {
+    pub fn new(base: &str, users: HashMap<User, Credentials>) -> Result<RestClient, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        Ok(RestClient {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            users,
+            tokens: Mutex::default(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn username(&self, user: User) -> &str {
+        self.users.get(&user).map_or("", |c| c.username.as_str())
+    }
+
+    async fn token(&self, user: User) -> Result<String, String> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(token) = tokens.get(&user) {
+            return Ok(token.clone());
+        }
+        let credentials = self
+            .users
+            .get(&user)
+            .ok_or_else(|| format!("no credentials for the {user:?} user"))?;
+        let url = format!("{}/api/auth/login", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .json(&json!({"username": credentials.username, "password": credentials.password}))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach ThingsBoard's REST API at {url}: {e}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let token = body
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|_| status.is_success())
+            .ok_or_else(|| {
+                format!(
+                    "login as {} at {url} failed with HTTP {status}: {body}; check the username and password",
+                    credentials.username
+                )
+            })?;
+        tokens.insert(user, token.to_owned());
+        Ok(token.to_owned())
+    }
+
+    /// One call as `user`; an error only when the server cannot be reached or the login fails.
+    pub async fn call(
+        &self,
+        user: User,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let token = self.token(user).await?;
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            Method::Get => self.http.get(&url),
+            Method::Post => self.http.post(&url),
+            Method::Delete => self.http.delete(&url),
+        }
+        .header("X-Authorization", format!("Bearer {token}"));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{} {url}: cannot reach ThingsBoard: {e}", method.as_str()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("{} {url}: the response broke off: {e}", method.as_str()))?;
+        let json = serde_json::from_str(&text).ok();
+        Ok(Reply { status, text, json })
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte))
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
