@@ -56,7 +56,10 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
         out.push_str(&format!("  expected:    {}\n", f.expected));
         out.push_str(&format!("  actual:      {}\n", f.actual));
     }
-    let wire = &result.wire;
+    let shown = result.failure.as_ref().map_or(result.wire.len(), |f| {
+        f.wire_at_failure.min(result.wire.len())
+    });
+    let wire = &result.wire[..shown];
     if !wire.is_empty() {
         let from = wire.len().saturating_sub(last_packets);
         out.push_str(&format!(

@@ -312,6 +312,7 @@ impl<'a> CaseRun<'a> {
             if let Err(error) = result {
                 let step_name = format!("{} (step {})", step.value.verb(), index + 1);
                 let location = case.step_location(step);
+                let wire_at_failure = self.log.len();
                 let (failure, infrastructure) = match error {
                     StepError::Fail { expected, actual } => (
                         Failure {
@@ -319,6 +320,7 @@ impl<'a> CaseRun<'a> {
                             location,
                             expected,
                             actual,
+                            wire_at_failure,
                         },
                         false,
                     ),
@@ -328,6 +330,7 @@ impl<'a> CaseRun<'a> {
                             location,
                             expected: "the step to run".into(),
                             actual: message,
+                            wire_at_failure,
                         },
                         true,
                     ),

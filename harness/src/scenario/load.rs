@@ -217,8 +217,13 @@ fn yaml_error(file: &str, error: &serde_saphyr::Error) -> LoadError {
         .split(" at line ")
         .next()
         .unwrap_or(first)
-        .trim_start_matches("error: ")
-        .to_owned();
+        .trim_start_matches("error: ");
+    // and drop a leading "line N column M: ", already in the file:line:col prefix.
+    let first = match first.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
+        _ => first,
+    }
+    .to_owned();
     error_at(file, line, column, first)
 }
 

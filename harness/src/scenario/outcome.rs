@@ -43,6 +43,9 @@ pub struct Failure {
     pub location: String,
     pub expected: String,
     pub actual: String,
+    /// How many wire-log entries there were when the step failed (the clean-up's calls
+    /// come after).
+    pub wire_at_failure: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -149,6 +149,7 @@ async fn run_one(
                     location: case.file.clone(),
                     expected: "the gateway device to be created through REST".into(),
                     actual: message,
+                    wire_at_failure: run.log.len(),
                 },
                 true,
             ));
@@ -163,6 +164,7 @@ async fn run_one(
                 location: case.file.clone(),
                 expected: format!("the case to finish within {} s", limit.as_secs()),
                 actual: "it did not".into(),
+                wire_at_failure: usize::MAX,
             },
             true,
         ))
