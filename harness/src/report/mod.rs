@@ -61,15 +61,48 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
     });
     let wire = &result.wire[..shown];
     if !wire.is_empty() {
-        let from = wire.len().saturating_sub(last_packets);
+        // Repeated polls count once, so the packets before them stay in view.
+        let mut from = wire.len();
+        let mut kept = 0;
+        while from > 0 && kept < last_packets {
+            from -= 1;
+            if from == 0 || wire[from - 1].text != wire[from].text {
+                kept += 1;
+            }
+        }
         out.push_str(&format!(
-            "  last {} of {} packets and calls on the wire:\n",
-            wire.len() - from,
+            "  on the wire before the failure (the last of {} entries; repeated polls folded):\n",
             wire.len()
         ));
-        for entry in &wire[from..] {
-            out.push_str(&format!("    {}\n", entry.line()));
+        for line in collapsed(&wire[from..]) {
+            out.push_str(&format!("    {line}\n"));
         }
+    }
+    out
+}
+
+/// Wire lines with runs of identical entries (REST polls) folded into one, and long lines cut.
+fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].text == entries[i].text {
+            j += 1;
+        }
+        let mut line = entries[i].line();
+        if line.chars().count() > 240 {
+            line = format!("{}…", line.chars().take(240).collect::<String>());
+        }
+        if j - i > 1 {
+            line.push_str(&format!(
+                "  (×{}, until +{}ms)",
+                j - i,
+                entries[j - 1].at_ms
+            ));
+        }
+        out.push(line);
+        i = j;
     }
     out
 }

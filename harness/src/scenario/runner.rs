@@ -104,7 +104,9 @@ pub async fn run(
             let permits = Arc::clone(&permits);
             let options = options.clone();
             let done = Arc::clone(&done);
-            let prefix = format!("{run_id}-{slot}");
+            // Fixed width, so that no case's prefix is a prefix of another's (clean-up
+            // deletes by prefix).
+            let prefix = format!("{run_id}-{slot:04}");
             set.spawn(async move {
                 let _permit = permits.acquire().await;
                 let result = run_one(&suite, item, &platform, &options, prefix).await;

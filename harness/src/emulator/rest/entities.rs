@@ -16,6 +16,17 @@ pub struct PageQuery {
     #[serde(rename = "pageSize")]
     page_size: Option<usize>,
     page: Option<usize>,
+    /// ThingsBoard's case-insensitive "contains" search on the name or title.
+    #[serde(rename = "textSearch")]
+    text_search: Option<String>,
+}
+
+impl PageQuery {
+    fn finds(&self, name: &str) -> bool {
+        self.text_search
+            .as_ref()
+            .is_none_or(|t| name.to_lowercase().contains(&t.to_lowercase()))
+    }
 }
 
 pub async fn profile(state: State, _caller: Caller, Path(id): Path<String>) -> ApiResult {
@@ -126,6 +137,7 @@ pub async fn customers(state: State, caller: Caller, Query(query): Query<PageQue
         let items = core
             .customers
             .iter()
+            .filter(|c| query.finds(&c.title))
             .map(|c| {
                 json!({
                     "id": entity_id("CUSTOMER", c.id),
