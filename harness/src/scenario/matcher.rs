@@ -352,7 +352,8 @@ fn unordered(
     Ok(())
 }
 
-/// Operators used in a pattern that `check` does not know: found when the scenario loads.
+/// Mistakes in a pattern (unknown operators, bad regular expressions), found when the
+/// scenario loads.
 pub fn unknown_operators(pattern: &Value) -> Vec<String> {
     const KNOWN: [&str; 10] = [
         "$type",
@@ -374,11 +375,14 @@ pub fn unknown_operators(pattern: &Value) -> Vec<String> {
 fn collect_unknown(pattern: &Value, known: &[&str], out: &mut Vec<String>) {
     if let Some((op, arg)) = operator(pattern) {
         if !known.contains(&op) {
-            out.push(op.to_owned());
+            out.push(format!(
+                "unknown pattern operator {op} (known: {})",
+                known.join(", ")
+            ));
         }
         if op == "$regex" {
             if let Err(e) = regex::Regex::new(arg.as_str().unwrap_or("")) {
-                out.push(format!("$regex {arg}: {e}"));
+                out.push(format!("bad $regex {arg}: {e}"));
             }
         }
         if op != "$literal" {
@@ -463,6 +467,10 @@ mod tests {
         let p = json!({"a": {"$typo": 1}, "b": {"$regex": "("}});
         let found = unknown_operators(&p);
         assert_eq!(found.len(), 2);
-        assert_eq!(found[0], "$typo");
+        assert!(
+            found[0].starts_with("unknown pattern operator $typo"),
+            "{found:?}"
+        );
+        assert!(found[1].starts_with("bad $regex"), "{found:?}");
     }
 }
