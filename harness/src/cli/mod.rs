@@ -28,7 +28,7 @@ enum Command {
     /// Run the ThingsBoard-compatible emulator: MQTT 3.1.1 and 5 plus ThingsBoard's REST API.
     Serve(serve::ServeArgs),
     /// Replay scenarios against a platform under test (the embedded emulator by default).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// List the cases a run would execute.
     List(list::ListArgs),
     /// Print the JSON Schema of scenario files (or of deviation files), for editors.
@@ -50,7 +50,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Serve(args) => serve::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::List(args) => list::run(args),
         Command::Schema(args) => schema::run(args),
     }

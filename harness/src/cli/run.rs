@@ -188,21 +188,19 @@ async fn run_suite(
     let summary = Summary::of(&results);
     println!("\n{}", console::summary_line(&summary, target, elapsed));
     let mut code = exit_code(&summary, !stale.is_empty());
-    if let Some(path) = &args.junit {
-        if let Err(e) =
+    if let Some(path) = &args.junit
+        && let Err(e) =
             report::junit::render(&results, target, elapsed).and_then(|xml| write(path, &xml))
-        {
-            eprintln!("tbgw run: {e}");
-            code = code.max(exit::TARGET_FAILED);
-        }
+    {
+        eprintln!("tbgw run: {e}");
+        code = code.max(exit::TARGET_FAILED);
     }
-    if let Some(path) = &args.json {
-        if let Err(e) = report::json::render(&results, target, elapsed, &stale)
+    if let Some(path) = &args.json
+        && let Err(e) = report::json::render(&results, target, elapsed, &stale)
             .and_then(|text| write(path, &text))
-        {
-            eprintln!("tbgw run: {e}");
-            code = code.max(exit::TARGET_FAILED);
-        }
+    {
+        eprintln!("tbgw run: {e}");
+        code = code.max(exit::TARGET_FAILED);
     }
     exit::code(code)
 }

@@ -19,10 +19,10 @@ pub fn case_line(result: &CaseResult) -> String {
         result.name(),
         result.duration_ms
     );
-    if matches!(result.verdict, Verdict::Xfail | Verdict::Skip) {
-        if let Some(note) = &result.note {
-            line.push_str(&format!("  — {}", first_sentence(note)));
-        }
+    if matches!(result.verdict, Verdict::Xfail | Verdict::Skip)
+        && let Some(note) = &result.note
+    {
+        line.push_str(&format!("  — {}", first_sentence(note)));
     }
     line
 }

@@ -230,8 +230,8 @@ impl<'a> CaseRun<'a> {
             call.abort();
         }
         let mut problems = Vec::new();
-        if let Some(profile) = self.saved_tenant_profile.take() {
-            if let Err(e) = self
+        if let Some(profile) = self.saved_tenant_profile.take()
+            && let Err(e) = self
                 .rest(
                     User::Sysadmin,
                     Method::Post,
@@ -239,12 +239,11 @@ impl<'a> CaseRun<'a> {
                     Some(&profile),
                 )
                 .await
-            {
-                problems.push(format!(
-                    "cannot restore the tenant profile: {}",
-                    describe(e)
-                ));
-            }
+        {
+            problems.push(format!(
+                "cannot restore the tenant profile: {}",
+                describe(e)
+            ));
         }
         let path = format!(
             "/api/tenant/devices?pageSize=1000&page=0&textSearch={}",

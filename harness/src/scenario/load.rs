@@ -313,10 +313,10 @@ fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
                 errors.push(at(format!("qos {} is not an MQTT QoS (0, 1 or 2)", p.qos)));
             }
         }
-        if let Step::Subscribe(s) = &step.value {
-            if s.expect.as_ref().is_some_and(|e| e.len() != s.topics.len()) {
-                errors.push(at("subscribe: `expect` needs one code per topic".into()));
-            }
+        if let Step::Subscribe(s) = &step.value
+            && s.expect.as_ref().is_some_and(|e| e.len() != s.topics.len())
+        {
+            errors.push(at("subscribe: `expect` needs one code per topic".into()));
         }
         for pattern in patterns_of(&step.value) {
             for op in matcher::unknown_operators(pattern) {

@@ -380,10 +380,10 @@ fn collect_unknown(pattern: &Value, known: &[&str], out: &mut Vec<String>) {
                 known.join(", ")
             ));
         }
-        if op == "$regex" {
-            if let Err(e) = regex::Regex::new(arg.as_str().unwrap_or("")) {
-                out.push(format!("bad $regex {arg}: {e}"));
-            }
+        if op == "$regex"
+            && let Err(e) = regex::Regex::new(arg.as_str().unwrap_or(""))
+        {
+            out.push(format!("bad $regex {arg}: {e}"));
         }
         if op != "$literal" {
             collect_unknown(arg, known, out);

@@ -173,7 +173,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0 && value < 86_400.0)
+    (value.is_finite() && (0.0..86_400.0).contains(&value))
         .then(|| Duration::from_secs_f64(value * scale))
 }
 

@@ -618,11 +618,10 @@ impl CaseRun<'_> {
         let session = self.session(&step.session)?;
         let got = session
             .wait_for(deadline, |inbox| {
-                if version == Version::V5 {
-                    if let Some(d) = take_first(inbox, |p| matches!(p, Incoming::Disconnect { .. }))
-                    {
-                        return Some(Some(d));
-                    }
+                if version == Version::V5
+                    && let Some(d) = take_first(inbox, |p| matches!(p, Incoming::Disconnect { .. }))
+                {
+                    return Some(Some(d));
                 }
                 inbox.closed.as_ref().map(|_| None)
             })
