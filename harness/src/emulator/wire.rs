@@ -3,11 +3,11 @@
 //! the core's version-neutral ones.
 
 use bytes::Bytes;
-use mqtt_proto::{Pid, QoS, QosPid, TopicName, v3, v5};
+use mqtt_proto::{Pid, QosPid, TopicName, v3, v5};
 
 use super::core::packets::{ConnAckCode, ConnectIn, Outbound, PublishIn, SubGrant, Version};
-use crate::mqtt::frame;
 pub use crate::mqtt::frame::Frame;
+use crate::mqtt::{self, frame, pid, qos_number};
 
 /// `transport.mqtt.netty.max_payload_size`: the largest remaining length accepted.
 pub const MAX_PACKET: usize = 65_536;
@@ -55,14 +55,6 @@ pub enum Inbound {
     Disconnect,
     /// Acknowledgements of the server's publishes and the like: nothing to do.
     Ignored,
-}
-
-fn qos_number(qos: QoS) -> u8 {
-    match qos {
-        QoS::Level0 => 0,
-        QoS::Level1 => 1,
-        QoS::Level2 => 2,
-    }
 }
 
 fn publish_in(topic: &str, qos_pid: QosPid, payload: &Bytes) -> PublishIn {
@@ -146,15 +138,9 @@ pub fn encode(packet: &Outbound, version: Version) -> Option<Vec<u8>> {
     }
 }
 
-fn pid(value: u16) -> Pid {
-    Pid::try_from(value).unwrap_or_default()
-}
-
+/// The server never publishes above QoS 1 (ThingsBoard's maximum).
 fn qos_pid(qos: u8, packet_id: u16) -> QosPid {
-    match qos {
-        0 => QosPid::Level0,
-        _ => QosPid::Level1(pid(packet_id)),
-    }
+    mqtt::qos_pid(qos.min(1), packet_id)
 }
 
 fn bytes_of(encoded: Result<mqtt_proto::VarBytes, mqtt_proto::Error>) -> Option<Vec<u8>> {

@@ -8,11 +8,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mqtt_proto::{Pid, QoS, QosPid, TopicFilter, TopicName, v3, v5};
+use mqtt_proto::{Pid, TopicFilter, TopicName, v3, v5};
 use tbgw_codec::ReasonCode;
 
-use super::Version;
 use super::frame;
+use super::{Version, pid, qos_level, qos_number, qos_pid};
 
 /// A packet received from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,11 +132,7 @@ fn decode_publish(bytes: &[u8], version: Version) -> Option<Incoming> {
     };
     Some(Incoming::Publish {
         topic,
-        qos: match qos_pid.qos() {
-            QoS::Level0 => 0,
-            QoS::Level1 => 1,
-            QoS::Level2 => 2,
-        },
+        qos: qos_number(qos_pid.qos()),
         pid: qos_pid.pid().map(Pid::value),
         retain,
         payload: payload.to_vec(),
@@ -169,18 +165,6 @@ pub enum Outgoing {
     },
     PingReq,
     Disconnect,
-}
-
-fn qos(level: u8) -> QoS {
-    match level {
-        0 => QoS::Level0,
-        1 => QoS::Level1,
-        _ => QoS::Level2,
-    }
-}
-
-fn pid(value: u16) -> Pid {
-    Pid::try_from(value).unwrap_or_default()
 }
 
 /// The bytes of a client packet; an error names what cannot be encoded (a topic with a
@@ -225,11 +209,7 @@ pub fn encode(packet: &Outgoing, version: Version) -> Result<Vec<u8>, String> {
         ) => {
             let topic_name = TopicName::try_from(topic.as_str())
                 .map_err(|e| format!("cannot publish to topic {topic:?}: {e}"))?;
-            let qos_pid = match level {
-                0 => QosPid::Level0,
-                1 => QosPid::Level1(pid(*p)),
-                _ => QosPid::Level2(pid(*p)),
-            };
+            let qos_pid = qos_pid(*level, *p);
             let payload = Bytes::from(payload.clone());
             match version {
                 Version::V3 => {
@@ -245,7 +225,7 @@ pub fn encode(packet: &Outgoing, version: Version) -> Result<Vec<u8>, String> {
             for (filter, level) in filters {
                 let f = TopicFilter::try_from(filter.as_str())
                     .map_err(|e| format!("cannot subscribe to filter {filter:?}: {e}"))?;
-                topics.push((f, qos(*level)));
+                topics.push((f, qos_level(*level)));
             }
             match version {
                 Version::V3 => v3::Packet::Subscribe(v3::Subscribe::new(pid(*p), topics)).encode(),
