@@ -18,21 +18,38 @@ fn repo(path: &str) -> std::path::PathBuf {
 
 /// Ids and server times differ from run to run; fixed timestamps written in scenarios
 /// (years away from now) stay.
-fn normalize(line: &str, now_ms: i64) -> String {
-    let uuid = Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-        .expect("uuid regex");
-    let millis = Regex::new(r"\b1\d{12}\b").expect("ts regex");
-    let line = uuid.replace_all(line, "[uuid]");
-    millis
-        .replace_all(&line, |c: &regex::Captures| {
-            let value: i64 = c[0].parse().unwrap_or(0);
-            if (value - now_ms).abs() < 10 * 86_400_000 {
-                "[ts]".to_owned()
-            } else {
-                c[0].to_owned()
-            }
-        })
-        .into_owned()
+struct Normalizer {
+    uuid: Regex,
+    millis: Regex,
+    now_ms: i64,
+}
+
+impl Normalizer {
+    fn new() -> Normalizer {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        Normalizer {
+            uuid: Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+                .expect("uuid regex"),
+            millis: Regex::new(r"\b1\d{12}\b").expect("ts regex"),
+            now_ms,
+        }
+    }
+
+    fn line(&self, line: &str) -> String {
+        let line = self.uuid.replace_all(line, "[uuid]");
+        self.millis
+            .replace_all(&line, |c: &regex::Captures| {
+                let value: i64 = c[0].parse().unwrap_or(0);
+                if (value - self.now_ms).abs() < 10 * 86_400_000 {
+                    "[ts]".to_owned()
+                } else {
+                    c[0].to_owned()
+                }
+            })
+            .into_owned()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,13 +100,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         bad.join("\n")
     );
 
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    )
-    .unwrap_or(0);
+    let normalizer = Normalizer::new();
     for result in &results {
         let mut text = format!(
             "{} under MQTT {} ({} profile): {}\n",
@@ -99,7 +110,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
             result.verdict.as_str()
         );
         for line in &result.transcript {
-            text.push_str(&normalize(line, now_ms));
+            text.push_str(&normalizer.line(line));
             text.push('\n');
         }
         let name = format!("{}@{}", result.id.replace('/', "__"), result.mqtt);

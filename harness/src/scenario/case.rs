@@ -16,7 +16,7 @@ use crate::mqtt::Version;
 use crate::mqtt::client::Connection;
 use crate::mqtt::wirelog::{Direction, WireLog};
 use crate::target::Platform;
-use crate::target::rest::{Reply, encode};
+use crate::target::rest::{Reply, device_by_name, encode, entity_id};
 
 /// Deadlines before `--timeout-multiplier`.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(5);
@@ -165,23 +165,16 @@ impl<'a> CaseRun<'a> {
     /// The id of a device by name, waiting for it to appear (devices a gateway names are
     /// created asynchronously).
     pub async fn device_id(&self, name: &str, within: Option<Within>) -> Result<String, StepError> {
-        let path = format!("/api/tenant/devices?deviceName={}", encode(name));
+        let path = device_by_name(name);
         let deadline = self.deadline(within, DEFAULT_WITHIN);
         let (id, _) = self
             .poll(User::Tenant, &path, deadline, |reply| {
-                reply
-                    .json
-                    .as_ref()
-                    .filter(|_| reply.status == 200)
-                    .and_then(|d| d.pointer("/id/id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        fail(
-                            format!("device {name:?} exists"),
-                            format!("GET {path} -> {}", reply.summary()),
-                        )
-                    })
+                reply.entity_id().map(str::to_owned).ok_or_else(|| {
+                    fail(
+                        format!("device {name:?} exists"),
+                        format!("GET {path} -> {}", reply.summary()),
+                    )
+                })
             })
             .await?;
         Ok(id)
@@ -202,18 +195,12 @@ impl<'a> CaseRun<'a> {
             )
             .await
             .map_err(describe)?;
-        let id = reply
-            .json
-            .as_ref()
-            .filter(|_| reply.status == 200)
-            .and_then(|d| d.pointer("/id/id"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                format!(
-                    "cannot create the case's gateway device {name:?}: POST /api/device -> {}",
-                    reply.summary()
-                )
-            })?;
+        let id = reply.entity_id().ok_or_else(|| {
+            format!(
+                "cannot create the case's gateway device {name:?}: POST /api/device -> {}",
+                reply.summary()
+            )
+        })?;
         self.vars.set("gateway", Value::String(name));
         self.vars.set("gateway_id", Value::String(id.to_owned()));
         self.vars.set("gateway_token", Value::String(token));
@@ -263,9 +250,7 @@ impl<'a> CaseRun<'a> {
                         .get("name")
                         .and_then(Value::as_str)
                         .is_some_and(|n| n.starts_with(&self.prefix));
-                    if let (true, Some(id)) =
-                        (starts, device.pointer("/id/id").and_then(Value::as_str))
-                    {
+                    if let (true, Some(id)) = (starts, entity_id(&device)) {
                         let _ = self
                             .rest(
                                 User::Tenant,

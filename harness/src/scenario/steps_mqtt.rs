@@ -9,7 +9,7 @@ use super::case::{CaseRun, DEFAULT_QUIET, DEFAULT_WITHIN, StepError, StepResult,
 use super::matcher::{self, Objects};
 use super::model::{
     Answer, Connect, ExpectDisconnect, ExpectMessage, ExpectNoMessage, PubAckExpect, Publish,
-    SessionRef, Subscribe, Unsubscribe, Who,
+    SessionRef, Subscribe, Unsubscribe, Who, Within,
 };
 use crate::mqtt::Version;
 use crate::mqtt::client::{Connection, Inbox};
@@ -153,33 +153,23 @@ impl CaseRun<'_> {
     /// The access token of a plain device, created through REST when missing.
     async fn device_token(&self, name: &str) -> Result<String, StepError> {
         use super::model::{Method, User};
-        use crate::target::rest::encode;
-        let lookup = format!("/api/tenant/devices?deviceName={}", encode(name));
-        let reply = self.rest(User::Tenant, Method::Get, &lookup, None).await?;
-        let id = match reply
-            .json
-            .as_ref()
-            .and_then(|d| d.pointer("/id/id"))
-            .and_then(Value::as_str)
-        {
-            Some(id) if reply.status == 200 => id.to_owned(),
-            _ => {
+        use crate::target::rest::device_by_name;
+        let reply = self
+            .rest(User::Tenant, Method::Get, &device_by_name(name), None)
+            .await?;
+        let id = match reply.entity_id() {
+            Some(id) => id.to_owned(),
+            None => {
                 let body = serde_json::json!({"name": name, "type": "default"});
                 let created = self
                     .rest(User::Tenant, Method::Post, "/api/device", Some(&body))
                     .await?;
-                created
-                    .json
-                    .as_ref()
-                    .and_then(|d| d.pointer("/id/id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        StepError::Error(format!(
-                            "cannot create device {name:?}: {}",
-                            created.summary()
-                        ))
-                    })?
+                created.entity_id().map(str::to_owned).ok_or_else(|| {
+                    StepError::Error(format!(
+                        "cannot create device {name:?}: {}",
+                        created.summary()
+                    ))
+                })?
             }
         };
         let reply = self
@@ -374,24 +364,55 @@ impl CaseRun<'_> {
         Ok(())
     }
 
+    /// Sends a request built with a fresh packet id (SUBSCRIBE, UNSUBSCRIBE) and waits for
+    /// the acknowledgement `is_ack` recognises for that id; the request goes into the
+    /// transcript. `Err` is the failure to report when no acknowledgement comes.
+    async fn request_ack(
+        &mut self,
+        name: &str,
+        within: Option<Within>,
+        request: impl FnOnce(u16) -> Outgoing,
+        ack_name: &str,
+        is_ack: impl Fn(&Incoming, u16) -> bool,
+    ) -> Result<(u16, Incoming), StepError> {
+        let session = self.session(name)?;
+        let pid = session.next_pid();
+        let packet = request(pid);
+        session.send(&packet).await.map_err(StepError::Error)?;
+        let deadline = self.deadline(within, DEFAULT_WITHIN);
+        let got = session
+            .wait_for(deadline, |inbox| take_first(inbox, |p| is_ack(p, pid)))
+            .await;
+        let seen = match got {
+            Some(_) => String::new(),
+            None => inbox_text(session).await,
+        };
+        self.note(format!("{name} -> {packet}"));
+        got.map(|ack| (pid, ack)).ok_or_else(|| {
+            fail(
+                format!("{ack_name} pid={pid}"),
+                format!("none before the deadline; seen: {seen}"),
+            )
+        })
+    }
+
     pub async fn subscribe(&mut self, step: &Subscribe) -> StepResult {
         let mut filters = Vec::new();
         for topic in &step.topics {
             filters.push((self.text(topic)?, step.qos));
         }
-        let session = self.session(&step.session)?;
-        let pid = session.next_pid();
-        let packet = Outgoing::Subscribe { pid, filters };
-        session.send(&packet).await.map_err(StepError::Error)?;
-        let deadline = self.deadline(step.within, DEFAULT_WITHIN);
-        let got = session
-            .wait_for(deadline, |inbox| {
-                take_first(
-                    inbox,
-                    |p| matches!(p, Incoming::SubAck { pid: p, .. } if *p == pid),
-                )
-            })
-            .await;
+        let (pid, ack) = self
+            .request_ack(
+                &step.session,
+                step.within,
+                |pid| Outgoing::Subscribe { pid, filters },
+                "SUBACK",
+                |p, pid| matches!(p, Incoming::SubAck { pid: p, .. } if *p == pid),
+            )
+            .await?;
+        let Incoming::SubAck { codes, .. } = ack else {
+            return Err(StepError::Error(format!("not a SUBACK: {ack}")));
+        };
         let version = self.version;
         let expected: Option<Vec<u8>> = step.expect.as_ref().map(|codes| {
             codes
@@ -405,32 +426,19 @@ impl CaseRun<'_> {
                 })
                 .collect()
         });
-        let line = format!("{} -> {packet}", step.session);
-        self.note(line);
-        match got {
-            Some(Incoming::SubAck { codes, .. }) => {
-                let ok = match &expected {
-                    Some(e) => *e == codes,
-                    None => codes.iter().all(|c| *c < 0x80) && codes.len() == step.topics.len(),
-                };
-                let shown = Incoming::SubAck { pid, codes };
-                if !ok {
-                    let wanted = expected.map_or("every filter granted".to_owned(), |e| {
-                        Incoming::SubAck { pid, codes: e }.to_string()
-                    });
-                    return Err(fail(wanted, shown.to_string()));
-                }
-                self.note(format!("{} <- {shown}", step.session));
-                Ok(())
-            }
-            _ => Err(fail(
-                format!("SUBACK pid={pid}"),
-                format!(
-                    "none before the deadline; seen: {}",
-                    inbox_text(self.session(&step.session)?).await
-                ),
-            )),
+        let ok = match &expected {
+            Some(e) => *e == codes,
+            None => codes.iter().all(|c| *c < 0x80) && codes.len() == step.topics.len(),
+        };
+        let shown = Incoming::SubAck { pid, codes };
+        if !ok {
+            let wanted = expected.map_or("every filter granted".to_owned(), |e| {
+                Incoming::SubAck { pid, codes: e }.to_string()
+            });
+            return Err(fail(wanted, shown.to_string()));
         }
+        self.note(format!("{} <- {shown}", step.session));
+        Ok(())
     }
 
     pub async fn unsubscribe(&mut self, step: &Unsubscribe) -> StepResult {
@@ -438,46 +446,32 @@ impl CaseRun<'_> {
         for topic in &step.topics {
             filters.push(self.text(topic)?);
         }
-        let session = self.session(&step.session)?;
-        let pid = session.next_pid();
-        let packet = Outgoing::Unsubscribe { pid, filters };
-        session.send(&packet).await.map_err(StepError::Error)?;
-        let deadline = self.deadline(step.within, DEFAULT_WITHIN);
-        let got = session
-            .wait_for(deadline, |inbox| {
-                take_first(
-                    inbox,
-                    |p| matches!(p, Incoming::UnsubAck { pid: p, .. } if *p == pid),
-                )
-            })
-            .await;
-        let line = format!("{} -> {packet}", step.session);
-        self.note(line);
-        match got {
-            Some(ack @ Incoming::UnsubAck { .. }) => {
-                if let (Version::V5, Some(expected), Incoming::UnsubAck { codes, .. }) =
-                    (self.version, &step.expect, &ack)
-                {
-                    let expected: Vec<u8> = expected.iter().map(|c| c.0).collect();
-                    if expected != *codes {
-                        return Err(fail(
-                            Incoming::UnsubAck {
-                                pid,
-                                codes: expected,
-                            }
-                            .to_string(),
-                            ack.to_string(),
-                        ));
+        let (pid, ack) = self
+            .request_ack(
+                &step.session,
+                step.within,
+                |pid| Outgoing::Unsubscribe { pid, filters },
+                "UNSUBACK",
+                |p, pid| matches!(p, Incoming::UnsubAck { pid: p, .. } if *p == pid),
+            )
+            .await?;
+        if let (Version::V5, Some(expected), Incoming::UnsubAck { codes, .. }) =
+            (self.version, &step.expect, &ack)
+        {
+            let expected: Vec<u8> = expected.iter().map(|c| c.0).collect();
+            if expected != *codes {
+                return Err(fail(
+                    Incoming::UnsubAck {
+                        pid,
+                        codes: expected,
                     }
-                }
-                self.note(format!("{} <- {ack}", step.session));
-                Ok(())
+                    .to_string(),
+                    ack.to_string(),
+                ));
             }
-            _ => Err(fail(
-                format!("UNSUBACK pid={pid}"),
-                "none before the deadline",
-            )),
         }
+        self.note(format!("{} <- {ack}", step.session));
+        Ok(())
     }
 
     pub async fn expect_message(&mut self, step: &ExpectMessage) -> StepResult {

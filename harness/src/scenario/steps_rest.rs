@@ -12,18 +12,41 @@ use super::model::{
     RelationCheck, Rest, RestExpect, RpcApi, RpcCall, RpcKind, RpcResult, TimeseriesCheck, User,
     WriteShared,
 };
-use crate::target::rest::{Reply, encode};
+use crate::target::rest::{Reply, device_by_name, encode};
 
 /// RPC results wait longer by default: ThingsBoard's own timeout is at least 5 s.
 const RPC_WITHIN: Duration = Duration::from_secs(20);
 
+/// A REST expectation with its variables filled in, checked against each reply (a poll
+/// checks many).
+struct ExpectedReply {
+    status: u16,
+    pattern: Option<Value>,
+    empty: bool,
+    /// What the expectation says, for failure messages.
+    wanted: String,
+}
+
+impl ExpectedReply {
+    /// Status 200 by default; body patterns match as subsets.
+    fn check(&self, reply: &Reply) -> Result<Map<String, Value>, StepError> {
+        if reply.status != self.status || (self.empty && !reply.text.is_empty()) {
+            return Err(fail(self.wanted.clone(), reply.summary()));
+        }
+        match (&self.pattern, &reply.json) {
+            (None, _) => Ok(Map::new()),
+            (Some(p), Some(body)) => matcher::check(p, body, Objects::Subset)
+                .map_err(|m| fail(self.wanted.clone(), format!("{} ({m})", reply.summary()))),
+            (Some(_), None) => Err(fail(
+                self.wanted.clone(),
+                format!("{} (not JSON)", reply.summary()),
+            )),
+        }
+    }
+}
+
 impl CaseRun<'_> {
-    /// Checks a reply against `expect` (status 200 by default; body patterns as subsets).
-    fn check_reply(
-        &self,
-        expect: &RestExpect,
-        reply: &Reply,
-    ) -> Result<Map<String, Value>, StepError> {
+    fn expected_reply(&self, expect: &RestExpect) -> Result<ExpectedReply, StepError> {
         let status = expect.status.unwrap_or(200);
         let pattern = expect.json.as_ref().map(|p| self.value(p)).transpose()?;
         let mut wanted = format!("HTTP {status}");
@@ -33,34 +56,27 @@ impl CaseRun<'_> {
         if expect.empty {
             wanted.push_str(" with an empty body");
         }
-        if reply.status != status {
-            return Err(fail(wanted, reply.summary()));
-        }
-        if expect.empty && !reply.text.is_empty() {
-            return Err(fail(wanted, reply.summary()));
-        }
-        match (&pattern, &reply.json) {
-            (None, _) => Ok(Map::new()),
-            (Some(p), Some(body)) => matcher::check(p, body, Objects::Subset)
-                .map_err(|m| fail(wanted, format!("{} ({m})", reply.summary()))),
-            (Some(_), None) => Err(fail(wanted, format!("{} (not JSON)", reply.summary()))),
-        }
+        Ok(ExpectedReply {
+            status,
+            pattern,
+            empty: expect.empty,
+            wanted,
+        })
     }
 
     pub async fn rest_step(&mut self, step: &Rest) -> StepResult {
         let path = self.text(&step.path)?;
         let body = step.json.as_ref().map(|b| self.value(b)).transpose()?;
+        let expected = self.expected_reply(&step.expect)?;
         let (captures, reply) = if step.method == Method::Get {
             let deadline = self.deadline(step.within, DEFAULT_WITHIN);
-            self.poll(step.user, &path, deadline, |reply| {
-                self.check_reply(&step.expect, reply)
-            })
-            .await?
+            self.poll(step.user, &path, deadline, |reply| expected.check(reply))
+                .await?
         } else {
             let reply = self
                 .rest(step.user, step.method, &path, body.as_ref())
                 .await?;
-            (self.check_reply(&step.expect, &reply)?, reply)
+            (expected.check(&reply)?, reply)
         };
         self.vars.extend(captures);
         let sent = body.map(|b| format!(" {b}")).unwrap_or_default();
@@ -75,7 +91,7 @@ impl CaseRun<'_> {
 
     pub async fn device_step(&mut self, step: &DeviceCheck) -> StepResult {
         let name = self.text(&step.name)?;
-        let path = format!("/api/tenant/devices?deviceName={}", encode(&name));
+        let path = device_by_name(&name);
         let pattern = step.expect.as_ref().map(|p| self.value(p)).transpose()?;
         let deadline = self.deadline(step.within, DEFAULT_WITHIN);
         let absent = step.absent;
@@ -351,7 +367,7 @@ impl CaseRun<'_> {
                 ));
             }
         };
-        let captures = self.check_reply(&step.expect, &reply)?;
+        let captures = self.expected_reply(&step.expect)?.check(&reply)?;
         self.vars.extend(captures);
         self.note(format!("REST RPC {:?} -> {}", step.call, reply.summary()));
         Ok(())
@@ -369,7 +385,7 @@ impl CaseRun<'_> {
             ClaimAction::Reclaim => (Method::Delete, None),
         };
         let reply = self.rest(step.user, method, &path, body).await?;
-        let captures = self.check_reply(&step.expect, &reply)?;
+        let captures = self.expected_reply(&step.expect)?.check(&reply)?;
         self.vars.extend(captures);
         let shown = match (&reply.json, reply.status) {
             (Some(Value::Object(o)), status) => format!(
@@ -426,10 +442,7 @@ impl CaseRun<'_> {
             )
             .await?;
         let id = info
-            .json
-            .as_ref()
-            .and_then(|j| j.pointer("/id/id"))
-            .and_then(Value::as_str)
+            .entity_id()
             .ok_or_else(|| {
                 StepError::Error(format!(
                     "cannot read the default tenant profile as sysadmin: {}",

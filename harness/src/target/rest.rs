@@ -51,6 +51,12 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The `id.id` of the entity a successful call returned (ThingsBoard writes ids as
+    /// `{"entityType": "DEVICE", "id": "<uuid>"}`).
+    pub fn entity_id(&self) -> Option<&str> {
+        entity_id(self.json.as_ref().filter(|_| self.status == 200)?)
+    }
+
     /// `200 {"a":1}` for transcripts and failure messages.
     pub fn summary(&self) -> String {
         if self.text.is_empty() {
@@ -159,6 +165,16 @@ impl RestClient {
         let json = serde_json::from_str(&text).ok();
         Ok(Reply { status, text, json })
     }
+}
+
+/// The `id.id` of an entity's JSON.
+pub fn entity_id(entity: &Value) -> Option<&str> {
+    entity.pointer("/id/id").and_then(Value::as_str)
+}
+
+/// `GET` this path for the device named `name` (404 when there is none).
+pub fn device_by_name(name: &str) -> String {
+    format!("/api/tenant/devices?deviceName={}", encode(name))
 }
 
 /// Percent-encodes a path segment or query value.
