@@ -117,16 +117,6 @@ fn a_listed_deviation_that_passes_is_xpass_and_exit_4() {
 }
 
 #[test]
-fn the_container_target_is_exit_3_until_it_exists() {
-    let (code, _, stderr) = tbgw(&["run", "--target", "container", "--filter", "telemetry/*"]);
-    assert_eq!(code, 3);
-    assert!(
-        stderr.contains("container target is not available yet"),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn an_unreachable_remote_target_is_exit_3_with_the_address() {
     let (code, _, stderr) = tbgw(&[
         "run",

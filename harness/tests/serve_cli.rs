@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -33,8 +33,9 @@ fn a_taken_port_is_exit_3_naming_the_address() {
     );
 }
 
-#[test]
-fn serve_prints_its_addresses_when_ready_and_answers_mqtt() {
+/// Starts `tbgw serve` on free ports; returns it, its remaining stdout lines and the lines
+/// up to "ready".
+fn start_serve() -> (Child, mpsc::Receiver<String>, Vec<String>) {
     let mut child = tbgw()
         .args([
             "serve",
@@ -67,6 +68,29 @@ fn serve_prints_its_addresses_when_ready_and_answers_mqtt() {
             }
         }
     }
+    (child, rx, lines)
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm_as_docker_stop_sends_it() {
+    let (mut child, rx, _) = start_serve();
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let stopped = rx.recv_timeout(Duration::from_secs(10));
+    if stopped.is_err() {
+        let _ = child.kill();
+    }
+    assert_eq!(stopped.as_deref(), Ok("tbgw serve: stopped"));
+    let status = child.wait().expect("tbgw ends");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_prints_its_addresses_when_ready_and_answers_mqtt() {
+    let (mut child, _rx, lines) = start_serve();
     let mqtt = lines
         .iter()
         .find_map(|l| l.strip_prefix("tbgw serve: MQTT on "))

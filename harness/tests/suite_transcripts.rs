@@ -10,7 +10,7 @@ use tbgw_harness::report::failure_text;
 use tbgw_harness::scenario::load;
 use tbgw_harness::scenario::outcome::Verdict;
 use tbgw_harness::scenario::runner::{self, RunOptions};
-use tbgw_harness::target::{Platform, RemoteOptions, TargetKind};
+use tbgw_harness::target::{Platform, TargetKind, TargetOptions};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -66,7 +66,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         "a stale deviation entry"
     );
     let planned = runner::plan(&suite, None, None);
-    let platform = Platform::start(TargetKind::Embedded, &RemoteOptions::default())
+    let platform = Platform::start(TargetKind::Embedded, &TargetOptions::default())
         .await
         .expect("the emulator starts");
     let options = RunOptions {

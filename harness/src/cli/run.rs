@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use globset::Glob;
@@ -15,8 +15,9 @@ use crate::scenario::load::{self, Suite};
 use crate::scenario::model::{Profile, User};
 use crate::scenario::outcome::Verdict;
 use crate::scenario::runner::{self, RunOptions};
+use crate::target::container::{ContainerOptions, Preset};
 use crate::target::rest::Credentials;
-use crate::target::{Platform, RemoteOptions, TargetKind};
+use crate::target::{Platform, TargetKind, TargetOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -60,6 +61,41 @@ pub struct RunArgs {
     /// System administrator for the device-limit case (default sysadmin@thingsboard.org / sysadmin).
     #[arg(long, value_name = "U=P", value_parser = parse_user)]
     sysadmin: Option<Credentials>,
+    /// --target container: which platform to start [default: thingsboard].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// --target container: the image, NAME or NAME:TAG [default: the preset's].
+    #[arg(long, value_name = "NAME[:TAG]")]
+    image: Option<String>,
+    /// --target container: the image's tag [default: the preset's].
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
+    /// --target container: an environment variable for the container (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// --target container: seconds the container may take to be ready [default: 400 for
+    /// ThingsBoard, 30 for the emulator].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    ready_timeout: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The container options given with another target: a mistake worth a usage error.
+    fn misplaced_container_options(&self) -> Vec<&'static str> {
+        if self.target == TargetKind::Container {
+            return Vec::new();
+        }
+        [
+            ("--preset", self.preset.is_some()),
+            ("--image", self.image.is_some()),
+            ("--tag", self.tag.is_some()),
+            ("--env", !self.env.is_empty()),
+            ("--ready-timeout", self.ready_timeout.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
 }
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
@@ -68,6 +104,21 @@ fn parse_profile(text: &str) -> Result<Profile, String> {
         "tb" => Ok(Profile::Tb),
         _ => Err(format!("unknown profile {text:?}: use doc or tb")),
     }
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected a positive number of seconds, got {text:?}"))
 }
 
 fn parse_user(text: &str) -> Result<Credentials, String> {
@@ -94,6 +145,20 @@ pub fn load_or_report(paths: &[PathBuf], command: &str) -> Result<Suite, ExitCod
 pub fn run(args: RunArgs) -> ExitCode {
     if !(args.timeout_multiplier.is_finite() && args.timeout_multiplier > 0.0) {
         eprintln!("tbgw run: --timeout-multiplier must be a positive number");
+        return exit::code(exit::BAD_INPUT);
+    }
+    let misplaced = args.misplaced_container_options();
+    if !misplaced.is_empty() {
+        eprintln!(
+            "tbgw run: {} {} only to --target container (the target is {})",
+            misplaced.join(", "),
+            if misplaced.len() == 1 {
+                "applies"
+            } else {
+                "apply"
+            },
+            args.target.as_str()
+        );
         return exit::code(exit::BAD_INPUT);
     }
     let suite = match load_or_report(&args.paths, "run") {
@@ -150,19 +215,37 @@ async fn run_suite(
     if let Some(c) = &args.sysadmin {
         users.insert(User::Sysadmin, c.clone());
     }
-    let remote = RemoteOptions {
+    let target_options = TargetOptions {
         mqtt: args.mqtt.clone(),
         rest: args.rest.clone(),
         users,
+        container: ContainerOptions {
+            preset: args.preset.unwrap_or_default(),
+            image: args.image.clone(),
+            tag: args.tag.clone(),
+            env: args.env.clone(),
+            ready_timeout: args.ready_timeout,
+        },
     };
     let started = Instant::now();
-    let platform = match Platform::start(args.target, &remote).await {
+    let platform = match Platform::start(args.target, &target_options).await {
         Ok(platform) => platform,
         Err(message) => {
             eprintln!("tbgw run: target {}: {message}", args.target.as_str());
             return exit::code(exit::TARGET_FAILED);
         }
     };
+    if let Some(running) = &platform.container {
+        println!(
+            "container {} ({}) ready in {:.2} s: MQTT {}, REST {}",
+            running.spec.reference(),
+            &running.id()[..12.min(running.id().len())],
+            running.ready_in.as_secs_f64(),
+            running.mqtt,
+            running.rest
+        );
+    }
+    let platform = Arc::new(platform);
     let target = args.target.as_str();
     let progress = Arc::new(console::Progress::new(planned.len()));
     let on_done = Arc::clone(&progress);
@@ -174,12 +257,28 @@ async fn run_suite(
     let results = runner::run(
         Arc::new(suite),
         planned,
-        Arc::new(platform),
+        Arc::clone(&platform),
         options,
         move |r| on_done.finished(r),
     )
     .await;
     progress.clear();
+    let mut stop_failed = false;
+    if let Ok(platform) = Arc::try_unwrap(platform) {
+        let stopping = Instant::now();
+        let had_container = platform.container.is_some();
+        match platform.stop().await {
+            Ok(()) if had_container => println!(
+                "container stopped and removed in {:.2} s",
+                stopping.elapsed().as_secs_f64()
+            ),
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("tbgw run: {e}");
+                stop_failed = true;
+            }
+        }
+    }
     let elapsed = started.elapsed();
     print!("{}", console::failure_blocks(&results));
     for line in &stale {
@@ -188,6 +287,9 @@ async fn run_suite(
     let summary = Summary::of(&results);
     println!("\n{}", console::summary_line(&summary, target, elapsed));
     let mut code = exit_code(&summary, !stale.is_empty());
+    if stop_failed {
+        code = code.max(exit::TARGET_FAILED);
+    }
     if let Some(path) = &args.junit
         && let Err(e) =
             report::junit::render(&results, target, elapsed).and_then(|xml| write(path, &xml))

@@ -87,6 +87,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         println!("tbgw serve: gateway {name:?} with access token {token}");
     }
     println!("tbgw serve: ready");
+    let terminate = terminated();
+    tokio::pin!(terminate);
     loop {
         tokio::select! {
             violation = violations.recv() => match violation {
@@ -97,8 +99,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             _ = tokio::signal::ctrl_c() => break,
+            _ = &mut terminate => break,
         }
     }
     println!("tbgw serve: stopped");
     exit::code(exit::OK)
+}
+
+/// SIGTERM, as `docker stop` and service managers send it (PID 1 in a container would
+/// otherwise ignore it).
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut signal) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        signal.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
 }

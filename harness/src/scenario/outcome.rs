@@ -63,7 +63,8 @@ pub struct CaseResult {
     /// For XFAIL/XPASS: the deviation's reason; for SKIP: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// The normalized exchange, step by step (run ids, ids and timestamps redacted).
+    /// The exchange, step by step, with the run's name prefix written `${run}` (entity ids
+    /// and timestamps are as they were).
     pub transcript: Vec<String>,
     /// Every packet and REST call, as it happened.
     pub wire: Vec<WireEntry>,

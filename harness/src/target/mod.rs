@@ -1,6 +1,7 @@
 //! Where the platform under test lives. Every target is reached through the same two doors,
 //! MQTT and ThingsBoard's REST API, so the runner has one code path for all of them.
 
+pub mod container;
 pub mod rest;
 
 use std::collections::HashMap;
@@ -10,14 +11,16 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::emulator::{Emulator, Options};
-use crate::scenario::model::User;
+use crate::scenario::model::{Method, User};
+use container::{ContainerOptions, Running, Spec};
 use rest::{Credentials, RestClient};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TargetKind {
     /// The emulator, in-process on free ports (needs nothing).
     Embedded,
-    /// A ThingsBoard container started through testcontainers.
+    /// A container started through testcontainers: ThingsBoard or the emulator's image
+    /// (--preset).
     Container,
     /// A running ThingsBoard given by --mqtt and --rest.
     Remote,
@@ -33,12 +36,13 @@ impl TargetKind {
     }
 }
 
-/// How to reach a remote ThingsBoard.
+/// How to reach a remote ThingsBoard, or which container to start, and as whom.
 #[derive(Clone, Debug, Default)]
-pub struct RemoteOptions {
+pub struct TargetOptions {
     pub mqtt: Option<String>,
     pub rest: Option<String>,
     pub users: HashMap<User, Credentials>,
+    pub container: ContainerOptions,
 }
 
 /// A platform ready for cases: its MQTT address and its REST API.
@@ -48,11 +52,13 @@ pub struct Platform {
     pub rest: Arc<RestClient>,
     /// Keeps the embedded emulator running.
     _emulator: Option<Emulator>,
+    /// The container of `--target container`, removed by [`Platform::stop`].
+    pub container: Option<Running>,
 }
 
 impl Platform {
     /// Starts (or reaches) the target; the error says what failed and where (exit 3).
-    pub async fn start(kind: TargetKind, remote: &RemoteOptions) -> Result<Platform, String> {
+    pub async fn start(kind: TargetKind, options: &TargetOptions) -> Result<Platform, String> {
         match kind {
             TargetKind::Embedded => {
                 let emulator = Emulator::start(Options::ephemeral())
@@ -67,42 +73,64 @@ impl Platform {
                     mqtt: emulator.mqtt_addr.to_string(),
                     rest: Arc::new(rest),
                     _emulator: Some(emulator),
+                    container: None,
                 })
             }
-            TargetKind::Container => Err(
-                "the container target is not available yet (it comes with the containers issue): \
-                 run `--target embedded`, or start ThingsBoard yourself and use \
-                 `--target remote --mqtt HOST:PORT --rest URL`"
-                    .to_owned(),
-            ),
+            TargetKind::Container => {
+                let mut running = container::start(Spec::of(&options.container)).await?;
+                let rest = RestClient::new(&running.rest, with_demo_users(&options.users))?;
+                running.ready_in = running
+                    .wait_ready(|| async {
+                        rest.call(User::Tenant, Method::Get, "/api/auth/user", None)
+                            .await
+                            .map(|_| ())
+                    })
+                    .await?;
+                Ok(Platform {
+                    kind,
+                    mqtt: running.mqtt.clone(),
+                    rest: Arc::new(rest),
+                    _emulator: None,
+                    container: Some(running),
+                })
+            }
             TargetKind::Remote => {
-                let mqtt = remote.mqtt.clone().ok_or(
+                let mqtt = options.mqtt.clone().ok_or(
                     "--target remote needs --mqtt HOST:PORT (ThingsBoard's MQTT transport)",
                 )?;
-                let base = remote
+                let base = options
                     .rest
                     .clone()
                     .ok_or("--target remote needs --rest URL (e.g. http://localhost:8080)")?;
-                let mut users = rest::demo_users();
-                users.extend(remote.users.clone());
-                let rest = RestClient::new(&base, users)?;
+                let rest = RestClient::new(&base, with_demo_users(&options.users))?;
                 check_mqtt(&mqtt).await?;
-                rest.call(
-                    User::Tenant,
-                    crate::scenario::model::Method::Get,
-                    "/api/auth/user",
-                    None,
-                )
-                .await?;
+                rest.call(User::Tenant, Method::Get, "/api/auth/user", None)
+                    .await?;
                 Ok(Platform {
                     kind,
                     mqtt,
                     rest: Arc::new(rest),
                     _emulator: None,
+                    container: None,
                 })
             }
         }
     }
+
+    /// Ends the platform: the container is stopped and removed (the emulator ends on drop).
+    pub async fn stop(self) -> Result<(), String> {
+        match self.container {
+            Some(running) => running.remove().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The demo users, with the ones given on the command line in their place.
+fn with_demo_users(given: &HashMap<User, Credentials>) -> HashMap<User, Credentials> {
+    let mut users = rest::demo_users();
+    users.extend(given.clone());
+    users
 }
 
 async fn check_mqtt(addr: &str) -> Result<(), String> {
