@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod emulator;
 pub mod exit;
+pub mod gateway;
 pub mod mqtt;
 pub mod report;
 pub mod scenario;

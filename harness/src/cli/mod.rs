@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod check_gateway;
 mod decode;
 mod list;
 pub mod run;
@@ -29,6 +30,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Replay scenarios against a platform under test (the embedded emulator by default).
     Run(Box<run::RunArgs>),
+    /// Check a third-party gateway: start it against the emulator, run the gateway
+    /// scenarios and the passive checks, report like `run`.
+    CheckGateway(Box<check_gateway::CheckGatewayArgs>),
     /// List the cases a run would execute.
     List(list::ListArgs),
     /// Print the JSON Schema of scenario files (or of deviation files), for editors.
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Run(args) => run::run(*args),
+        Command::CheckGateway(args) => check_gateway::run(*args),
         Command::List(args) => list::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -327,5 +327,8 @@ pub fn exit_code(summary: &Summary, stale: bool) -> u8 {
 
 /// Whether a verdict counts as a pass for the suite (for tests and tools).
 pub fn is_green(verdict: Verdict) -> bool {
-    matches!(verdict, Verdict::Pass | Verdict::Xfail | Verdict::Skip)
+    matches!(
+        verdict,
+        Verdict::Pass | Verdict::NonStrict | Verdict::Xfail | Verdict::Skip
+    )
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use self::core::clock::{Clock, SystemClock};
-use self::core::packets::{ConnId, Version};
+use self::core::packets::{ConnId, Outbound, Version};
 use self::core::rpc::RpcOutcome;
 use self::core::{Config, Core, Effect, Violation};
 use self::mqtt::Outgoing;
@@ -77,6 +77,39 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// One MQTT event on the emulator's connections, for observers such as `check-gateway`
+/// (which decodes everything a gateway sends).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Traffic {
+    /// A CONNECT was answered: `accepted` when the access token was known.
+    Connected {
+        conn: ConnId,
+        username: Option<String>,
+        version: Version,
+        accepted: bool,
+    },
+    Subscribed {
+        conn: ConnId,
+        filters: Vec<(String, u8)>,
+    },
+    /// A client published this.
+    Published {
+        conn: ConnId,
+        topic: String,
+        qos: u8,
+        payload: Vec<u8>,
+    },
+    /// The emulator published this to a client.
+    Delivered {
+        conn: ConnId,
+        topic: String,
+        qos: u8,
+        payload: Vec<u8>,
+    },
+    /// The connection ended, closed by either side.
+    Closed { conn: ConnId },
+}
 
 /// A running emulator; dropping it stops its servers.
 pub struct Emulator {
@@ -132,6 +165,13 @@ impl Emulator {
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         self.shared.with_core(f)
     }
+
+    /// Every MQTT event from now on, none lost (the channel is unbounded: drain it).
+    pub fn watch_traffic(&self) -> mpsc::UnboundedReceiver<Traffic> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.shared.observers).push(tx);
+        rx
+    }
 }
 
 impl Drop for Emulator {
@@ -156,6 +196,7 @@ pub struct Shared {
     rpc_waiters: Mutex<HashMap<Uuid, oneshot::Sender<RpcOutcome>>>,
     violations: Mutex<Vec<Violation>>,
     violation_tx: broadcast::Sender<Violation>,
+    observers: Mutex<Vec<mpsc::UnboundedSender<Traffic>>>,
     next_conn: AtomicU64,
     pub(crate) auth: rest::auth::Tokens,
 }
@@ -175,9 +216,20 @@ impl Shared {
             rpc_waiters: Mutex::new(HashMap::new()),
             violations: Mutex::new(Vec::new()),
             violation_tx: broadcast::channel(1024).0,
+            observers: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(1),
             auth: rest::auth::Tokens::default(),
         }
+    }
+
+    /// Hands an event to every observer still listening.
+    fn observe(&self, event: impl FnOnce() -> Traffic) {
+        let mut observers = lock(&self.observers);
+        if observers.is_empty() {
+            return;
+        }
+        let event = event();
+        observers.retain(|tx| tx.send(event.clone()).is_ok());
     }
 
     fn next_conn_id(&self) -> ConnId {
@@ -228,6 +280,20 @@ impl Shared {
     fn carry_out(&self, effect: Effect) {
         match effect {
             Effect::Send { conn, packet } => {
+                if let Outbound::Publish {
+                    topic,
+                    qos,
+                    payload,
+                    ..
+                } = &packet
+                {
+                    self.observe(|| Traffic::Delivered {
+                        conn,
+                        topic: topic.clone(),
+                        qos: *qos,
+                        payload: payload.clone(),
+                    });
+                }
                 let mut connections = lock(&self.connections);
                 if let Some(c) = connections.get_mut(&conn)
                     && c.open

@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Shared;
 use super::core::packets::{ConnId, Version};
 use super::wire::{self, Frame, Inbound};
+use super::{Shared, Traffic};
 
 /// `transport.mqtt.msg_queue_size_per_device_limit`: packets held before the CONNECT.
 const MAX_QUEUED_BEFORE_CONNECT: usize = 100;
@@ -101,6 +101,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     }
     shared.with_core(|core| core.connection_closed(conn));
     shared.close(conn);
+    shared.observe(|| Traffic::Closed { conn });
     let _ = writer_task.await;
     shared.unregister(conn);
 }
@@ -129,7 +130,17 @@ fn handle_packet(
         };
         shared.set_version(conn, detected);
         let accepted = match wire::decode(&packet, detected) {
-            Ok(Inbound::Connect(connect)) => shared.with_core(|core| core.connect(conn, connect)),
+            Ok(Inbound::Connect(connect)) => {
+                let username = connect.username.clone();
+                let accepted = shared.with_core(|core| core.connect(conn, connect));
+                shared.observe(|| Traffic::Connected {
+                    conn,
+                    username,
+                    version: detected,
+                    accepted,
+                });
+                accepted
+            }
             _ => false,
         };
         if !accepted {
@@ -155,10 +166,20 @@ fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> b
             false
         }
         Ok(Inbound::Publish(publish)) => {
+            shared.observe(|| Traffic::Published {
+                conn,
+                topic: publish.topic.clone(),
+                qos: publish.qos,
+                payload: publish.payload.clone(),
+            });
             shared.with_core(|core| core.publish(conn, publish));
             shared.is_open(conn)
         }
         Ok(Inbound::Subscribe { pid, filters }) => {
+            shared.observe(|| Traffic::Subscribed {
+                conn,
+                filters: filters.clone(),
+            });
             shared.with_core(|core| core.subscribe(conn, pid, filters));
             true
         }

@@ -19,8 +19,10 @@ pub fn case_line(result: &CaseResult) -> String {
         result.name(),
         result.duration_ms
     );
-    if matches!(result.verdict, Verdict::Xfail | Verdict::Skip)
-        && let Some(note) = &result.note
+    if matches!(
+        result.verdict,
+        Verdict::Xfail | Verdict::Skip | Verdict::NonStrict
+    ) && let Some(note) = &result.note
     {
         line.push_str(&format!("  — {}", first_sentence(note)));
     }
@@ -35,7 +37,10 @@ fn first_sentence(text: &str) -> &str {
 pub fn failure_blocks(results: &[CaseResult]) -> String {
     let mut out = String::new();
     for r in results {
-        if matches!(r.verdict, Verdict::Fail | Verdict::Error | Verdict::Xpass) {
+        if matches!(
+            r.verdict,
+            Verdict::Fail | Verdict::Error | Verdict::Xpass | Verdict::NonStrict
+        ) {
             out.push_str(&format!("\n{} {}\n", r.verdict.as_str(), r.name()));
             if r.verdict == Verdict::Xpass {
                 out.push_str(
@@ -49,8 +54,24 @@ pub fn failure_blocks(results: &[CaseResult]) -> String {
 }
 
 pub fn summary_line(summary: &Summary, target: &str, elapsed: Duration) -> String {
+    summary_line_of("tbgw run", "case runs against", summary, target, elapsed)
+}
+
+/// `tool: N <what> <target>: … passed, … failed, …`.
+pub fn summary_line_of(
+    tool: &str,
+    what: &str,
+    summary: &Summary,
+    target: &str,
+    elapsed: Duration,
+) -> String {
+    let non_strict = if summary.non_strict > 0 {
+        format!(", {} non-strict", summary.non_strict)
+    } else {
+        String::new()
+    };
     format!(
-        "tbgw run: {} case runs against {target}: {} passed, {} failed, {} xfail, {} xpass, {} skipped, {} errors in {:.2}s",
+        "{tool}: {} {what} {target}: {} passed{non_strict}, {} failed, {} xfail, {} xpass, {} skipped, {} errors in {:.2}s",
         summary.total,
         summary.passed,
         summary.failed,

@@ -15,6 +15,7 @@ use crate::scenario::outcome::{CaseResult, Verdict};
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
+    pub non_strict: usize,
     pub failed: usize,
     pub xfail: usize,
     pub xpass: usize,
@@ -32,6 +33,7 @@ impl Summary {
         Summary {
             total: results.len(),
             passed: n(Verdict::Pass),
+            non_strict: n(Verdict::NonStrict),
             failed: n(Verdict::Fail),
             xfail: n(Verdict::Xfail),
             xpass: n(Verdict::Xpass),

@@ -87,7 +87,12 @@ impl fmt::Display for LoadError {
     }
 }
 
-fn error_at(file: &str, line: u64, column: u64, message: impl Into<String>) -> LoadError {
+pub(crate) fn error_at(
+    file: &str,
+    line: u64,
+    column: u64,
+    message: impl Into<String>,
+) -> LoadError {
     LoadError {
         file: file.to_owned(),
         line,
@@ -98,7 +103,7 @@ fn error_at(file: &str, line: u64, column: u64, message: impl Into<String>) -> L
 
 /// Every `*.yaml`/`*.yml` under the given files and folders, sorted; a file under a folder
 /// named `deviations` is a deviation file.
-fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+pub(crate) fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -207,7 +212,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Suite, Vec<LoadError>> {
     }
 }
 
-fn yaml_error(file: &str, error: &serde_saphyr::Error) -> LoadError {
+pub(crate) fn yaml_error(file: &str, error: &serde_saphyr::Error) -> LoadError {
     let (line, column) = error.location().map_or((0, 0), |l| (l.line(), l.column()));
     let message = error.to_string();
     // serde-saphyr appends its own location and a snippet; keep the first line, which says

@@ -9,6 +9,10 @@ use crate::mqtt::wirelog::WireEntry;
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,
+    /// Works with ThingsBoard only through one of its leniencies (check-gateway); a failure
+    /// with `--strict`.
+    #[serde(rename = "NON-STRICT")]
+    NonStrict,
     /// A listed deviation that still happens.
     Xfail,
     /// Not applicable to this target or profile.
@@ -25,6 +29,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
+            Verdict::NonStrict => "NON-STRICT",
             Verdict::Xfail => "XFAIL",
             Verdict::Skip => "SKIP",
             Verdict::Fail => "FAIL",

@@ -677,6 +677,30 @@ impl Core {
         }
     }
 
+    /// Sends any payload on any topic to a session, as a platform under test might (for
+    /// robustness checks of a gateway); `false` when the session is gone.
+    pub fn inject(&mut self, conn: ConnId, topic: &str, payload: Vec<u8>) -> bool {
+        if !self.sessions.contains_key(&conn) {
+            return false;
+        }
+        self.publish_to(conn, topic.to_owned(), payload);
+        true
+    }
+
+    /// Closes a session's connection without a DISCONNECT, as a server that goes away does.
+    pub fn drop_connection(&mut self, conn: ConnId) {
+        self.effects.push(Effect::Close { conn });
+        self.end_session(conn);
+    }
+
+    /// The connection currently holding `device` directly (not through a gateway).
+    pub fn direct_session_of(&self, device: Uuid) -> Option<ConnId> {
+        match self.holders.get(&device) {
+            Some(Holder::Direct(conn)) => Some(*conn),
+            _ => None,
+        }
+    }
+
     /// Publishes to a session at the QoS its subscriptions ask for (1 without one).
     fn publish_to(&mut self, conn: ConnId, topic: String, payload: Vec<u8>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
@@ -831,6 +855,11 @@ impl Core {
         for (call, id) in self.rpc.unsent(device, now) {
             self.try_send_rpc(call, device, id);
         }
+    }
+
+    /// The id a device's next server-side RPC gets (counted per device from 0).
+    pub fn next_rpc_id(&self, device: Uuid) -> i32 {
+        self.rpc.next_id(device)
     }
 
     /// The REST caller gave up (timeout): forget the call.

@@ -59,6 +59,11 @@ impl RpcBook {
         id
     }
 
+    /// The id the device's next RPC gets.
+    pub fn next_id(&self, device: Uuid) -> i32 {
+        self.next_id.get(&device).copied().unwrap_or(0)
+    }
+
     pub fn get(&self, call: Uuid) -> Option<&PendingRpc> {
         self.calls.iter().find(|c| c.call == call)
     }

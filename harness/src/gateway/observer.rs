@@ -1,0 +1,246 @@
+//! The live view of the gateway under test: a task drains the emulator's traffic, keeps what
+//! the gateway did (sessions, subscriptions, announced devices, every message) and feeds the
+//! passive checks. Steps wait on it with deadlines.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::passive::Passive;
+use crate::emulator::Traffic;
+use crate::emulator::core::packets::ConnId;
+use crate::mqtt::Version;
+
+/// One message the gateway published.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// 1 for the first accepted session, 2 after a reconnect, …
+    pub session: usize,
+    pub topic: String,
+    pub qos: u8,
+    pub payload: Vec<u8>,
+    pub at: Instant,
+}
+
+/// What the gateway has done so far.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// The connection of its current session.
+    pub conn: Option<ConnId>,
+    pub version: Option<Version>,
+    /// Accepted sessions so far.
+    pub sessions: usize,
+    /// CONNECTs refused (a wrong token, say).
+    pub refused: usize,
+    /// Topic filters of the current session, in order.
+    pub subscriptions: Vec<String>,
+    /// Devices announced on `v1/gateway/connect` in the current session, in order.
+    pub announced: Vec<String>,
+    /// Devices announced in earlier sessions (to check re-announcing after a reconnect).
+    pub announced_before: Vec<String>,
+    pub sent: Vec<Sent>,
+    /// What the platform published to the gateway (same shape; `session` as for `sent`).
+    pub delivered: Vec<Sent>,
+    pub passive: Passive,
+}
+
+impl Observed {
+    fn apply(&mut self, event: Traffic, token: &str) {
+        match event {
+            Traffic::Connected {
+                conn,
+                username,
+                version,
+                accepted,
+            } if username.as_deref() == Some(token) => {
+                if !accepted {
+                    self.refused += 1;
+                    return;
+                }
+                self.conn = Some(conn);
+                self.version = Some(version);
+                self.sessions += 1;
+                self.end_session();
+            }
+            Traffic::Subscribed { conn, filters } if Some(conn) == self.conn => {
+                self.subscriptions
+                    .extend(filters.into_iter().map(|(f, _)| f));
+            }
+            Traffic::Published {
+                conn,
+                topic,
+                qos,
+                payload,
+            } if Some(conn) == self.conn => {
+                self.passive.sent(&topic, &payload);
+                if topic == "v1/gateway/connect" {
+                    let now: Vec<String> = self.passive.connected().iter().cloned().collect();
+                    for device in now {
+                        if !self.announced.contains(&device) {
+                            self.announced.push(device);
+                        }
+                    }
+                }
+                self.sent.push(Sent {
+                    session: self.sessions,
+                    topic,
+                    qos,
+                    payload,
+                    at: Instant::now(),
+                });
+            }
+            Traffic::Delivered {
+                conn,
+                topic,
+                qos,
+                payload,
+            } if Some(conn) == self.conn => {
+                self.passive.delivered(&topic, &payload);
+                self.delivered.push(Sent {
+                    session: self.sessions,
+                    topic,
+                    qos,
+                    payload,
+                    at: Instant::now(),
+                });
+            }
+            Traffic::Closed { conn } if Some(conn) == self.conn => {
+                self.conn = None;
+                self.end_session();
+            }
+            _ => {}
+        }
+    }
+
+    /// Every device the gateway announced, in this session or an earlier one, in order.
+    pub fn known_devices(&self) -> Vec<String> {
+        let mut all = self.announced_before.clone();
+        for device in &self.announced {
+            if !all.contains(device) {
+                all.push(device.clone());
+            }
+        }
+        all
+    }
+
+    fn end_session(&mut self) {
+        self.subscriptions.clear();
+        for device in std::mem::take(&mut self.announced) {
+            if !self.announced_before.contains(&device) {
+                self.announced_before.push(device);
+            }
+        }
+        self.passive.session_ended();
+    }
+}
+
+/// A handle on the observed state; cloning shares it.
+#[derive(Clone)]
+pub struct Observer {
+    state: Arc<Mutex<Observed>>,
+    changed: watch::Receiver<u64>,
+}
+
+impl Observer {
+    /// Starts draining `traffic` for the gateway that connects with `token`.
+    pub fn start(mut traffic: mpsc::UnboundedReceiver<Traffic>, token: String) -> Observer {
+        let state = Arc::new(Mutex::new(Observed::default()));
+        let (tx, changed) = watch::channel(0u64);
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Some(event) = traffic.recv().await {
+                if let Ok(mut state) = shared.lock() {
+                    state.apply(event, &token);
+                }
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Observer { state, changed }
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&Observed) -> T) -> T {
+        match self.state.lock() {
+            Ok(state) => f(&state),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    /// Waits until `check` finds what it looks for, or `deadline` passes (`None`).
+    pub async fn wait_for<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        mut check: impl FnMut(&Observed) -> Option<T>,
+    ) -> Option<T> {
+        let mut changed = self.changed.clone();
+        loop {
+            changed.borrow_and_update();
+            if let Some(found) = self.read(&mut check) {
+                return Some(found);
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected(conn: ConnId, token: &str, accepted: bool) -> Traffic {
+        Traffic::Connected {
+            conn,
+            username: Some(token.to_owned()),
+            version: Version::V5,
+            accepted,
+        }
+    }
+
+    fn published(conn: ConnId, topic: &str, payload: &str) -> Traffic {
+        Traffic::Published {
+            conn,
+            topic: topic.to_owned(),
+            qos: 1,
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn sessions_subscriptions_and_announced_devices_follow_the_gateway_only() {
+        let mut o = Observed::default();
+        o.apply(connected(1, "OTHER", true), "GW");
+        o.apply(connected(2, "GW", false), "GW");
+        o.apply(connected(3, "GW", true), "GW");
+        o.apply(
+            Traffic::Subscribed {
+                conn: 3,
+                filters: vec![("v1/gateway/rpc".into(), 1)],
+            },
+            "GW",
+        );
+        o.apply(
+            published(1, "v1/gateway/connect", r#"{"device":"X"}"#),
+            "GW",
+        );
+        o.apply(
+            published(3, "v1/gateway/connect", r#"{"device":"A"}"#),
+            "GW",
+        );
+        o.apply(
+            published(3, "v1/gateway/connect", r#"{"device":"B"}"#),
+            "GW",
+        );
+        assert_eq!((o.sessions, o.refused), (1, 1));
+        assert_eq!(o.subscriptions, ["v1/gateway/rpc"]);
+        assert_eq!(o.announced, ["A", "B"]);
+        o.apply(Traffic::Closed { conn: 3 }, "GW");
+        o.apply(connected(4, "GW", true), "GW");
+        assert!(o.subscriptions.is_empty() && o.announced.is_empty());
+        assert_eq!(o.announced_before, ["A", "B"]);
+        assert_eq!(o.sent.iter().map(|s| s.session).collect::<Vec<_>>(), [1, 1]);
+    }
+}

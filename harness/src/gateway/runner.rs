@@ -1,0 +1,442 @@
+//! One check of a gateway: the emulator on free ports with a fresh gateway device, the
+//! gateway's process, the scenarios in file order, the passive checks over everything it
+//! sent, and its shutdown. Results are the same `CaseResult`s as `tbgw run`'s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::load::GatewayCaseFile;
+use super::observer::{Observed, Observer, Sent};
+use super::passive::{Check, Severity};
+use super::process::{Endpoint, GatewayProcess, Stopped};
+use super::steps::{self, GatewayCase, Stage};
+use crate::emulator::{Emulator, Options};
+use crate::mqtt::Version;
+use crate::mqtt::wirelog::{Direction, WireEntry};
+use crate::scenario::outcome::{CaseResult, Failure, Verdict};
+use crate::scenario::vars::Vars;
+use crate::target::rest::{self, RestClient};
+
+/// The gateway device the emulator provisions for the gateway under test.
+pub const GATEWAY_NAME: &str = "tbgw-gateway-under-test";
+
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub command: String,
+    pub timeout_multiplier: f64,
+    /// How long the gateway has to connect.
+    pub connect_timeout: Duration,
+    /// Between SIGINT, SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// The method the RPC scenarios call (`${rpc_method}`).
+    pub rpc_method: String,
+    /// NON-STRICT counts as FAIL.
+    pub strict: bool,
+}
+
+/// What a check gives besides the case results.
+pub struct CheckRun {
+    pub results: Vec<CaseResult>,
+    pub version: Option<Version>,
+    pub connected_in: Option<Duration>,
+    pub stopped: Stopped,
+    pub output_tail: Vec<String>,
+}
+
+/// Lines of the gateway's output in a failure.
+const OUTPUT_IN_FAILURE: usize = 25;
+/// … and in a failed step of a gateway still running.
+const OUTPUT_IN_STEP: usize = 12;
+
+pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<CheckRun, String> {
+    let token = format!("tbgw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut emulator_options = Options::ephemeral();
+    emulator_options
+        .config
+        .gateways
+        .push((GATEWAY_NAME.to_owned(), token.clone()));
+    let emulator = Emulator::start(emulator_options)
+        .await
+        .map_err(|e| format!("cannot start the emulator: {e}"))?;
+    let rest = Arc::new(RestClient::new(
+        &format!("http://{}", emulator.http_addr),
+        rest::demo_users(),
+    )?);
+    let observer = Observer::start(emulator.watch_traffic(), token.clone());
+    let endpoint = Endpoint {
+        host: emulator.mqtt_addr.ip().to_string(),
+        port: emulator.mqtt_addr.port(),
+        token: token.clone(),
+    };
+    let mut process = GatewayProcess::start(&options.command, &endpoint)?;
+    let started = Instant::now();
+    let mut results = Vec::new();
+
+    let connect_deadline =
+        tokio::time::Instant::now() + options.connect_timeout.mul_f64(options.timeout_multiplier);
+    let connected = tokio::select! {
+        found = observer.wait_for(connect_deadline, |o| (o.sessions > 0).then_some(())) => found.is_some(),
+        status = process.wait_exit() => {
+            // It may have connected just before exiting; the observer tells.
+            let _ = status;
+            observer.read(|o| o.sessions > 0)
+        }
+    };
+    let connected_in = connected.then(|| started.elapsed());
+    results.push(connect_result(
+        &observer,
+        &mut process,
+        connected,
+        started.elapsed(),
+        options,
+    ));
+    let version = observer.read(|o| o.version);
+
+    let stage = Stage {
+        emulator: &emulator,
+        rest: Arc::clone(&rest),
+        observer: observer.clone(),
+        timeout_multiplier: options.timeout_multiplier,
+    };
+    for case in cases {
+        let result = if !connected {
+            skipped(
+                case,
+                version,
+                "the gateway never connected (see gateway/connects)",
+            )
+        } else if let Some(v) = version
+            && !steps::applies(case.scenario.mqtt.as_deref(), v)
+        {
+            skipped(
+                case,
+                version,
+                &format!("not for a gateway on MQTT {}", v.as_str()),
+            )
+        } else {
+            run_case(&stage, case, &mut process, options, &token).await
+        };
+        results.push(result);
+    }
+
+    let stopped = process.stop(options.grace).await;
+    // The gateway's last messages (device disconnects) arrive as it stops.
+    let _ = observer
+        .wait_for(tokio::time::Instant::now() + Duration::from_secs(2), |o| {
+            o.conn.is_none().then_some(())
+        })
+        .await;
+    if connected {
+        results.push(stop_result(&stopped, version));
+        results.extend(passive_results(&observer, version, options.strict));
+    }
+    Ok(CheckRun {
+        results,
+        version,
+        connected_in,
+        stopped,
+        output_tail: process.output.last(OUTPUT_IN_FAILURE),
+    })
+}
+
+fn mqtt_label(version: Option<Version>) -> String {
+    version.map_or_else(|| "-".to_owned(), |v| v.as_str().to_owned())
+}
+
+fn base_result(
+    id: &str,
+    requirement: &str,
+    refs: Vec<String>,
+    file: &str,
+    version: Option<Version>,
+) -> CaseResult {
+    CaseResult {
+        id: id.to_owned(),
+        mqtt: mqtt_label(version),
+        profile: "tb".to_owned(),
+        requirement: requirement.to_owned(),
+        refs,
+        file: file.to_owned(),
+        verdict: Verdict::Pass,
+        duration_ms: 0,
+        failure: None,
+        note: None,
+        transcript: Vec::new(),
+        wire: Vec::new(),
+    }
+}
+
+fn failure(step: &str, location: &str, expected: String, actual: String) -> Option<Failure> {
+    Some(Failure {
+        step: step.to_owned(),
+        location: location.to_owned(),
+        expected,
+        actual,
+        wire_at_failure: usize::MAX,
+    })
+}
+
+fn output_block(process: &GatewayProcess, lines: usize) -> String {
+    let lines = process.output.last(lines);
+    if lines.is_empty() {
+        return "it printed nothing".to_owned();
+    }
+    format!("its last output:\n      | {}", lines.join("\n      | "))
+}
+
+fn connect_result(
+    observer: &Observer,
+    process: &mut GatewayProcess,
+    connected: bool,
+    took: Duration,
+    options: &CheckOptions,
+) -> CaseResult {
+    let version = observer.read(|o| o.version);
+    let mut result = base_result(
+        "gateway/connects",
+        "The gateway connects with its access token (MQTT username) within the deadline.",
+        vec!["doc: Gateway MQTT API".into(), "tb §0".into()],
+        "(check-gateway)",
+        version,
+    );
+    result.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    if connected {
+        result
+            .transcript
+            .push(format!("connected after {} ms", result.duration_ms));
+        return result;
+    }
+    let refused = observer.read(|o| o.refused);
+    let exited = process.exited();
+    let actual = match (exited, refused) {
+        (Some(status), _) => format!(
+            "the gateway exited ({status}) without connecting; {}",
+            output_block(process, OUTPUT_IN_FAILURE)
+        ),
+        (None, n) if n > 0 => format!(
+            "{n} CONNECT(s) with a wrong access token; {}",
+            output_block(process, OUTPUT_IN_FAILURE)
+        ),
+        (None, _) => format!(
+            "no CONNECT within {:.0} s; {}",
+            options
+                .connect_timeout
+                .mul_f64(options.timeout_multiplier)
+                .as_secs_f64(),
+            output_block(process, OUTPUT_IN_FAILURE)
+        ),
+    };
+    result.verdict = Verdict::Fail;
+    result.failure = failure(
+        "start",
+        &process.command,
+        "an MQTT CONNECT with the given access token".to_owned(),
+        actual,
+    );
+    result
+}
+
+fn skipped(case: &GatewayCaseFile, version: Option<Version>, why: &str) -> CaseResult {
+    let s = &case.scenario;
+    let mut result = base_result(&s.id, &s.requirement, s.refs.clone(), &case.file, version);
+    result.profile = s.profile.as_str().to_owned();
+    result.verdict = Verdict::Skip;
+    result.note = Some(why.to_owned());
+    result
+}
+
+async fn run_case(
+    stage: &Stage<'_>,
+    case: &GatewayCaseFile,
+    process: &mut GatewayProcess,
+    options: &CheckOptions,
+    token: &str,
+) -> CaseResult {
+    let s = &case.scenario;
+    let version = stage.observer.read(|o| o.version);
+    let mut result = base_result(&s.id, &s.requirement, s.refs.clone(), &case.file, version);
+    result.profile = s.profile.as_str().to_owned();
+    let mut vars = Vars::default();
+    vars.set("rpc_method", json!(options.rpc_method));
+    vars.set("gateway", json!(GATEWAY_NAME));
+    vars.set("gateway_token", json!(token));
+    // Devices announced so far are bound up front, so a case may call `${device}` directly.
+    let announced = stage.observer.read(|o| o.known_devices());
+    for (i, device) in announced.iter().enumerate() {
+        vars.set(&format!("device{}", i + 1), json!(device));
+    }
+    if let Some(first) = announced.first() {
+        vars.set("device", json!(first));
+    }
+    let mut run = GatewayCase {
+        stage,
+        vars,
+        transcript: Vec::new(),
+    };
+    let started = Instant::now();
+    let wire_from = stage.observer.read(|o| (o.sent.len(), o.delivered.len()));
+    for (index, step) in s.steps.iter().enumerate() {
+        if let Err(problem) = run.run(&step.value).await {
+            let mut actual = problem.actual;
+            match process.exited() {
+                Some(status) => actual.push_str(&format!(
+                    "; the gateway process has exited ({status}); {}",
+                    output_block(process, OUTPUT_IN_FAILURE)
+                )),
+                None => actual.push_str(&format!("; {}", output_block(process, OUTPUT_IN_STEP))),
+            }
+            result.verdict = Verdict::Fail;
+            result.failure = failure(
+                &format!("{} (step {})", step.value.verb(), index + 1),
+                &format!("{}:{}", case.file, step.referenced.line()),
+                problem.expected,
+                actual,
+            );
+            break;
+        }
+    }
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result.wire = stage.observer.read(|o| gateway_wire(o, wire_from, started));
+    if let Some(f) = &mut result.failure {
+        f.wire_at_failure = result.wire.len();
+    }
+    result.transcript = run.transcript;
+    result
+}
+
+/// What the gateway and the platform published to each other during a case, in order.
+fn gateway_wire(observed: &Observed, from: (usize, usize), started: Instant) -> Vec<WireEntry> {
+    let entry = |s: &Sent, direction: Direction| WireEntry {
+        at_ms: u64::try_from(s.at.saturating_duration_since(started).as_millis()).unwrap_or(0),
+        channel: "gateway".to_owned(),
+        direction,
+        text: format!(
+            "PUBLISH {} qos={} {}",
+            s.topic,
+            s.qos,
+            String::from_utf8_lossy(&s.payload)
+        ),
+        bytes: None,
+    };
+    let sent = observed.sent[from.0.min(observed.sent.len())..]
+        .iter()
+        .map(|s| (s.at, entry(s, Direction::Received)));
+    let delivered = observed.delivered[from.1.min(observed.delivered.len())..]
+        .iter()
+        .map(|s| (s.at, entry(s, Direction::Sent)));
+    let mut all: Vec<(Instant, WireEntry)> = sent.chain(delivered).collect();
+    all.sort_by_key(|(at, _)| *at);
+    all.into_iter().map(|(_, e)| e).collect()
+}
+
+fn stop_result(stopped: &Stopped, version: Option<Version>) -> CaseResult {
+    let mut result = base_result(
+        "gateway/stops-on-sigint",
+        "The gateway stops cleanly on SIGINT (as on Ctrl-C) within the grace period.",
+        vec!["check-gateway".into()],
+        "(check-gateway)",
+        version,
+    );
+    result.duration_ms = u64::try_from(stopped.took.as_millis()).unwrap_or(u64::MAX);
+    let status = stopped
+        .status
+        .map_or_else(|| "no exit status".to_owned(), |s| s.to_string());
+    result
+        .transcript
+        .push(format!("ended by {} ({status})", stopped.by));
+    match stopped.by {
+        "SIGINT" => {}
+        "exited by itself" => {
+            result.verdict = Verdict::Fail;
+            result.failure = failure(
+                "stop",
+                "(check-gateway)",
+                "a gateway still running at the end of the check".to_owned(),
+                format!("it had already exited ({status})"),
+            );
+        }
+        other => {
+            result.verdict = Verdict::Fail;
+            result.failure = failure(
+                "stop",
+                "(check-gateway)",
+                "an exit after SIGINT within the grace period".to_owned(),
+                format!("it needed {other} ({status})"),
+            );
+        }
+    }
+    result
+}
+
+/// Findings shown in a failure; the rest are counted.
+const FINDINGS_SHOWN: usize = 8;
+
+fn passive_results(observer: &Observer, version: Option<Version>, strict: bool) -> Vec<CaseResult> {
+    observer.read(|o| {
+        Check::ALL
+            .iter()
+            .map(|check| {
+                let refs = check.refs().iter().map(|r| (*r).to_owned()).collect();
+                let mut result =
+                    base_result(check.id(), check.requirement(), refs, "(passive)", version);
+                let findings: Vec<_> = o
+                    .passive
+                    .findings()
+                    .iter()
+                    .filter(|f| f.check == *check)
+                    .collect();
+                result.transcript.push(format!(
+                    "{} gateway messages judged, {} finding(s)",
+                    o.passive.checked,
+                    findings.len()
+                ));
+                let Some(worst) = findings.iter().map(|f| f.severity).max() else {
+                    return result;
+                };
+                result.verdict = match (worst, strict) {
+                    (Severity::Fail, _) | (Severity::NonStrict, true) => Verdict::Fail,
+                    (Severity::NonStrict, false) => Verdict::NonStrict,
+                };
+                // The same problem in every telemetry message is one line with a count.
+                let mut grouped: Vec<(String, usize)> = Vec::new();
+                for finding in &findings {
+                    let key = format!("{}: {}", finding.topic, finding.what);
+                    match grouped.iter_mut().find(|(k, _)| k.starts_with(&key)) {
+                        Some((_, n)) => *n += 1,
+                        None => grouped.push((format!("{key} — {}", finding.payload), 1)),
+                    }
+                }
+                let mut actual: Vec<String> = grouped
+                    .iter()
+                    .take(FINDINGS_SHOWN)
+                    .map(|(line, n)| {
+                        if *n > 1 {
+                            format!("{line} (×{n})")
+                        } else {
+                            line.clone()
+                        }
+                    })
+                    .collect();
+                if grouped.len() > FINDINGS_SHOWN {
+                    actual.push(format!(
+                        "… and {} more kinds",
+                        grouped.len() - FINDINGS_SHOWN
+                    ));
+                }
+                result.failure = failure(
+                    "passive check",
+                    "(everything the gateway sent)",
+                    "no finding".to_owned(),
+                    format!(
+                        "{} finding(s):\n    {}",
+                        findings.len(),
+                        actual.join("\n    ")
+                    ),
+                );
+                result
+            })
+            .collect()
+    })
+}
