@@ -155,6 +155,7 @@ fn the_committed_json_schemas_are_current() {
             vec!["schema", "--deviations"],
             "scenarios/deviations.schema.json",
         ),
+        (vec!["schema", "--gateway"], "scenarios/gateway.schema.json"),
     ] {
         let (code, stdout, _) = tbgw(&args);
         assert_eq!(code, 0);

@@ -137,23 +137,16 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
         console::summary_line_of("tbgw check-gateway", "checks of", &summary, target, elapsed)
     );
     let mut code = super::run::exit_code(&summary, false);
-    if let Some(path) = &args.junit
-        && let Err(e) = report::junit::render(&check.results, "check-gateway", elapsed)
-            .and_then(|xml| write(path, &xml))
-    {
-        eprintln!("tbgw check-gateway: {e}");
-        code = code.max(exit::TARGET_FAILED);
-    }
-    if let Some(path) = &args.json
-        && let Err(e) = report::json::render(&check.results, "check-gateway", elapsed, &[])
-            .and_then(|text| write(path, &text))
-    {
+    for e in report::write_files(
+        &check.results,
+        "check-gateway",
+        elapsed,
+        &[],
+        args.junit.as_deref(),
+        args.json.as_deref(),
+    ) {
         eprintln!("tbgw check-gateway: {e}");
         code = code.max(exit::TARGET_FAILED);
     }
     exit::code(code)
-}
-
-fn write(path: &PathBuf, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -290,25 +290,18 @@ async fn run_suite(
     if stop_failed {
         code = code.max(exit::TARGET_FAILED);
     }
-    if let Some(path) = &args.junit
-        && let Err(e) =
-            report::junit::render(&results, target, elapsed).and_then(|xml| write(path, &xml))
-    {
-        eprintln!("tbgw run: {e}");
-        code = code.max(exit::TARGET_FAILED);
-    }
-    if let Some(path) = &args.json
-        && let Err(e) = report::json::render(&results, target, elapsed, &stale)
-            .and_then(|text| write(path, &text))
-    {
+    for e in report::write_files(
+        &results,
+        target,
+        elapsed,
+        &stale,
+        args.junit.as_deref(),
+        args.json.as_deref(),
+    ) {
         eprintln!("tbgw run: {e}");
         code = code.max(exit::TARGET_FAILED);
     }
     exit::code(code)
-}
-
-fn write(path: &PathBuf, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// 3 when the infrastructure failed, else 1 on failures, else 4 on an XPASS or a stale

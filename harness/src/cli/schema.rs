@@ -6,22 +6,34 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::exit;
+use crate::gateway::model::GatewayScenario;
 use crate::scenario::load::DeviationFile;
 use crate::scenario::model::Scenario;
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// The schema of deviation files instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "gateway")]
     deviations: bool,
+    /// The schema of gateway cases (scenarios/gateway) instead.
+    #[arg(long)]
+    gateway: bool,
+}
+
+/// Which file format.
+#[derive(Clone, Copy, Debug)]
+pub enum Format {
+    Scenario,
+    Deviations,
+    Gateway,
 }
 
 /// The schema as pretty JSON text.
-pub fn schema_text(deviations: bool) -> String {
-    let schema = if deviations {
-        schemars::schema_for!(DeviationFile)
-    } else {
-        schemars::schema_for!(Scenario)
+pub fn schema_text(format: Format) -> String {
+    let schema = match format {
+        Format::Scenario => schemars::schema_for!(Scenario),
+        Format::Deviations => schemars::schema_for!(DeviationFile),
+        Format::Gateway => schemars::schema_for!(GatewayScenario),
     };
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
@@ -29,6 +41,13 @@ pub fn schema_text(deviations: bool) -> String {
 }
 
 pub fn run(args: SchemaArgs) -> ExitCode {
-    print!("{}", schema_text(args.deviations));
+    let format = if args.deviations {
+        Format::Deviations
+    } else if args.gateway {
+        Format::Gateway
+    } else {
+        Format::Scenario
+    };
+    print!("{}", schema_text(format));
     exit::code(exit::OK)
 }

@@ -300,7 +300,9 @@ impl Passive {
                     topic,
                     payload,
                 );
-                vec![reply.device.clone()]
+                // A reply answers a request sent while the device was connected (perhaps in
+                // an earlier session, re-sent after a reconnect): the RPC checks judge it.
+                Vec::new()
             }
             _ => Vec::new(),
         };
@@ -459,6 +461,19 @@ mod tests {
             2,
             "B was connected only in the old session"
         );
+    }
+
+    #[test]
+    fn a_reply_re_sent_after_a_reconnect_is_not_data_before_connect() {
+        // paho re-sends unacknowledged replies first thing in a new session.
+        let mut p = connected(&["A"]);
+        p.delivered(
+            "v1/gateway/rpc",
+            br#"{"device":"A","data":{"id":3,"method":"m","params":{}}}"#,
+        );
+        p.session_ended();
+        p.sent("v1/gateway/rpc", br#"{"device":"A","id":3,"data":{"r":1}}"#);
+        assert_eq!(checks(&p), []);
     }
 
     #[test]

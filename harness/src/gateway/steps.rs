@@ -83,9 +83,9 @@ impl GatewayCase<'_> {
             GatewayStep::Rpc(s) => self.rpc(s).await,
             GatewayStep::WriteShared(s) => self.write_shared(s).await,
             GatewayStep::DeleteShared(s) => self.delete_shared(s).await,
-            GatewayStep::Send(s) => self.send(s),
-            GatewayStep::NotifyDisconnect(s) => self.notify_disconnect(s),
-            GatewayStep::DropConnection(_) => self.drop_connection(),
+            GatewayStep::Send(s) => self.send(s).await,
+            GatewayStep::NotifyDisconnect(s) => self.notify_disconnect(s).await,
+            GatewayStep::DropConnection(_) => self.drop_connection().await,
             GatewayStep::ExpectReconnect(s) => self.expect_reconnect(s).await,
         }
     }
@@ -446,16 +446,29 @@ impl GatewayCase<'_> {
         }
     }
 
-    /// The gateway's current connection, or a failure saying it has none.
-    fn connection(&self) -> Result<u64, StepFailure> {
+    /// The gateway's current connection; a gateway between two sessions gets the default
+    /// deadline to come back.
+    async fn connection(&self) -> Result<u64, StepFailure> {
+        let deadline = self.deadline(None, DEFAULT_WITHIN);
         self.stage
             .observer
-            .read(|o| o.conn)
-            .ok_or_else(|| fail("the gateway connected", "it has no session right now"))
+            .wait_for(deadline, |o| o.conn)
+            .await
+            .ok_or_else(|| {
+                fail(
+                    "the gateway connected",
+                    format!(
+                        "it had no session for {:.0} s",
+                        DEFAULT_WITHIN
+                            .mul_f64(self.stage.timeout_multiplier)
+                            .as_secs_f64()
+                    ),
+                )
+            })
     }
 
-    fn inject(&mut self, topic: &str, payload: Vec<u8>) -> StepResult {
-        let conn = self.connection()?;
+    async fn inject(&mut self, topic: &str, payload: Vec<u8>) -> StepResult {
+        let conn = self.connection().await?;
         self.note(format!("platform -> {topic} {}", lossy(&payload)));
         if self
             .stage
@@ -468,7 +481,7 @@ impl GatewayCase<'_> {
         }
     }
 
-    fn send(&mut self, step: &Send) -> StepResult {
+    async fn send(&mut self, step: &Send) -> StepResult {
         let topic = self.text(&step.topic)?;
         let payload = match (&step.json, &step.text, step.filler) {
             (Some(json), None, None) => self
@@ -491,18 +504,19 @@ impl GatewayCase<'_> {
                 ));
             }
         };
-        self.inject(&topic, payload)
+        self.inject(&topic, payload).await
     }
 
-    fn notify_disconnect(&mut self, step: &NotifyDisconnect) -> StepResult {
+    async fn notify_disconnect(&mut self, step: &NotifyDisconnect) -> StepResult {
         let device = self.device(step.device.as_deref())?;
         let reason = step.reason.map_or(0x80, |c| c.0);
         let payload = json!({"device": device, "reason": reason}).to_string();
         self.inject("v1/gateway/disconnect", payload.into_bytes())
+            .await
     }
 
-    fn drop_connection(&mut self) -> StepResult {
-        let conn = self.connection()?;
+    async fn drop_connection(&mut self) -> StepResult {
+        let conn = self.connection().await?;
         self.note("platform drops the gateway's connection".to_owned());
         self.stage
             .emulator

@@ -10,6 +10,34 @@ use serde::Serialize;
 
 use crate::scenario::outcome::{CaseResult, Verdict};
 
+/// Writes the JUnit and JSON reports asked for; every error says which file.
+pub fn write_files(
+    results: &[CaseResult],
+    target: &str,
+    elapsed: std::time::Duration,
+    stale: &[String],
+    junit: Option<&std::path::Path>,
+    json: Option<&std::path::Path>,
+) -> Vec<String> {
+    let write = |path: &std::path::Path, text: Result<String, String>| {
+        text.and_then(|text| {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        })
+    };
+    let mut errors = Vec::new();
+    if let Some(path) = junit
+        && let Err(e) = write(path, junit::render(results, target, elapsed))
+    {
+        errors.push(e);
+    }
+    if let Some(path) = json
+        && let Err(e) = write(path, json::render(results, target, elapsed, stale))
+    {
+        errors.push(e);
+    }
+    errors
+}
+
 /// Counts per verdict.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {

@@ -1,0 +1,246 @@
+//! The real gateways from PyPI under `tbgw check-gateway`, each with the verdicts it gets, so
+//! that a change in the checker (or in a peer) shows. They need the venvs that
+//! `harness/tests/peers/setup.sh` installs, so a plain `cargo test` lists them as ignored;
+//! `.ci/run` runs them:
+//!
+//! ```sh
+//! bash harness/tests/peers/setup.sh
+//! cargo test -p tbgw-harness --test peers -- --ignored
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Checked {
+    code: i32,
+    stdout: String,
+    /// id → (verdict, the failing step if any).
+    cases: BTreeMap<String, (String, String)>,
+}
+
+impl Checked {
+    fn verdicts(&self) -> BTreeMap<&str, &str> {
+        self.cases
+            .iter()
+            .map(|(id, (verdict, _))| (id.as_str(), verdict.as_str()))
+            .collect()
+    }
+
+    fn failed_step(&self, id: &str) -> &str {
+        self.cases.get(id).map_or("", |(_, step)| step.as_str())
+    }
+}
+
+/// Runs check-gateway on a peer: `venv` under .venv-peers, `script` under harness/tests/peers.
+fn check_peer(venv: &str, script: &str, extra: &[&str]) -> Checked {
+    let python = repo().join(".venv-peers").join(venv).join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash harness/tests/peers/setup.sh` first",
+        python.display()
+    );
+    let command = format!(
+        "{} harness/tests/peers/{script} --host {{host}} --port {{port}} --token {{token}}",
+        python.display()
+    );
+    let report = std::env::temp_dir().join(format!("tbgw-peer-{}-{venv}.json", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
+        .args(["check-gateway", "--grace", "10", "--cmd", &command])
+        .args(["--json", &report.display().to_string()])
+        .args(extra)
+        .current_dir(repo())
+        .output()
+        .expect("tbgw runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let json: Value = serde_json::from_str(&text).expect("the JSON report parses");
+    let cases = json["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                (
+                    c["verdict"].as_str().unwrap_or_default().to_owned(),
+                    c["failure"]["step"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    Checked {
+        code: output.status.code().unwrap_or(-1),
+        stdout,
+        cases,
+    }
+}
+
+fn expect(pairs: &[(&'static str, &'static str)]) -> BTreeMap<&'static str, &'static str> {
+    pairs.iter().copied().collect()
+}
+
+/// The cases every peer passes: connecting, the handshake it performs, and stopping on SIGINT.
+const COMMON_PASSES: [&str; 3] = [
+    "gateway/connects",
+    "handshake/subscriptions",
+    "gateway/stops-on-sigint",
+];
+
+#[test]
+#[ignore = "needs the PyPI gateways: bash harness/tests/peers/setup.sh"]
+fn tb_mqtt_client_1_13_dies_silently_on_an_attribute_update_with_data_5() {
+    // Short deadlines: past the bug, every case waits for an RPC reply that never comes.
+    let checked = check_peer(
+        "tbmc-1.13",
+        "tb_mqtt_client_gateway.py",
+        &["--timeout-multiplier", "0.5"],
+    );
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    let mut wanted = expect(&[
+        ("handshake/session-limits", "PASS"),
+        ("devices/announced-before-data", "PASS"),
+        ("rpc/each-device", "PASS"),
+        ("rpc/one-way", "PASS"),
+        ("rpc/same-id-two-devices", "PASS"),
+        ("attributes/responses-every-shape", "PASS"),
+        ("attributes/shared-deletion", "PASS"),
+        ("attributes/shared-update", "PASS"),
+        // gateway-peers.md §1.6: `{"device": D, "data": 5}` kills paho's network thread; the
+        // client goes on publishing telemetry but never handles a message again.
+        ("robustness/data-not-an-object", "FAIL"),
+        ("robustness/not-json", "FAIL"),
+        ("robustness/oversized-value", "FAIL"),
+        ("robustness/rpc-without-id", "FAIL"),
+        ("robustness/unknown-topic", "FAIL"),
+        ("session/device-disconnect-notice", "FAIL"),
+        ("session/reconnect", "FAIL"),
+        ("passive/accepted-whole", "PASS"),
+        ("passive/strict-form", "PASS"),
+        ("passive/devices-connected-first", "PASS"),
+        ("passive/rpc-replies-match", "PASS"),
+        ("passive/rpc-reply-data-is-json", "PASS"),
+    ]);
+    wanted.extend(COMMON_PASSES.map(|id| (id, "PASS")));
+    assert_eq!(checked.verdicts(), wanted, "{}", checked.stdout);
+    // It answered right before the malformed update and never after it.
+    assert_eq!(
+        checked.failed_step("robustness/data-not-an-object"),
+        "rpc (step 4)"
+    );
+    for later in [
+        "robustness/not-json",
+        "robustness/unknown-topic",
+        "session/device-disconnect-notice",
+    ] {
+        assert_eq!(checked.failed_step(later), "rpc (step 2)", "{later}");
+    }
+    assert_eq!(
+        checked.failed_step("session/reconnect"),
+        "expect_reconnect (step 3)"
+    );
+}
+
+#[test]
+#[ignore = "needs the PyPI gateways: bash harness/tests/peers/setup.sh"]
+fn tb_mqtt_client_1_4_1_sends_timestamped_telemetry_as_an_object() {
+    let checked = check_peer(
+        "tbmc-1.4.1",
+        "tb_mqtt_client_gateway.py",
+        &["--timeout-multiplier", "0.5"],
+    );
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    let mut wanted = expect(&[
+        // 1.4.1 predates getSessionLimits.
+        ("handshake/session-limits", "FAIL"),
+        ("devices/announced-before-data", "PASS"),
+        // gateway-peers.md §1.3: `{"Dev": {"ts": …, "values": …}}` is refused; ThingsBoard
+        // closes a 3.1.1 connection on it and paho re-sends it first after every reconnect, so
+        // no RPC is ever answered.
+        ("passive/accepted-whole", "FAIL"),
+        ("rpc/each-device", "FAIL"),
+        ("rpc/one-way", "FAIL"),
+        ("rpc/same-id-two-devices", "FAIL"),
+        ("attributes/responses-every-shape", "FAIL"),
+        ("attributes/shared-deletion", "FAIL"),
+        ("attributes/shared-update", "FAIL"),
+        ("robustness/data-not-an-object", "FAIL"),
+        ("robustness/not-json", "FAIL"),
+        ("robustness/oversized-value", "FAIL"),
+        ("robustness/rpc-without-id", "FAIL"),
+        ("robustness/unknown-topic", "FAIL"),
+        // The notice exists only on MQTT 5.
+        ("session/device-disconnect-notice", "SKIP"),
+        ("session/reconnect", "FAIL"),
+        ("passive/strict-form", "PASS"),
+        ("passive/devices-connected-first", "PASS"),
+        ("passive/rpc-replies-match", "PASS"),
+        ("passive/rpc-reply-data-is-json", "PASS"),
+    ]);
+    wanted.extend(COMMON_PASSES.map(|id| (id, "PASS")));
+    assert_eq!(checked.verdicts(), wanted, "{}", checked.stdout);
+    assert!(
+        checked.stdout.contains("gateway connected after")
+            && checked.stdout.contains("(MQTT 3.1.1)"),
+        "{}",
+        checked.stdout
+    );
+    assert!(
+        checked.stdout.contains("every value must be an array"),
+        "the refused telemetry is named: {}",
+        checked.stdout
+    );
+}
+
+#[test]
+#[ignore = "needs the PyPI gateways: bash harness/tests/peers/setup.sh"]
+fn thingsboard_gateway_3_8_5_restarts_its_connection_and_never_announces_again() {
+    let checked = check_peer("tbgw-3.8.5", "run_thingsboard_gateway.py", &[]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    let mut wanted = expect(&[
+        ("handshake/session-limits", "PASS"),
+        ("devices/announced-before-data", "PASS"),
+        ("rpc/each-device", "PASS"),
+        ("rpc/one-way", "PASS"),
+        ("rpc/same-id-two-devices", "PASS"),
+        ("attributes/responses-every-shape", "PASS"),
+        ("attributes/shared-deletion", "PASS"),
+        ("attributes/shared-update", "PASS"),
+        // gateway-peers.md §2.5: `data: 5` and a non-JSON payload kill paho's thread; its
+        // supervisor reconnects seconds later, and the RPC sent in between is lost.
+        ("robustness/data-not-an-object", "FAIL"),
+        ("robustness/not-json", "FAIL"),
+        ("robustness/oversized-value", "PASS"),
+        ("robustness/rpc-without-id", "PASS"),
+        ("robustness/unknown-topic", "PASS"),
+        ("session/device-disconnect-notice", "PASS"),
+        // After a reconnect it sends its devices' data without announcing them again.
+        ("session/reconnect", "FAIL"),
+        ("passive/devices-connected-first", "NON-STRICT"),
+        ("passive/accepted-whole", "PASS"),
+        ("passive/strict-form", "PASS"),
+        ("passive/rpc-replies-match", "PASS"),
+        ("passive/rpc-reply-data-is-json", "PASS"),
+    ]);
+    wanted.extend(COMMON_PASSES.map(|id| (id, "PASS")));
+    assert_eq!(checked.verdicts(), wanted, "{}", checked.stdout);
+    assert_eq!(
+        checked.failed_step("robustness/data-not-an-object"),
+        "rpc (step 4)"
+    );
+    assert_eq!(
+        checked.failed_step("session/reconnect"),
+        "expect_reconnect (step 3)"
+    );
+}
