@@ -59,6 +59,13 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
     let durations = seconds(args.connect_timeout, "--connect-timeout")
         .and_then(|c| seconds(args.grace, "--grace").map(|g| (c, g)))
         .and_then(|d| seconds(args.timeout_multiplier, "--timeout-multiplier").map(|_| d));
+    if args.rpc_method.starts_with("gateway_") {
+        eprintln!(
+            "tbgw check-gateway: --rpc-method {:?} is a gateway-level method that acts on the gateway's host; choose a device method",
+            args.rpc_method
+        );
+        return exit::code(exit::BAD_INPUT);
+    }
     let (connect_timeout, grace) = match durations {
         Ok(d) => d,
         Err(e) => {

@@ -53,6 +53,30 @@ pub struct GatewayCase<'a> {
 }
 
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Gateway-level RPC methods act on the gateway's host (thingsboard-gateway's
+/// `gateway_reboot` runs `shutdown -r`; `gateway_update`, `gateway_restart`, remote shell and
+/// configuration likewise): a check never sends one.
+fn acts_on_the_host(method: &str) -> bool {
+    method.starts_with("gateway_")
+}
+
+/// Refuses a payload that would call a gateway-level method (see [`acts_on_the_host`]).
+fn refuse_host_methods(payload: &[u8]) -> StepResult {
+    let method = serde_json::from_slice::<Value>(payload).ok().and_then(|v| {
+        v.get("method")
+            .or_else(|| v.get("data").and_then(|d| d.get("method")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    match method {
+        Some(m) if acts_on_the_host(&m) => Err(fail(
+            "no gateway-level method (it would act on the gateway's host)",
+            format!("the case sends {m:?}: refused"),
+        )),
+        _ => Ok(()),
+    }
+}
 const DEVICES_WITHIN: Duration = Duration::from_secs(30);
 
 impl GatewayCase<'_> {
@@ -234,6 +258,12 @@ impl GatewayCase<'_> {
 
     async fn rpc(&mut self, step: &Rpc) -> StepResult {
         let method = self.text(step.method.as_deref().unwrap_or("${rpc_method}"))?;
+        if acts_on_the_host(&method) {
+            return Err(fail(
+                "no gateway-level method (it would act on the gateway's host)",
+                format!("the case calls {method:?}: refused"),
+            ));
+        }
         let params = self
             .vars
             .value(&step.params)
@@ -399,8 +429,21 @@ impl GatewayCase<'_> {
         Ok(())
     }
 
+    /// A device's name, refusing the gateway's own device: its shared attributes are the
+    /// gateway's remote configuration.
+    fn sub_device(&self, given: Option<&str>) -> Result<String, StepFailure> {
+        let device = self.device(given)?;
+        if device == super::runner::GATEWAY_NAME {
+            return Err(fail(
+                "a device behind the gateway",
+                "the gateway's own device (its shared attributes are remote configuration): refused",
+            ));
+        }
+        Ok(device)
+    }
+
     async fn write_shared(&mut self, step: &WriteShared) -> StepResult {
-        let device = self.device(step.device.as_deref())?;
+        let device = self.sub_device(step.device.as_deref())?;
         let body = self
             .vars
             .value(&step.json)
@@ -413,7 +456,7 @@ impl GatewayCase<'_> {
     }
 
     async fn delete_shared(&mut self, step: &DeleteShared) -> StepResult {
-        let device = self.device(step.device.as_deref())?;
+        let device = self.sub_device(step.device.as_deref())?;
         let id = self.device_id(&device).await?;
         let keys = step
             .keys
@@ -468,6 +511,7 @@ impl GatewayCase<'_> {
     }
 
     async fn inject(&mut self, topic: &str, payload: Vec<u8>) -> StepResult {
+        refuse_host_methods(&payload)?;
         let conn = self.connection().await?;
         self.note(format!("platform -> {topic} {}", lossy(&payload)));
         if self
@@ -574,4 +618,21 @@ fn lossy(payload: &[u8]) -> String {
 /// Whether a case applies to a gateway speaking `version`.
 pub fn applies(versions: Option<&[crate::scenario::model::MqttVersion]>, version: Version) -> bool {
     versions.is_none_or(|v| v.iter().any(|m| m.0 == version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_level_methods_are_never_sent() {
+        assert!(acts_on_the_host("gateway_reboot"));
+        assert!(!acts_on_the_host("echo"));
+        let reboot = br#"{"method":"gateway_reboot","params":{}}"#;
+        assert!(refuse_host_methods(reboot).is_err());
+        let nested = br#"{"device":"A","data":{"id":1,"method":"gateway_update"}}"#;
+        assert!(refuse_host_methods(nested).is_err());
+        assert!(refuse_host_methods(br#"{"device":"A","data":{"id":1,"method":"echo"}}"#).is_ok());
+        assert!(refuse_host_methods(b"not json").is_ok());
+    }
 }
