@@ -93,12 +93,13 @@ pub enum Traffic {
         conn: ConnId,
         filters: Vec<(String, u8)>,
     },
-    /// A client published this.
+    /// A client published this (`dup`: a re-delivery of a QoS 1 message).
     Published {
         conn: ConnId,
         topic: String,
         qos: u8,
         payload: Vec<u8>,
+        dup: bool,
     },
     /// The emulator published this to a client.
     Delivered {

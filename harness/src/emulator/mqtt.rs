@@ -171,6 +171,7 @@ fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> b
                 topic: publish.topic.clone(),
                 qos: publish.qos,
                 payload: publish.payload.clone(),
+                dup: publish.dup,
             });
             shared.with_core(|core| core.publish(conn, publish));
             shared.is_open(conn)

@@ -57,12 +57,13 @@ pub enum Inbound {
     Ignored,
 }
 
-fn publish_in(topic: &str, qos_pid: QosPid, payload: &Bytes) -> PublishIn {
+fn publish_in(topic: &str, qos_pid: QosPid, payload: &Bytes, dup: bool) -> PublishIn {
     PublishIn {
         topic: topic.to_owned(),
         qos: qos_number(qos_pid.qos()),
         pid: qos_pid.pid().map(Pid::value),
         payload: payload.to_vec(),
+        dup,
     }
 }
 
@@ -77,7 +78,7 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                     username: c.username.map(|u| u.to_string()),
                 }),
                 v3::Packet::Publish(p) => {
-                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload))
+                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload, p.dup))
                 }
                 v3::Packet::Subscribe(s) => Inbound::Subscribe {
                     pid: s.pid.value(),
@@ -106,7 +107,7 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                     username: c.username.map(|u| u.to_string()),
                 }),
                 v5::Packet::Publish(p) => {
-                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload))
+                    Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload, p.dup))
                 }
                 v5::Packet::Subscribe(s) => Inbound::Subscribe {
                     pid: s.pid.value(),

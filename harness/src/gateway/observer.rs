@@ -72,8 +72,9 @@ impl Observed {
                 topic,
                 qos,
                 payload,
+                dup,
             } if Some(conn) == self.conn => {
-                self.passive.sent(&topic, &payload);
+                self.passive.sent(&topic, &payload, dup);
                 if topic == "v1/gateway/connect" {
                     let now: Vec<String> = self.passive.connected().iter().cloned().collect();
                     for device in now {
@@ -206,6 +207,7 @@ mod tests {
             topic: topic.to_owned(),
             qos: 1,
             payload: payload.as_bytes().to_vec(),
+            dup: false,
         }
     }
 

@@ -98,6 +98,8 @@ pub struct Passive {
     flagged_unconnected: BTreeSet<String>,
     /// (device, id) of every RPC request delivered and not answered yet.
     outstanding: Vec<(String, i32)>,
+    /// … and of those answered (a re-delivered reply may come again).
+    answered: Vec<(String, i32)>,
     findings: Vec<Finding>,
     /// Gateway-topic messages judged.
     pub checked: usize,
@@ -162,8 +164,8 @@ impl Passive {
         }
     }
 
-    /// The gateway sent this.
-    pub fn sent(&mut self, topic_name: &str, payload: &[u8]) {
+    /// The gateway sent this; `dup`: the MQTT DUP flag (a QoS 1 re-delivery).
+    pub fn sent(&mut self, topic_name: &str, payload: &[u8], dup: bool) {
         if !topic_name.starts_with("v1/gateway/") {
             // The gateway's own device API (its statistics, getSessionLimits): not gateway data.
             return;
@@ -231,7 +233,7 @@ impl Passive {
                         payload,
                     );
                 }
-                self.follow(&decoded.message, topic_name, payload);
+                self.follow(&decoded.message, topic_name, payload, dup);
             }
         }
     }
@@ -269,7 +271,7 @@ impl Passive {
     }
 
     /// Connections, device use and RPC replies.
-    fn follow(&mut self, message: &Message, topic: &str, payload: &[u8]) {
+    fn follow(&mut self, message: &Message, topic: &str, payload: &[u8], dup: bool) {
         let used: Vec<String> = match message {
             Message::Connect(connect) => {
                 self.connected.insert(connect.device.clone());
@@ -297,8 +299,7 @@ impl Passive {
                     &reply.device,
                     reply.id,
                     reply.data_is_json_text(),
-                    topic,
-                    payload,
+                    (topic, payload, dup),
                 );
                 // A reply answers a request sent while the device was connected (perhaps in
                 // an earlier session, re-sent after a reconnect): the RPC checks judge it.
@@ -322,13 +323,15 @@ impl Passive {
         }
     }
 
-    fn reply(&mut self, device: &str, id: i32, json_text: bool, topic: &str, payload: &[u8]) {
-        if let Some(at) = self
-            .outstanding
-            .iter()
-            .position(|(d, i)| d == device && *i == id)
-        {
-            self.outstanding.remove(at);
+    fn reply(&mut self, device: &str, id: i32, json_text: bool, sent: (&str, &[u8], bool)) {
+        let (topic, payload, dup) = sent;
+        let key = (device.to_owned(), id);
+        if let Some(at) = self.outstanding.iter().position(|k| *k == key) {
+            self.answered.push(self.outstanding.remove(at));
+        } else if dup && self.answered.contains(&key) {
+            // MQTT at-least-once: the same reply again after a reconnect. ThingsBoard ignores
+            // it; nothing is lost.
+            return;
         } else {
             let sent_to: Vec<String> = self
                 .outstanding
@@ -364,6 +367,11 @@ impl Passive {
 mod tests {
     use super::*;
 
+    /// A first delivery (no DUP flag).
+    fn sent(p: &mut Passive, topic: &str, payload: &[u8]) {
+        p.sent(topic, payload, false);
+    }
+
     fn checks(p: &Passive) -> Vec<(Check, Severity)> {
         p.findings().iter().map(|f| (f.check, f.severity)).collect()
     }
@@ -371,7 +379,8 @@ mod tests {
     fn connected(devices: &[&str]) -> Passive {
         let mut p = Passive::default();
         for d in devices {
-            p.sent(
+            sent(
+                &mut p,
                 "v1/gateway/connect",
                 format!(r#"{{"device":"{d}"}}"#).as_bytes(),
             );
@@ -382,21 +391,23 @@ mod tests {
     #[test]
     fn clean_traffic_has_no_findings() {
         let mut p = connected(&["A", "B"]);
-        p.sent(
+        sent(
+            &mut p,
             "v1/gateway/telemetry",
             br#"{"A":[{"ts":1700000000000,"values":{"t":1}}],"B":[{"t":2}]}"#,
         );
-        p.sent("v1/gateway/attributes", br#"{"A":{"fw":"1.0"}}"#);
+        sent(&mut p, "v1/gateway/attributes", br#"{"A":{"fw":"1.0"}}"#);
         p.delivered(
             "v1/gateway/rpc",
             br#"{"device":"A","data":{"id":0,"method":"echo","params":{}}}"#,
         );
-        p.sent(
+        sent(
+            &mut p,
             "v1/gateway/rpc",
             br#"{"device":"A","id":0,"data":{"ok":true}}"#,
         );
-        p.sent("v1/gateway/disconnect", br#"{"device":"A"}"#);
-        p.sent("v1/devices/me/telemetry", b"not judged");
+        sent(&mut p, "v1/gateway/disconnect", br#"{"device":"A"}"#);
+        sent(&mut p, "v1/devices/me/telemetry", b"not judged");
         assert_eq!(checks(&p), []);
         assert_eq!(p.checked, 6);
     }
@@ -405,7 +416,8 @@ mod tests {
     fn ts_telemetry_as_an_object_is_refused_naming_the_lost_data() {
         // tb-mqtt-client 1.4.1 (peers §1.3): the device's entry is an object, not an array.
         let mut p = connected(&["Dev"]);
-        p.sent(
+        sent(
+            &mut p,
             "v1/gateway/telemetry",
             br#"{"Dev": {"ts": 1700000000000, "values": {"t": 1}}}"#,
         );
@@ -416,7 +428,8 @@ mod tests {
     #[test]
     fn one_bad_device_in_a_message_loses_only_its_own_data() {
         let mut p = connected(&["A", "B"]);
-        p.sent(
+        sent(
+            &mut p,
             "v1/gateway/telemetry",
             br#"{"A":[{"t":1}],"B":{"ts":1,"values":{"t":2}}}"#,
         );
@@ -436,8 +449,12 @@ mod tests {
     #[test]
     fn a_null_value_is_a_loss_and_gson_syntax_is_non_strict() {
         let mut p = connected(&["A"]);
-        p.sent("v1/gateway/attributes", br#"{"A":{"k":null,"j":1}}"#);
-        p.sent("v1/gateway/connect", br#"{device:"A"}"#);
+        sent(
+            &mut p,
+            "v1/gateway/attributes",
+            br#"{"A":{"k":null,"j":1}}"#,
+        );
+        sent(&mut p, "v1/gateway/connect", br#"{device:"A"}"#);
         assert_eq!(
             checks(&p),
             [
@@ -450,12 +467,12 @@ mod tests {
     #[test]
     fn data_before_connect_is_flagged_once_per_device_and_again_after_a_new_session() {
         let mut p = Passive::default();
-        p.sent("v1/gateway/telemetry", br#"{"A":[{"t":1}]}"#);
-        p.sent("v1/gateway/telemetry", br#"{"A":[{"t":2}]}"#);
+        sent(&mut p, "v1/gateway/telemetry", br#"{"A":[{"t":1}]}"#);
+        sent(&mut p, "v1/gateway/telemetry", br#"{"A":[{"t":2}]}"#);
         assert_eq!(checks(&p), [(Check::ConnectedFirst, Severity::NonStrict)]);
-        p.sent("v1/gateway/connect", br#"{"device":"B"}"#);
+        sent(&mut p, "v1/gateway/connect", br#"{"device":"B"}"#);
         p.session_ended();
-        p.sent("v1/gateway/telemetry", br#"{"B":[{"t":1}]}"#);
+        sent(&mut p, "v1/gateway/telemetry", br#"{"B":[{"t":1}]}"#);
         assert_eq!(
             p.findings().len(),
             2,
@@ -472,8 +489,31 @@ mod tests {
             br#"{"device":"A","data":{"id":3,"method":"m","params":{}}}"#,
         );
         p.session_ended();
-        p.sent("v1/gateway/rpc", br#"{"device":"A","id":3,"data":{"r":1}}"#);
+        sent(
+            &mut p,
+            "v1/gateway/rpc",
+            br#"{"device":"A","id":3,"data":{"r":1}}"#,
+        );
         assert_eq!(checks(&p), []);
+    }
+
+    #[test]
+    fn a_re_delivered_reply_is_not_a_stale_one() {
+        let mut p = connected(&["A"]);
+        p.delivered(
+            "v1/gateway/rpc",
+            br#"{"device":"A","data":{"id":0,"method":"m","params":{}}}"#,
+        );
+        let reply = br#"{"device":"A","id":0,"data":{"r":1}}"#;
+        sent(&mut p, "v1/gateway/rpc", reply);
+        p.sent("v1/gateway/rpc", reply, true);
+        assert_eq!(checks(&p), [], "a DUP copy of an answered reply");
+        sent(&mut p, "v1/gateway/rpc", reply);
+        assert_eq!(
+            checks(&p),
+            [(Check::RpcRepliesMatch, Severity::Fail)],
+            "a second reply sent anew"
+        );
     }
 
     #[test]
@@ -487,11 +527,23 @@ mod tests {
             "v1/gateway/rpc",
             br#"{"device":"B","data":{"id":0,"method":"m","params":{}}}"#,
         );
-        p.sent("v1/gateway/rpc", br#"{"device":"A","id":0,"data":{"r":1}}"#);
+        sent(
+            &mut p,
+            "v1/gateway/rpc",
+            br#"{"device":"A","id":0,"data":{"r":1}}"#,
+        );
         assert_eq!(checks(&p), []);
         // A second reply for A 0: B's request is still outstanding with that id.
-        p.sent("v1/gateway/rpc", br#"{"device":"A","id":0,"data":{"r":1}}"#);
-        p.sent("v1/gateway/rpc", br#"{"device":"B","id":7,"data":{"r":1}}"#);
+        sent(
+            &mut p,
+            "v1/gateway/rpc",
+            br#"{"device":"A","id":0,"data":{"r":1}}"#,
+        );
+        sent(
+            &mut p,
+            "v1/gateway/rpc",
+            br#"{"device":"B","id":7,"data":{"r":1}}"#,
+        );
         assert_eq!(
             checks(&p),
             [
@@ -519,7 +571,8 @@ mod tests {
             "v1/gateway/rpc",
             br#"{"device":"SN-001","data":{"id":10,"method":"setValue","params":1}}"#,
         );
-        p.sent(
+        sent(
+            &mut p,
             "v1/gateway/rpc",
             br#"{"device":"SN-001","id":10,"data":"{\"success\": true}"}"#,
         );
@@ -529,8 +582,9 @@ mod tests {
     #[test]
     fn an_unknown_gateway_topic_or_a_platform_topic_is_refused() {
         let mut p = Passive::default();
-        p.sent("v1/gateway/telemetri", b"{}");
-        p.sent(
+        sent(&mut p, "v1/gateway/telemetri", b"{}");
+        sent(
+            &mut p,
             "v1/gateway/attributes/response",
             br#"{"id":1,"device":"A","value":1}"#,
         );

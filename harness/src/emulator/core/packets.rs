@@ -22,6 +22,8 @@ pub struct PublishIn {
     /// `None` for QoS 0.
     pub pid: Option<u16>,
     pub payload: Vec<u8>,
+    /// The DUP flag: a re-delivery of a QoS 1 message the client sent before.
+    pub dup: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
