@@ -237,7 +237,9 @@ impl GatewayCase<'_> {
         for (i, device) in devices.iter().enumerate() {
             self.vars.set(&format!("device{}", i + 1), json!(device));
         }
-        self.vars.set("device", json!(devices[0]));
+        if let Some(first) = devices.first() {
+            self.vars.set("device", json!(first));
+        }
         self.vars.set("devices", json!(devices.len()));
         Ok(())
     }
