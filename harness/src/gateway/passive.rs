@@ -107,13 +107,18 @@ pub struct Passive {
 
 const PAYLOAD_SHOWN: usize = 240;
 
-fn excerpt(payload: &[u8]) -> String {
+/// A payload as text, cut after `shown` characters (the byte count says how long it was).
+pub(crate) fn excerpt_of(payload: &[u8], shown: usize) -> String {
     let text = String::from_utf8_lossy(payload);
-    if text.chars().count() <= PAYLOAD_SHOWN {
+    if text.chars().count() <= shown {
         return text.into_owned();
     }
-    let cut: String = text.chars().take(PAYLOAD_SHOWN).collect();
+    let cut: String = text.chars().take(shown).collect();
     format!("{cut}… ({} bytes)", payload.len())
+}
+
+fn excerpt(payload: &[u8]) -> String {
+    excerpt_of(payload, PAYLOAD_SHOWN)
 }
 
 impl Passive {

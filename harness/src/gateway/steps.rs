@@ -608,13 +608,7 @@ fn rpc_body(method: &str, params: &Value, within: Duration) -> Value {
 }
 
 fn lossy(payload: &[u8]) -> String {
-    let text = String::from_utf8_lossy(payload);
-    if text.chars().count() > 300 {
-        let cut: String = text.chars().take(300).collect();
-        format!("{cut}… ({} bytes)", payload.len())
-    } else {
-        text.into_owned()
-    }
+    super::passive::excerpt_of(payload, 300)
 }
 
 /// Whether a case applies to a gateway speaking `version`.
