@@ -6,6 +6,8 @@ pub mod emulator;
 pub mod exit;
 pub mod gateway;
 pub mod mqtt;
+pub mod output;
+pub mod process;
 pub mod report;
 pub mod scenario;
 pub mod target;

@@ -73,13 +73,15 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         timeout_multiplier: 1.0,
         jobs: 8,
         profile: None,
+        run_id: runner::new_run_id(),
+        interrupt: tbgw_harness::process::interrupt::Interrupt::never(),
     };
     let results = runner::run(
         Arc::new(suite),
         planned,
         Arc::new(platform),
         options,
-        |_| {},
+        |_, _| {},
     )
     .await;
     let bad: Vec<String> = results

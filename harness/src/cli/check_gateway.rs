@@ -3,15 +3,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
-use globset::Glob;
 
-use crate::exit;
+use super::common::{ReportArgs, SelectArgs, TimingArgs, positive};
+use super::run::usage;
 use crate::gateway::load;
-use crate::gateway::runner::{self, CheckOptions};
+use crate::gateway::runner::{self, CheckOptions, Event};
+use crate::process::interrupt::{Caught, Interrupt};
 use crate::report::{self, Summary, console};
+use crate::{errln, exit, outln};
 
 #[derive(Debug, Args)]
 pub struct CheckGatewayArgs {
@@ -19,141 +21,190 @@ pub struct CheckGatewayArgs {
     /// replaced, and TB_GW_HOST, TB_GW_PORT, TB_GW_ACCESS_TOKEN are set in its environment.
     #[arg(long = "cmd", value_name = "COMMAND")]
     command: String,
-    /// Gateway scenario files or folders; scenarios/gateway when omitted.
+    /// Gateway scenario files or folders; the gateway cases built into tbgw when omitted.
     paths: Vec<PathBuf>,
-    /// Only cases whose id matches this glob (the connect, stop and passive checks always run).
-    #[arg(long, value_name = "GLOB")]
-    filter: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// NON-STRICT findings (accepted only through a ThingsBoard leniency) fail the check.
     #[arg(long)]
     strict: bool,
-    /// Write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Write a JSON report.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Scale every deadline (a slow gateway or machine: 2 or 3).
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
-    timeout_multiplier: f64,
+    #[command(flatten)]
+    reports: ReportArgs,
+    #[command(flatten)]
+    timing: TimingArgs,
     /// Seconds the gateway has to connect.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     connect_timeout: f64,
-    /// Seconds between SIGINT, SIGTERM and SIGKILL when stopping the gateway.
+    /// Seconds between SIGINT, SIGTERM and SIGKILL when stopping the gateway's process group.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     grace: f64,
     /// The RPC method the scenarios call on devices (one your gateway answers).
     #[arg(long, default_value = "echo", value_name = "NAME")]
     rpc_method: String,
-}
-
-fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("{flag} must be a positive number of seconds"))
-    }
+    /// Write every line the gateway prints to FILE (the report keeps the last ones).
+    #[arg(long, value_name = "FILE")]
+    gateway_log: Option<PathBuf>,
 }
 
 pub fn run(args: CheckGatewayArgs) -> ExitCode {
-    let durations = seconds(args.connect_timeout, "--connect-timeout")
-        .and_then(|c| seconds(args.grace, "--grace").map(|g| (c, g)))
-        .and_then(|d| seconds(args.timeout_multiplier, "--timeout-multiplier").map(|_| d));
-    if args.rpc_method.starts_with("gateway_") {
-        eprintln!(
-            "tbgw check-gateway: --rpc-method {:?} is a gateway-level method that acts on the gateway's host; choose a device method",
-            args.rpc_method
+    const COMMAND: &str = "check-gateway";
+    if args.command.trim().is_empty() {
+        return usage(
+            COMMAND,
+            "--cmd is empty: give the command that starts your gateway, e.g. --cmd \"./my-gateway --host {host} --port {port} --token {token}\"",
         );
-        return exit::code(exit::BAD_INPUT);
     }
-    let (connect_timeout, grace) = match durations {
+    if args.rpc_method.starts_with("gateway_") {
+        return usage(
+            COMMAND,
+            &format!(
+                "--rpc-method {:?} is a gateway-level method that acts on the gateway's host; choose a device method",
+                args.rpc_method
+            ),
+        );
+    }
+    let checked = positive(args.connect_timeout, "--connect-timeout").and_then(|connect| {
+        let grace = positive(args.grace, "--grace")?;
+        args.timing.check()?;
+        args.reports.check()?;
+        Ok((connect, grace))
+    });
+    let (connect_timeout, grace) = match checked {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("tbgw check-gateway: {e}");
-            return exit::code(exit::BAD_INPUT);
-        }
+        Err(e) => return usage(COMMAND, &e),
     };
-    let mut cases = match load::load(&load::paths_to_load(&args.paths)) {
+    let filter = match args.select.matcher() {
+        Ok(filter) => filter,
+        Err(e) => return usage(COMMAND, &e),
+    };
+    let mut cases = match load::load(&args.paths) {
         Ok(cases) => cases,
         Err(errors) => {
-            for error in &errors {
-                eprintln!("error: {error}");
+            if !args.paths.is_empty()
+                && crate::scenario::load::load(&args.paths).is_ok_and(|s| !s.cases.is_empty())
+            {
+                return usage(
+                    COMMAND,
+                    &format!(
+                        "{} holds platform cases (tbgw plays the gateway in them); run them with `tbgw run {}`",
+                        super::run::paths_list(&args.paths),
+                        super::run::paths_list(&args.paths)
+                    ),
+                );
             }
-            eprintln!(
+            for error in &errors {
+                errln!("error: {error}");
+            }
+            errln!(
                 "tbgw check-gateway: {} mistake(s) in the scenario files; the gateway was not started",
                 errors.len()
             );
             return exit::code(exit::BAD_INPUT);
         }
     };
-    if let Some(filter) = &args.filter {
-        match Glob::new(filter) {
-            Ok(glob) => {
-                let matcher = glob.compile_matcher();
-                cases.retain(|c| matcher.is_match(&c.scenario.id));
-            }
-            Err(e) => {
-                eprintln!("tbgw check-gateway: bad --filter: {e}");
-                return exit::code(exit::BAD_INPUT);
-            }
-        }
+    if let Some(matcher) = &filter {
+        cases.retain(|c| matcher.is_match(&c.scenario.id));
     }
-    let options = CheckOptions {
-        command: args.command.clone(),
-        timeout_multiplier: args.timeout_multiplier,
-        connect_timeout,
-        grace,
-        rpc_method: args.rpc_method.clone(),
-        strict: args.strict,
-    };
+    if args.reports.uses_stdout() {
+        crate::output::console_to_stderr();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tbgw check-gateway: cannot start the async runtime: {error}");
+            errln!("tbgw check-gateway: cannot start the async runtime: {error}");
             return exit::code(exit::TARGET_FAILED);
         }
     };
+    runtime.block_on(check(args, cases, connect_timeout, grace))
+}
+
+async fn check(
+    args: CheckGatewayArgs,
+    cases: Vec<load::GatewayCaseFile>,
+    connect_timeout: std::time::Duration,
+    grace: std::time::Duration,
+) -> ExitCode {
+    let interrupt = Interrupt::listen();
+    let options = CheckOptions {
+        command: args.command.clone(),
+        timeout_multiplier: args.timing.timeout_multiplier,
+        connect_timeout,
+        grace,
+        rpc_method: args.rpc_method.clone(),
+        strict: args.strict,
+        gateway_log: args.gateway_log.clone(),
+        interrupt: interrupt.clone(),
+    };
+    // The checks in report order: the connect check, the cases, the stop, the passive ones.
+    let mut names = vec!["gateway/connects".to_owned()];
+    names.extend(cases.iter().map(|c| c.scenario.id.clone()));
+    names.push("gateway/stops-on-sigint".to_owned());
+    let progress = console::Progress::named(names);
+    let reported = std::sync::atomic::AtomicUsize::new(0);
+    let tell = |event: Event<'_>| match event {
+        Event::Connected { after, version } => progress.line(&format!(
+            "gateway connected after {:.2} s (MQTT {})",
+            after.as_secs_f64(),
+            version.as_str()
+        )),
+        Event::Doing(what) => progress.doing(&what),
+        Event::Finished(result) => {
+            let slot = reported.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            progress.finished(slot, result);
+        }
+    };
     let started = Instant::now();
-    let check = match runtime.block_on(runner::check(&cases, &options)) {
+    let check = runner::check(&cases, &options, &tell).await;
+    progress.clear();
+    let check = match check {
         Ok(check) => check,
         Err(e) => {
-            eprintln!("tbgw check-gateway: {e}");
+            errln!("tbgw check-gateway: {e}");
             return exit::code(exit::TARGET_FAILED);
         }
     };
     let elapsed = started.elapsed();
-    if let (Some(took), Some(version)) = (check.connected_in, check.version) {
-        println!(
-            "gateway connected after {:.2} s (MQTT {version}); stopped by {} after {:.2} s",
-            took.as_secs_f64(),
-            check.stopped.by,
+    if check.connected_in.is_some() {
+        outln!(
+            "gateway stopped by {} after {:.2} s",
+            check.stopped.by.as_str(),
             check.stopped.took.as_secs_f64()
         );
     }
-    for result in &check.results {
-        println!("{}", console::case_line(result));
-    }
-    print!("{}", console::failure_blocks(&check.results));
+    console::print_end(
+        &check.results,
+        check.interrupted.map(|c| {
+            (
+                c.name(),
+                cases.len() + 2 + crate::gateway::passive::Check::ALL.len(),
+            )
+        }),
+    );
     let summary = Summary::of(&check.results);
-    let target = "the gateway";
-    println!(
+    outln!(
         "\n{}",
-        console::summary_line_of("tbgw check-gateway", "checks of", &summary, target, elapsed)
+        console::summary_line_of(
+            "tbgw check-gateway",
+            "checks of",
+            &summary,
+            "the gateway",
+            elapsed
+        )
     );
     let mut code = super::run::exit_code(&summary, false);
-    for e in report::write_files(
-        &check.results,
-        "check-gateway",
+    let meta = report::RunMeta {
+        tool: "tbgw check-gateway",
+        target: "check-gateway",
         elapsed,
-        &[],
-        args.junit.as_deref(),
-        args.json.as_deref(),
-    ) {
-        eprintln!("tbgw check-gateway: {e}");
+        stale: &[],
+        interrupted: check.interrupted.map(Caught::name),
+    };
+    for e in report::write_files(&check.results, &meta, &args.reports) {
+        errln!("tbgw check-gateway: {e}");
         code = code.max(exit::TARGET_FAILED);
     }
-    exit::code(code)
+    exit::code(check.interrupted.map_or(code, Caught::exit_code))
 }

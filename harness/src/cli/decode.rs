@@ -55,18 +55,18 @@ pub fn run(args: DecodeArgs) -> ExitCode {
     let payload = match read_payload(args.file.as_ref()) {
         Ok(payload) => payload,
         Err(message) => {
-            eprintln!("tbgw decode: {message}");
+            crate::errln!("tbgw decode: {message}");
             return exit::code(exit::BAD_INPUT);
         }
     };
     match decode(topic, direction, &payload, mode) {
         Ok(decoded) => {
-            print!("{}", render_decoded(&decoded));
-            println!("canonical: {}", decoded.message.encode());
+            crate::out!("{}", render_decoded(&decoded));
+            crate::outln!("canonical: {}", decoded.message.encode());
             exit::code(exit::OK)
         }
         Err(error) => {
-            print!("{}", error.render());
+            crate::out!("{}", error.render());
             exit::code(exit::BAD_INPUT)
         }
     }
@@ -91,13 +91,13 @@ fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
 fn unknown_topic(name: &str) -> ExitCode {
     let known: Vec<&str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
     if name.starts_with("v1/gateway") {
-        println!(
+        crate::outln!(
             "error: `{name}` is not a gateway topic\n  reason:   {}\n  answer:   ThingsBoard answers PUBACK 0x90 and keeps the connection (MQTT 3.1.1: a plain PUBACK)\n  topics:   {}",
             ReasonCode::TOPIC_NAME_INVALID,
             known.join(", ")
         );
     } else {
-        println!(
+        crate::outln!(
             "error: `{name}` is not a gateway topic; the gateway topics are: {}",
             known.join(", ")
         );

@@ -26,7 +26,7 @@ pub fn run(args: ListArgs) -> ExitCode {
     let filter = match args.filter.as_deref().map(Glob::new).transpose() {
         Ok(glob) => glob.map(|g| g.compile_matcher()),
         Err(e) => {
-            eprintln!("tbgw list: bad --filter: {e}");
+            crate::errln!("tbgw list: bad --filter: {e}");
             return exit::code(exit::BAD_INPUT);
         }
     };
@@ -38,7 +38,7 @@ pub fn run(args: ListArgs) -> ExitCode {
         }
         shown += 1;
         let versions: Vec<&str> = s.mqtt.iter().map(|v| v.0.as_str()).collect();
-        println!(
+        crate::outln!(
             "{}  [{}]  {}  {}",
             s.id,
             versions.join(", "),
@@ -50,9 +50,9 @@ pub fn run(args: ListArgs) -> ExitCode {
             .iter()
             .filter(|d| d.matcher.is_match(&s.id))
         {
-            println!("    known deviation: {}", d.deviation.reason.trim());
+            crate::outln!("    known deviation: {}", d.deviation.reason.trim());
         }
     }
-    println!("{shown} case(s)");
+    crate::outln!("{shown} case(s)");
     exit::code(exit::OK)
 }

@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
 mod check_gateway;
+mod clean;
+pub mod common;
 mod decode;
 mod list;
 pub mod run;
@@ -9,14 +11,34 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::exit;
+use crate::output::{self, ColorChoice, Level};
+use crate::{errln, exit};
+
+/// The ThingsBoard release whose behaviour the suites and the emulator model.
+pub const THINGSBOARD_MODELLED: &str = "4.3.1.3";
+
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TBGW_COMMIT"),
+    "; models ThingsBoard 4.3.1.3 and its public gateway MQTT API doc)"
+);
 
 /// Conformance and fuzzing harness for the ThingsBoard Gateway MQTT API.
 #[derive(Debug, Parser)]
-#[command(name = "tbgw", version, about, long_about = None)]
+#[command(name = "tbgw", version, long_version = LONG_VERSION, about, long_about = None)]
 struct Cli {
+    /// Colour verdicts: auto (on a terminal unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    color: ColorChoice,
+    /// Print only failures and the summary.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: every failure's whole wire log.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +59,16 @@ enum Command {
     List(list::ListArgs),
     /// Print the JSON Schema of scenario files (or of deviation files), for editors.
     Schema(schema::SchemaArgs),
+    /// Remove what interrupted runs left on a remote ThingsBoard (devices named by a run
+    /// prefix).
+    Clean(clean::CleanArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `tbgw man > tbgw.1`.
+    Man,
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +83,14 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    let level = if cli.quiet {
+        Level::Quiet
+    } else if cli.verbose {
+        Level::Verbose
+    } else {
+        Level::Normal
+    };
+    output::configure(cli.color, level);
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Serve(args) => serve::run(args),
@@ -58,5 +98,25 @@ pub fn main() -> ExitCode {
         Command::CheckGateway(args) => check_gateway::run(*args),
         Command::List(args) => list::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tbgw", &mut script);
+            output::report_to_stdout(&String::from_utf8_lossy(&script));
+            exit::code(exit::OK)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => {
+                    output::report_to_stdout(&String::from_utf8_lossy(&page));
+                    exit::code(exit::OK)
+                }
+                Err(e) => {
+                    errln!("tbgw man: {e}");
+                    exit::code(exit::TARGET_FAILED)
+                }
+            }
+        }
     }
 }

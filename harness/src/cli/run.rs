@@ -1,101 +1,40 @@
 //! `tbgw run`: replay scenarios against a platform under test and report verdicts.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
-use globset::Glob;
 
-use crate::exit;
+use super::common::{ReportArgs, SelectArgs, TargetArgs, TimingArgs};
+use crate::process::interrupt::{self, Caught, Interrupt};
 use crate::report::{self, Summary, console};
 use crate::scenario::load::{self, Suite};
-use crate::scenario::model::{Profile, User};
+use crate::scenario::model::Profile;
 use crate::scenario::outcome::Verdict;
 use crate::scenario::runner::{self, RunOptions};
-use crate::target::container::{ContainerOptions, Preset};
-use crate::target::rest::Credentials;
-use crate::target::{Platform, TargetKind, TargetOptions};
+use crate::target::{Platform, TargetKind};
+use crate::{errln, exit, outln};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario files or folders; the platform suite (scenarios/platform) when omitted.
+    /// Scenario files or folders; the platform suite built into tbgw when omitted.
     paths: Vec<PathBuf>,
-    /// Where the platform under test lives.
-    #[arg(long, value_enum, default_value = "embedded")]
-    target: TargetKind,
-    /// Only cases whose id matches this glob, e.g. 'telemetry/*'.
-    #[arg(long, value_name = "GLOB")]
-    filter: Option<String>,
-    /// Only cases asserting this source of truth.
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Only cases asserting this source of truth: doc (the public doc) or tb (ThingsBoard).
     #[arg(long, value_parser = parse_profile)]
     profile: Option<Profile>,
-    /// Write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Write a JSON report with each case's transcript and wire log.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Scale every deadline (a slow ThingsBoard: 2 or 3).
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
-    timeout_multiplier: f64,
-    /// Cases running at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    jobs: usize,
-    /// --target remote: ThingsBoard's MQTT transport.
-    #[arg(long, value_name = "HOST:PORT")]
-    mqtt: Option<String>,
-    /// --target remote: ThingsBoard's base URL, e.g. http://localhost:8080.
-    #[arg(long, value_name = "URL")]
-    rest: Option<String>,
-    /// Tenant administrator (default tenant@thingsboard.org).
-    #[arg(long, value_name = "U", requires = "password")]
-    username: Option<String>,
-    #[arg(long, value_name = "P")]
-    password: Option<String>,
-    /// Customer user for claiming (default customer@thingsboard.org / customer).
-    #[arg(long, value_name = "U=P", value_parser = parse_user)]
-    customer: Option<Credentials>,
-    /// System administrator for the device-limit case (default sysadmin@thingsboard.org / sysadmin).
-    #[arg(long, value_name = "U=P", value_parser = parse_user)]
-    sysadmin: Option<Credentials>,
-    /// --target container: which platform to start [default: thingsboard].
-    #[arg(long, value_enum)]
-    preset: Option<Preset>,
-    /// --target container: the image, NAME or NAME:TAG [default: the preset's].
-    #[arg(long, value_name = "NAME[:TAG]")]
-    image: Option<String>,
-    /// --target container: the image's tag [default: the preset's].
-    #[arg(long, value_name = "TAG")]
-    tag: Option<String>,
-    /// --target container: an environment variable for the container (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    env: Vec<(String, String)>,
-    /// --target container: seconds the container may take to be ready [default: 400 for
-    /// ThingsBoard, 30 for the emulator].
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    ready_timeout: Option<Duration>,
-}
-
-impl RunArgs {
-    /// The container options given with another target: a mistake worth a usage error.
-    fn misplaced_container_options(&self) -> Vec<&'static str> {
-        if self.target == TargetKind::Container {
-            return Vec::new();
-        }
-        [
-            ("--preset", self.preset.is_some()),
-            ("--image", self.image.is_some()),
-            ("--tag", self.tag.is_some()),
-            ("--env", !self.env.is_empty()),
-            ("--ready-timeout", self.ready_timeout.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect()
-    }
+    #[command(flatten)]
+    reports: ReportArgs,
+    #[command(flatten)]
+    timing: TimingArgs,
+    /// Cases running at once (at least 1).
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
@@ -106,35 +45,24 @@ fn parse_profile(text: &str) -> Result<Profile, String> {
     }
 }
 
-fn parse_env(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
-    }
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("expected a positive number of seconds, got {text:?}"))
-}
-
-fn parse_user(text: &str) -> Result<Credentials, String> {
-    match text.split_once('=') {
-        Some((u, p)) if !u.is_empty() => Ok(Credentials::new(u, p)),
-        _ => Err(format!("expected USERNAME=PASSWORD, got {text:?}")),
-    }
-}
-
-/// Loads the scenarios and deviations; prints every mistake (exit 2).
+/// Loads the scenarios and deviations; prints every mistake (exit 2). Gateway cases given to
+/// a platform command are named as such instead of as a pile of unknown steps.
 pub fn load_or_report(paths: &[PathBuf], command: &str) -> Result<Suite, ExitCode> {
-    load::load(&load::paths_to_load(paths)).map_err(|errors| {
-        for error in &errors {
-            eprintln!("error: {error}");
+    load::load(paths).map_err(|errors| {
+        if !paths.is_empty()
+            && crate::gateway::load::load(paths).is_ok_and(|cases| !cases.is_empty())
+        {
+            errln!(
+                "tbgw {command}: {} holds gateway cases (tbgw plays ThingsBoard in them); run them with `tbgw check-gateway --cmd \"YOUR GATEWAY\" {}`",
+                paths_list(paths),
+                paths_list(paths)
+            );
+            return exit::code(exit::BAD_INPUT);
         }
-        eprintln!(
+        for error in &errors {
+            errln!("error: {error}");
+        }
+        errln!(
             "tbgw {command}: {} mistake(s) in the scenario files; nothing was run",
             errors.len()
         );
@@ -142,40 +70,40 @@ pub fn load_or_report(paths: &[PathBuf], command: &str) -> Result<Suite, ExitCod
     })
 }
 
+pub fn paths_list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A usage mistake: said on one line, exit 2, before anything runs.
+pub fn usage(command: &str, message: &str) -> ExitCode {
+    errln!("tbgw {command}: {message}");
+    exit::code(exit::BAD_INPUT)
+}
+
 pub fn run(args: RunArgs) -> ExitCode {
-    if !(args.timeout_multiplier.is_finite() && args.timeout_multiplier > 0.0) {
-        eprintln!("tbgw run: --timeout-multiplier must be a positive number");
-        return exit::code(exit::BAD_INPUT);
+    if let Err(e) = args
+        .target
+        .check()
+        .and_then(|()| args.timing.check())
+        .and_then(|()| args.reports.check())
+    {
+        return usage("run", &e);
     }
-    let misplaced = args.misplaced_container_options();
-    if !misplaced.is_empty() {
-        eprintln!(
-            "tbgw run: {} {} only to --target container (the target is {})",
-            misplaced.join(", "),
-            if misplaced.len() == 1 {
-                "applies"
-            } else {
-                "apply"
-            },
-            args.target.as_str()
-        );
-        return exit::code(exit::BAD_INPUT);
-    }
+    let filter = match args.select.matcher() {
+        Ok(filter) => filter,
+        Err(e) => return usage("run", &e),
+    };
     let suite = match load_or_report(&args.paths, "run") {
         Ok(suite) => suite,
         Err(code) => return code,
     };
-    let filter = match args.filter.as_deref().map(Glob::new).transpose() {
-        Ok(glob) => glob.map(|g| g.compile_matcher()),
-        Err(e) => {
-            eprintln!("tbgw run: bad --filter: {e}");
-            return exit::code(exit::BAD_INPUT);
-        }
-    };
     let planned = runner::plan(&suite, filter.as_ref(), args.profile);
     if planned.is_empty() {
-        eprintln!("tbgw run: no case matches (see `tbgw list`)");
-        return exit::code(exit::BAD_INPUT);
+        return usage("run", "no case matches (see `tbgw list`)");
     }
     let stale: Vec<String> = if args.paths.is_empty() && filter.is_none() && args.profile.is_none()
     {
@@ -186,13 +114,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     } else {
         Vec::new()
     };
+    if args.reports.uses_stdout() {
+        crate::output::console_to_stderr();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tbgw run: cannot start the async runtime: {error}");
+            errln!("tbgw run: cannot start the async runtime: {error}");
             return exit::code(exit::TARGET_FAILED);
         }
     };
@@ -205,61 +136,62 @@ async fn run_suite(
     planned: Vec<runner::Planned>,
     stale: Vec<String>,
 ) -> ExitCode {
-    let mut users = HashMap::new();
-    if let (Some(u), Some(p)) = (&args.username, &args.password) {
-        users.insert(User::Tenant, Credentials::new(u, p));
-    }
-    if let Some(c) = &args.customer {
-        users.insert(User::Customer, c.clone());
-    }
-    if let Some(c) = &args.sysadmin {
-        users.insert(User::Sysadmin, c.clone());
-    }
-    let target_options = TargetOptions {
-        mqtt: args.mqtt.clone(),
-        rest: args.rest.clone(),
-        users,
-        container: ContainerOptions {
-            preset: args.preset.unwrap_or_default(),
-            image: args.image.clone(),
-            tag: args.tag.clone(),
-            env: args.env.clone(),
-            ready_timeout: args.ready_timeout,
-        },
-    };
+    let interrupt = Interrupt::listen();
     let started = Instant::now();
-    let platform = match Platform::start(args.target, &target_options).await {
+    let kind = args.target.target;
+    let target_options = args.target.options();
+    let platform = tokio::select! {
+        platform = Platform::start(kind, &target_options) => platform,
+        caught = interrupt.wait() => {
+            errln!("tbgw run: interrupted by {} while the target was starting", caught.name());
+            return exit::code(caught.exit_code());
+        }
+    };
+    let platform = match platform {
         Ok(platform) => platform,
         Err(message) => {
-            eprintln!("tbgw run: target {}: {message}", args.target.as_str());
+            errln!("tbgw run: target {}: {message}", kind.as_str());
             return exit::code(exit::TARGET_FAILED);
         }
     };
+    let mut left_behind = Vec::new();
     if let Some(running) = &platform.container {
-        println!(
-            "container {} ({}) ready in {:.2} s: MQTT {}, REST {}",
+        let id = &running.id()[..12.min(running.id().len())];
+        outln!(
+            "container {} ({id}) ready in {:.2} s: MQTT {}, REST {}",
             running.spec.reference(),
-            &running.id()[..12.min(running.id().len())],
             running.ready_in.as_secs_f64(),
             running.mqtt,
             running.rest
         );
+        left_behind.push(interrupt::note_left_behind(format!(
+            "container {id}: remove it with `docker rm -f {id}`"
+        )));
+    }
+    let run_id = runner::new_run_id();
+    if kind == TargetKind::Remote {
+        left_behind.push(interrupt::note_left_behind(format!(
+            "devices named {run_id}-*: remove them with `tbgw clean --target remote --rest {} --run {run_id}`",
+            platform.rest.base()
+        )));
     }
     let platform = Arc::new(platform);
-    let target = args.target.as_str();
-    let progress = Arc::new(console::Progress::new(planned.len()));
+    let progress = Arc::new(console::Progress::new(&suite, &planned));
     let on_done = Arc::clone(&progress);
     let options = RunOptions {
-        timeout_multiplier: args.timeout_multiplier,
-        jobs: args.jobs,
+        timeout_multiplier: args.timing.timeout_multiplier,
+        jobs: usize::from(args.jobs),
         profile: args.profile,
+        run_id,
+        interrupt: interrupt.clone(),
     };
+    let total = planned.len();
     let results = runner::run(
         Arc::new(suite),
         planned,
         Arc::clone(&platform),
         options,
-        move |r| on_done.finished(r),
+        move |slot, r| on_done.finished(slot, r),
     )
     .await;
     progress.clear();
@@ -268,40 +200,47 @@ async fn run_suite(
         let stopping = Instant::now();
         let had_container = platform.container.is_some();
         match platform.stop().await {
-            Ok(()) if had_container => println!(
+            Ok(()) if had_container => outln!(
                 "container stopped and removed in {:.2} s",
                 stopping.elapsed().as_secs_f64()
             ),
             Ok(()) => {}
             Err(e) => {
-                eprintln!("tbgw run: {e}");
+                errln!("tbgw run: {e}");
                 stop_failed = true;
             }
         }
     }
+    for key in left_behind {
+        interrupt::clear_left_behind(key);
+    }
     let elapsed = started.elapsed();
-    print!("{}", console::failure_blocks(&results));
+    let caught = interrupt.caught();
+    console::print_end(&results, caught.map(|c| (c.name(), total)));
     for line in &stale {
-        println!("\nSTALE deviation entry: {line}: remove it or fix its glob");
+        outln!("\nSTALE deviation entry: {line}: remove it or fix its glob");
     }
     let summary = Summary::of(&results);
-    println!("\n{}", console::summary_line(&summary, target, elapsed));
+    outln!(
+        "\n{}",
+        console::summary_line(&summary, kind.as_str(), elapsed)
+    );
     let mut code = exit_code(&summary, !stale.is_empty());
     if stop_failed {
         code = code.max(exit::TARGET_FAILED);
     }
-    for e in report::write_files(
-        &results,
-        target,
+    let meta = report::RunMeta {
+        tool: "tbgw run",
+        target: kind.as_str(),
         elapsed,
-        &stale,
-        args.junit.as_deref(),
-        args.json.as_deref(),
-    ) {
-        eprintln!("tbgw run: {e}");
+        stale: &stale,
+        interrupted: caught.map(Caught::name),
+    };
+    for e in report::write_files(&results, &meta, &args.reports) {
+        errln!("tbgw run: {e}");
         code = code.max(exit::TARGET_FAILED);
     }
-    exit::code(code)
+    exit::code(caught.map_or(code, Caught::exit_code))
 }
 
 /// 3 when the infrastructure failed, else 1 on failures, else 4 on an XPASS or a stale

@@ -48,6 +48,6 @@ pub fn run(args: SchemaArgs) -> ExitCode {
     } else {
         Format::Scenario
     };
-    print!("{}", schema_text(format));
+    crate::out!("{}", schema_text(format));
     exit::code(exit::OK)
 }

@@ -48,7 +48,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     names.sort_unstable();
     tokens.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) || tokens.windows(2).any(|w| w[0] == w[1]) {
-        eprintln!("tbgw serve: every --gateway needs its own name and its own token");
+        crate::errln!("tbgw serve: every --gateway needs its own name and its own token");
         return exit::code(exit::BAD_INPUT);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +57,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tbgw serve: cannot start the async runtime: {error}");
+            crate::errln!("tbgw serve: cannot start the async runtime: {error}");
             return exit::code(exit::TARGET_FAILED);
         }
     };
@@ -75,26 +75,28 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let emulator = match Emulator::start(options).await {
         Ok(emulator) => emulator,
         Err(error) => {
-            eprintln!("tbgw serve: {error}");
+            crate::errln!("tbgw serve: {error}");
             return exit::code(exit::TARGET_FAILED);
         }
     };
     let mut violations = emulator.watch_violations();
-    println!("tbgw serve: MQTT on {} (3.1.1 and 5)", emulator.mqtt_addr);
-    println!("tbgw serve: REST on http://{}", emulator.http_addr);
-    println!("tbgw serve: users tenant@thingsboard.org/tenant, customer@thingsboard.org/customer");
+    crate::outln!("tbgw serve: MQTT on {} (3.1.1 and 5)", emulator.mqtt_addr);
+    crate::outln!("tbgw serve: REST on http://{}", emulator.http_addr);
+    crate::outln!(
+        "tbgw serve: users tenant@thingsboard.org/tenant, customer@thingsboard.org/customer"
+    );
     for (name, token) in &args.gateways {
-        println!("tbgw serve: gateway {name:?} with access token {token}");
+        crate::outln!("tbgw serve: gateway {name:?} with access token {token}");
     }
-    println!("tbgw serve: ready");
+    crate::outln!("tbgw serve: ready");
     let terminate = terminated();
     tokio::pin!(terminate);
     loop {
         tokio::select! {
             violation = violations.recv() => match violation {
-                Ok(v) => println!("violation: {v}"),
+                Ok(v) => crate::outln!("violation: {v}"),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    println!("violation: ({n} more not shown: the log fell behind)");
+                    crate::outln!("violation: ({n} more not shown: the log fell behind)");
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
@@ -102,7 +104,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             _ = &mut terminate => break,
         }
     }
-    println!("tbgw serve: stopped");
+    crate::outln!("tbgw serve: stopped");
     exit::code(exit::OK)
 }
 

@@ -12,7 +12,7 @@
 //! let mut options = Options::ephemeral();
 //! options.config.gateways.push(("gw1".into(), "GW_TOKEN".into()));
 //! let emulator = Emulator::start(options).await?;
-//! println!("MQTT on {}, REST on {}", emulator.mqtt_addr, emulator.http_addr);
+//! crate::outln!("MQTT on {}, REST on {}", emulator.mqtt_addr, emulator.http_addr);
 //! # Ok(()) }
 //! ```
 
@@ -141,7 +141,7 @@ impl Emulator {
         let app = rest::router(shared.clone());
         let http_task = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, app).await {
-                eprintln!("tbgw serve: the HTTP server stopped: {error}");
+                crate::errln!("tbgw serve: the HTTP server stopped: {error}");
             }
         });
         Ok(Emulator {

@@ -31,7 +31,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
             Err(error) => {
                 // Out of file descriptors and the like: report and go on accepting.
-                eprintln!("tbgw serve: MQTT accept failed: {error}");
+                crate::errln!("tbgw serve: MQTT accept failed: {error}");
                 tokio::task::yield_now().await;
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::model::GatewayScenario;
-use crate::scenario::load::{LoadError, default_root, error_at, yaml_error, yaml_files};
+use crate::scenario::load::{LoadError, Source, embedded, error_at, read_sources, yaml_error};
 
 #[derive(Debug)]
 pub struct GatewayCaseFile {
@@ -13,32 +13,24 @@ pub struct GatewayCaseFile {
     pub scenario: GatewayScenario,
 }
 
-/// The given paths, or `scenarios/gateway`.
-pub fn paths_to_load(given: &[PathBuf]) -> Vec<PathBuf> {
-    if given.is_empty() {
-        vec![default_root().join("gateway")]
-    } else {
-        given.to_vec()
-    }
-}
-
 pub fn parse(file: &str, text: &str) -> Result<GatewayScenario, LoadError> {
     serde_saphyr::from_str::<GatewayScenario>(text).map_err(|e| yaml_error(file, &e))
 }
 
-/// Every case under `paths`, sorted by file (the order they run in); all mistakes together.
+/// Every case under `paths` (the built-in `scenarios/gateway` when none is given), sorted by
+/// file (the order they run in); all mistakes together.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<GatewayCaseFile>, Vec<LoadError>> {
-    let files = yaml_files(paths).map_err(|e| vec![e])?;
+    let sources = if paths.is_empty() {
+        embedded("gateway")
+    } else {
+        read_sources(paths)?
+    };
     let mut cases = Vec::new();
     let mut errors = Vec::new();
-    for path in files {
-        let file = path.display().to_string();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match parse(&file, &text) {
-                Ok(scenario) => cases.push(GatewayCaseFile { file, scenario }),
-                Err(e) => errors.push(e),
-            },
-            Err(e) => errors.push(error_at(&file, 0, 0, format!("cannot read: {e}"))),
+    for Source { file, text } in sources {
+        match parse(&file, &text) {
+            Ok(scenario) => cases.push(GatewayCaseFile { file, scenario }),
+            Err(e) => errors.push(e),
         }
     }
     let mut seen: BTreeMap<String, String> = BTreeMap::new();

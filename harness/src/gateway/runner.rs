@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::endpoint::Endpoint;
 use super::load::GatewayCaseFile;
 use super::observer::{Observed, Observer, Sent};
 use super::passive::{Check, Severity};
-use super::process::{Endpoint, GatewayProcess, Stopped};
 use super::steps::{self, GatewayCase, Stage};
 use crate::emulator::{Emulator, Options};
 use crate::mqtt::Version;
 use crate::mqtt::wirelog::{Direction, WireEntry};
-use crate::scenario::outcome::{CaseResult, Failure, Verdict};
+use crate::process::group::{self, EndedBy, ProcessGroup, Stopped};
+use crate::process::interrupt::{Caught, Interrupt};
+use crate::scenario::outcome::{CaseResult, Failure, Verdict, now_unix_ms};
 use crate::scenario::vars::Vars;
 use crate::target::rest::{self, RestClient};
 
@@ -34,6 +36,20 @@ pub struct CheckOptions {
     pub rpc_method: String,
     /// NON-STRICT counts as FAIL.
     pub strict: bool,
+    /// Every line of the gateway's output goes to this file too (`--gateway-log`).
+    pub gateway_log: Option<std::path::PathBuf>,
+    /// Ctrl-C or SIGTERM to tbgw: stop the gateway and report what was found so far.
+    pub interrupt: Interrupt,
+}
+
+/// What a check tells as it goes, for a console that streams.
+pub enum Event<'a> {
+    /// The gateway's first accepted CONNECT.
+    Connected { after: Duration, version: Version },
+    /// What the check is doing or waiting for now.
+    Doing(String),
+    /// A check's verdict, in the order they are reported.
+    Finished(&'a CaseResult),
 }
 
 /// What a check gives besides the case results.
@@ -43,6 +59,8 @@ pub struct CheckRun {
     pub connected_in: Option<Duration>,
     pub stopped: Stopped,
     pub output_tail: Vec<String>,
+    /// The signal that cut the check short.
+    pub interrupted: Option<Caught>,
 }
 
 /// Lines of the gateway's output in a failure.
@@ -50,7 +68,11 @@ const OUTPUT_IN_FAILURE: usize = 25;
 /// … and in a failed step of a gateway still running.
 const OUTPUT_IN_STEP: usize = 12;
 
-pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<CheckRun, String> {
+pub async fn check(
+    cases: &[GatewayCaseFile],
+    options: &CheckOptions,
+    tell: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<CheckRun, String> {
     let token = format!("tbgw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut emulator_options = Options::ephemeral();
     emulator_options
@@ -70,9 +92,23 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
         port: emulator.mqtt_addr.port(),
         token: token.clone(),
     };
-    let mut process = GatewayProcess::start(&options.command, &endpoint)?;
+    let log =
+        match &options.gateway_log {
+            Some(path) => Some(std::fs::File::create(path).map_err(|e| {
+                format!("cannot write the gateway's log to {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+    let command = endpoint.substitute(&options.command);
+    let mut process = ProcessGroup::start(&command, &endpoint.environment(), log)
+        .map_err(|e| format!("cannot start the gateway: {e}"))?;
     let started = Instant::now();
     let mut results = Vec::new();
+    let report = |results: &mut Vec<CaseResult>, result: CaseResult| {
+        tell(Event::Finished(&result));
+        results.push(result);
+    };
+    tell(Event::Doing("waiting for the gateway to connect".into()));
 
     let connect_deadline =
         tokio::time::Instant::now() + options.connect_timeout.mul_f64(options.timeout_multiplier);
@@ -80,19 +116,37 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
         found = observer.wait_for(connect_deadline, |o| (o.sessions > 0).then_some(())) => found.is_some(),
         status = process.wait_exit() => {
             // It may have connected just before exiting; the observer tells.
-            let _ = status;
-            observer.read(|o| o.sessions > 0)
+            let connected = observer.read(|o| o.sessions > 0);
+            // What it printed last, which its pipes may still be delivering.
+            process.output.wait_closed(Duration::from_secs(2)).await;
+            if !connected && status.is_some_and(|s| not_runnable(s).is_some()) {
+                process.stop(options.grace).await;
+                let what = status.and_then(not_runnable).unwrap_or_default();
+                return Err(format!(
+                    "the gateway command `{}` could not be run: sh says it is {what}; {}",
+                    process.command,
+                    output_block(&process, OUTPUT_IN_FAILURE)
+                ));
+            }
+            connected
         }
+        _ = options.interrupt.wait() => false,
     };
     let connected_in = connected.then(|| started.elapsed());
-    results.push(connect_result(
-        &observer,
-        &mut process,
-        connected,
-        started.elapsed(),
-        options,
-    ));
     let version = observer.read(|o| o.version);
+    if let (Some(after), Some(version)) = (connected_in, version) {
+        tell(Event::Connected { after, version });
+    }
+    if options.interrupt.caught().is_none() {
+        let result = connect_result(
+            &observer,
+            &mut process,
+            connected,
+            started.elapsed(),
+            options,
+        );
+        report(&mut results, result);
+    }
 
     let stage = Stage {
         emulator: &emulator,
@@ -101,6 +155,10 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
         timeout_multiplier: options.timeout_multiplier,
     };
     for case in cases {
+        if options.interrupt.caught().is_some() {
+            break;
+        }
+        tell(Event::Doing(format!("running {}", case.scenario.id)));
         let result = if !connected {
             skipped(
                 case,
@@ -116,11 +174,16 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
                 &format!("not for a gateway on MQTT {}", v.as_str()),
             )
         } else {
-            run_case(&stage, case, &mut process, options, &token).await
+            let interrupt = options.interrupt.clone();
+            tokio::select! {
+                result = run_case(&stage, case, &mut process, options, &token, tell) => result,
+                _ = interrupt.wait() => break,
+            }
         };
-        results.push(result);
+        report(&mut results, result);
     }
 
+    tell(Event::Doing("stopping the gateway".into()));
     let stopped = process.stop(options.grace).await;
     // The gateway's last messages (device disconnects) arrive as it stops.
     let _ = observer
@@ -128,9 +191,14 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
             o.conn.is_none().then_some(())
         })
         .await;
+    let interrupted = options.interrupt.caught();
     if connected {
-        results.push(stop_result(&stopped, version));
-        results.extend(passive_results(&observer, version, options.strict));
+        if interrupted.is_none() {
+            report(&mut results, stop_result(&stopped, version));
+        }
+        for result in passive_results(&observer, version, options.strict) {
+            report(&mut results, result);
+        }
     }
     Ok(CheckRun {
         results,
@@ -138,7 +206,18 @@ pub async fn check(cases: &[GatewayCaseFile], options: &CheckOptions) -> Result<
         connected_in,
         stopped,
         output_tail: process.output.last(OUTPUT_IN_FAILURE),
+        interrupted,
     })
+}
+
+/// A gateway command the shell could not run (exit 127 or 126): the harness's input is
+/// wrong, not the gateway's conformance (exit 3).
+fn not_runnable(status: std::process::ExitStatus) -> Option<&'static str> {
+    match status.code()? {
+        group::COMMAND_NOT_FOUND => Some("not found (exit 127)"),
+        group::COMMAND_NOT_EXECUTABLE => Some("not executable (exit 126)"),
+        _ => None,
+    }
 }
 
 fn mqtt_label(version: Option<Version>) -> String {
@@ -159,7 +238,9 @@ fn base_result(
         requirement: requirement.to_owned(),
         refs,
         file: file.to_owned(),
+        basis: None,
         verdict: Verdict::Pass,
+        started_ms: now_unix_ms(),
         duration_ms: 0,
         failure: None,
         note: None,
@@ -178,7 +259,7 @@ fn failure(step: &str, location: &str, expected: String, actual: String) -> Opti
     })
 }
 
-fn output_block(process: &GatewayProcess, lines: usize) -> String {
+fn output_block(process: &ProcessGroup, lines: usize) -> String {
     let lines = process.output.last(lines);
     if lines.is_empty() {
         return "it printed nothing".to_owned();
@@ -188,7 +269,7 @@ fn output_block(process: &GatewayProcess, lines: usize) -> String {
 
 fn connect_result(
     observer: &Observer,
-    process: &mut GatewayProcess,
+    process: &mut ProcessGroup,
     connected: bool,
     took: Duration,
     options: &CheckOptions,
@@ -250,9 +331,10 @@ fn skipped(case: &GatewayCaseFile, version: Option<Version>, why: &str) -> CaseR
 async fn run_case(
     stage: &Stage<'_>,
     case: &GatewayCaseFile,
-    process: &mut GatewayProcess,
+    process: &mut ProcessGroup,
     options: &CheckOptions,
     token: &str,
+    tell: &(dyn Fn(Event<'_>) + Sync),
 ) -> CaseResult {
     let s = &case.scenario;
     let version = stage.observer.read(|o| o.version);
@@ -278,6 +360,12 @@ async fn run_case(
     let started = Instant::now();
     let wire_from = stage.observer.read(|o| (o.sent.len(), o.delivered.len()));
     for (index, step) in s.steps.iter().enumerate() {
+        tell(Event::Doing(format!(
+            "{}: step {} ({})",
+            s.id,
+            index + 1,
+            step.value.verb()
+        )));
         if let Err(problem) = run.run(&step.value).await {
             let mut actual = problem.actual;
             match process.exited() {
@@ -345,10 +433,10 @@ fn stop_result(stopped: &Stopped, version: Option<Version>) -> CaseResult {
         .map_or_else(|| "no exit status".to_owned(), |s| s.to_string());
     result
         .transcript
-        .push(format!("ended by {} ({status})", stopped.by));
+        .push(format!("ended by {} ({status})", stopped.by.as_str()));
     match stopped.by {
-        "SIGINT" => {}
-        "exited by itself" => {
+        EndedBy::Sigint => {}
+        EndedBy::Itself => {
             result.verdict = Verdict::Fail;
             result.failure = failure(
                 "stop",
@@ -357,13 +445,23 @@ fn stop_result(stopped: &Stopped, version: Option<Version>) -> CaseResult {
                 format!("it had already exited ({status})"),
             );
         }
+        EndedBy::NotStopped => {
+            result.verdict = Verdict::Error;
+            result.failure = failure(
+                "stop",
+                "(check-gateway)",
+                "every process of the gateway's group to end".to_owned(),
+                format!("a member of its process group was still alive after SIGKILL ({status})"),
+            );
+        }
         other => {
             result.verdict = Verdict::Fail;
             result.failure = failure(
                 "stop",
                 "(check-gateway)",
-                "an exit after SIGINT within the grace period".to_owned(),
-                format!("it needed {other} ({status})"),
+                "every process of the gateway's group to exit after SIGINT within the grace period"
+                    .to_owned(),
+                format!("it needed {} ({status})", other.as_str()),
             );
         }
     }

@@ -10,28 +10,43 @@ use serde::Serialize;
 
 use crate::scenario::outcome::{CaseResult, Verdict};
 
-/// Writes the JUnit and JSON reports asked for; every error says which file.
+/// What the reports say about the run besides its cases.
+pub struct RunMeta<'a> {
+    /// `tbgw run`, `tbgw check-gateway`.
+    pub tool: &'a str,
+    pub target: &'a str,
+    pub elapsed: std::time::Duration,
+    pub stale: &'a [String],
+    /// The signal that stopped the run early, if one did.
+    pub interrupted: Option<&'a str>,
+}
+
+/// Writes the JUnit and JSON reports asked for (a file, or standard output for `-`); every
+/// error says which report.
 pub fn write_files(
     results: &[CaseResult],
-    target: &str,
-    elapsed: std::time::Duration,
-    stale: &[String],
-    junit: Option<&std::path::Path>,
-    json: Option<&std::path::Path>,
+    meta: &RunMeta<'_>,
+    reports: &crate::cli::common::ReportArgs,
 ) -> Vec<String> {
-    let write = |path: &std::path::Path, text: Result<String, String>| {
-        text.and_then(|text| {
-            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    use crate::cli::common::ReportPath;
+    let write = |path: &ReportPath, text: Result<String, String>| {
+        text.and_then(|text| match path {
+            ReportPath::Stdout => {
+                crate::output::report_to_stdout(&text);
+                Ok(())
+            }
+            ReportPath::File(path) => std::fs::write(path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display())),
         })
     };
     let mut errors = Vec::new();
-    if let Some(path) = junit
-        && let Err(e) = write(path, junit::render(results, target, elapsed))
+    if let Some(path) = &reports.junit
+        && let Err(e) = write(path, junit::render(results, meta))
     {
         errors.push(e);
     }
-    if let Some(path) = json
-        && let Err(e) = write(path, json::render(results, target, elapsed, stale))
+    if let Some(path) = &reports.json
+        && let Err(e) = write(path, json::render(results, meta))
     {
         errors.push(e);
     }

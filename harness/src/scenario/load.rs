@@ -143,53 +143,75 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The repository's `scenarios/` folder: in the current directory, else beside the harness
-/// crate (so `cargo run -- run` works from any folder of a checkout).
-pub fn default_root() -> PathBuf {
-    let here = PathBuf::from("scenarios");
-    if here.is_dir() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+/// The suites of the repository's `scenarios/`, built into the binary (see build.rs), named
+/// `scenarios/<folder>/…` as in the repository.
+static EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));
+
+/// One file to parse: its name for messages and its text.
+pub struct Source {
+    pub file: String,
+    pub text: String,
 }
 
-/// What `tbgw run` and `tbgw list` load: the given paths, or the platform suite; plus the
-/// known deviations when none of the paths holds any.
-pub fn paths_to_load(given: &[PathBuf]) -> Vec<PathBuf> {
-    let root = default_root();
-    let mut paths = if given.is_empty() {
-        vec![root.join("platform")]
-    } else {
-        given.to_vec()
-    };
-    let has_deviations = paths
+/// The built-in files of `scenarios/<folder>/` (`platform`, `gateway`, `deviations`).
+pub fn embedded(folder: &str) -> Vec<Source> {
+    let prefix = format!("scenarios/{folder}/");
+    EMBEDDED
         .iter()
-        .any(|p| is_deviation_file(p) || p.join("deviations").is_dir());
-    if !has_deviations && root.join("deviations").is_dir() {
-        paths.push(root.join("deviations"));
-    }
-    paths
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .map(|(name, text)| Source {
+            file: (*name).to_owned(),
+            text: (*text).to_owned(),
+        })
+        .collect()
 }
 
-fn is_deviation_file(path: &Path) -> bool {
-    path.components().any(|c| c.as_os_str() == "deviations")
-}
-
-/// Loads every scenario and deviation under `paths`; all mistakes are returned together.
-pub fn load(paths: &[PathBuf]) -> Result<Suite, Vec<LoadError>> {
+/// The files under the given paths, read; a file that cannot be read is a mistake at it.
+pub(crate) fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, Vec<LoadError>> {
     let files = yaml_files(paths).map_err(|e| vec![e])?;
-    let mut suite = Suite::default();
+    let mut sources = Vec::new();
     let mut errors = Vec::new();
     for path in files {
         let file = path.display().to_string();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                errors.push(error_at(&file, 0, 0, format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        if is_deviation_file(&path) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source { file, text }),
+            Err(e) => errors.push(error_at(&file, 0, 0, format!("cannot read: {e}"))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(errors)
+    }
+}
+
+fn is_deviation_file(file: &str) -> bool {
+    Path::new(file)
+        .components()
+        .any(|c| c.as_os_str() == "deviations")
+}
+
+/// What `tbgw run` and `tbgw list` load: the given files and folders, or the built-in
+/// platform suite; plus the built-in known deviations when none of the paths holds any.
+/// All mistakes are returned together.
+pub fn load(paths: &[PathBuf]) -> Result<Suite, Vec<LoadError>> {
+    let mut sources = if paths.is_empty() {
+        embedded("platform")
+    } else {
+        read_sources(paths)?
+    };
+    if !sources.iter().any(|s| is_deviation_file(&s.file)) {
+        sources.extend(embedded("deviations"));
+    }
+    load_sources(sources)
+}
+
+/// Parses and checks every scenario and deviation file.
+pub fn load_sources(sources: Vec<Source>) -> Result<Suite, Vec<LoadError>> {
+    let mut suite = Suite::default();
+    let mut errors = Vec::new();
+    for Source { file, text } in sources {
+        if is_deviation_file(&file) {
             match parse_deviations(&file, &text) {
                 Ok(list) => suite.deviations.extend(list),
                 Err(e) => errors.push(e),

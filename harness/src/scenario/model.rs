@@ -30,6 +30,11 @@ pub struct Scenario {
     /// Which source of truth the case asserts: `doc` (the public API doc) or `tb` (what
     /// ThingsBoard 4.3 does).
     pub profile: Profile,
+    /// How the expectation is known: `observed` on a real server (the default) or `derived`
+    /// from ThingsBoard's source only; reports carry it, so a first run against a real
+    /// ThingsBoard says which verdicts to double-check.
+    #[serde(default)]
+    pub basis: Basis,
     /// The MQTT versions to run the case under; both when omitted.
     #[serde(default = "both_versions")]
     pub mqtt: Vec<MqttVersion>,
@@ -53,6 +58,26 @@ impl Profile {
         match self {
             Profile::Doc => "doc",
             Profile::Tb => "tb",
+        }
+    }
+}
+
+/// How a case's expectation is known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// Seen on a real ThingsBoard (or stated by its doc, for `doc` cases).
+    #[default]
+    Observed,
+    /// Read from ThingsBoard's source, never seen on a server.
+    Derived,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Observed => "observed",
+            Basis::Derived => "derived",
         }
     }
 }

@@ -61,7 +61,13 @@ pub struct CaseResult {
     pub requirement: String,
     pub refs: Vec<String>,
     pub file: String,
+    /// `derived` when the expectation was read from ThingsBoard's code but never seen on a
+    /// server; `observed` (or unstated) otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
     pub verdict: Verdict,
+    /// When the case started, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -80,4 +86,20 @@ impl CaseResult {
     pub fn name(&self) -> String {
         format!("{} [{}]", self.id, self.mqtt)
     }
+
+    /// The line a report points at: the failing step's, else the file's first.
+    pub fn line(&self) -> u64 {
+        self.failure
+            .as_ref()
+            .and_then(|f| f.location.rsplit_once(':'))
+            .and_then(|(_, line)| line.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -14,6 +14,7 @@ use super::load::{LoadedDeviation, Suite};
 use super::model::{Profile, Step};
 use super::outcome::{CaseResult, Failure, Verdict};
 use crate::mqtt::Version;
+use crate::process::interrupt::Interrupt;
 use crate::target::Platform;
 
 #[derive(Clone, Debug)]
@@ -23,6 +24,16 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Only cases of this profile; all when `None`.
     pub profile: Option<Profile>,
+    /// `tbgw-xxxxxx`: the prefix of every name the run creates (see [`new_run_id`]).
+    pub run_id: String,
+    /// On Ctrl-C, cases not started are not run and running ones stop and clean up.
+    pub interrupt: Interrupt,
+}
+
+/// A run-unique prefix for the names a run creates; `tbgw clean --run` takes it.
+pub fn new_run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("tbgw-{}", &id[..6])
 }
 
 /// One case under one MQTT version, as planned.
@@ -77,17 +88,16 @@ fn changes_the_tenant(suite: &Suite, planned: &Planned) -> bool {
         .any(|s| matches!(s.value, Step::DeviceLimit(_)))
 }
 
-/// Runs the plan; `done` is called as each case finishes (for progress). Results come back
-/// in plan order.
+/// Runs the plan; `done` is called with the plan's index as each case finishes (for
+/// progress). Results come back in plan order; after an interrupt, only the cases that ran.
 pub async fn run(
     suite: Arc<Suite>,
     planned: Vec<Planned>,
     platform: Arc<Platform>,
     options: RunOptions,
-    done: impl Fn(&CaseResult) + Send + Sync + 'static,
+    done: impl Fn(usize, &CaseResult) + Send + Sync + 'static,
 ) -> Vec<CaseResult> {
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let run_id = format!("tbgw-{}", &run_id[..6]);
+    let run_id = options.run_id.clone();
     let done = Arc::new(done);
     let (exclusive, shared): (Vec<_>, Vec<_>) = planned
         .iter()
@@ -109,14 +119,17 @@ pub async fn run(
             let prefix = format!("{run_id}-{slot:04}");
             set.spawn(async move {
                 let _permit = permits.acquire().await;
+                if options.interrupt.caught().is_some() {
+                    return (slot, None);
+                }
                 let result = run_one(&suite, item, &platform, &options, prefix).await;
-                done(&result);
-                (slot, result)
+                done(slot, &result);
+                (slot, Some(result))
             });
         }
         while let Some(joined) = set.join_next().await {
             if let Ok((slot, result)) = joined {
-                results[slot] = Some(result);
+                results[slot] = result;
             }
         }
     }
@@ -135,6 +148,7 @@ async fn run_one(
 ) -> CaseResult {
     let case = &suite.cases[planned.case];
     let started = Instant::now();
+    let started_ms = super::outcome::now_unix_ms();
     let mut run = CaseRun::new(
         case,
         planned.version,
@@ -143,7 +157,7 @@ async fn run_one(
         prefix,
     );
     let limit = CASE_LIMIT.mul_f64(options.timeout_multiplier);
-    let outcome = tokio::time::timeout(limit, async {
+    let steps = tokio::time::timeout(limit, async {
         if let Err(message) = run.set_up().await {
             return Err((
                 Failure {
@@ -157,8 +171,20 @@ async fn run_one(
             ));
         }
         run.run_steps().await
-    })
-    .await
+    });
+    let outcome = tokio::select! {
+        finished = steps => finished,
+        caught = options.interrupt.wait() => Ok(Err((
+            Failure {
+                step: "the whole case".into(),
+                location: case.file.clone(),
+                expected: "the case to finish".into(),
+                actual: format!("interrupted by {} before it finished; what it created was cleaned up", caught.name()),
+                wire_at_failure: usize::MAX,
+            },
+            true,
+        ))),
+    }
     .unwrap_or_else(|_| {
         Err((
             Failure {
@@ -201,7 +227,9 @@ async fn run_one(
         requirement: case.scenario.requirement.trim().to_owned(),
         refs: case.scenario.refs.clone(),
         file: case.file.clone(),
+        basis: Some(case.scenario.basis.as_str().to_owned()),
         verdict,
+        started_ms,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         failure,
         note,
