@@ -3,14 +3,12 @@
 //! checks it breaks), and on gateways that never connect.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
 
-use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "support/cli.rs"]
+mod cli;
 
 /// `cargo test` builds the examples beside the binaries.
 fn reference_gateway() -> String {
@@ -35,43 +33,21 @@ struct Checked {
 }
 
 fn check_gateway(command: &str, extra: &[&str], name: &str) -> Checked {
-    let dir = std::env::temp_dir().join(format!("tbgw-check-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = cli::temp_dir(&format!("check-{name}"));
     let json = dir.join("report.json");
     let junit = dir.join("junit.xml");
-    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args(["check-gateway", "--cmd", command])
-        .args(["--json", &json.display().to_string()])
-        .args(["--junit", &junit.display().to_string()])
-        .args(extra)
-        .current_dir(repo())
-        .output()
-        .expect("tbgw runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&json)
-            .unwrap_or_else(|e| panic!("no JSON report ({e}):\n{stdout}\n{stderr}")),
-    )
-    .expect("the JSON report parses");
+    let (json_arg, junit_arg) = (json.display().to_string(), junit.display().to_string());
+    let mut args = vec!["check-gateway", "--cmd", command, "--json", &json_arg];
+    args.extend(["--junit", &junit_arg]);
+    args.extend_from_slice(extra);
+    let ran = cli::tbgw(&args);
+    let report = cli::report(&json, &ran);
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report was written");
     assert!(xml.contains("<testsuite"), "{xml}");
-    let verdicts = report["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap_or_default().to_owned(),
-                c["verdict"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
     Checked {
-        code: output.status.code().unwrap_or(-1),
-        stdout,
-        verdicts,
+        code: ran.code,
+        stdout: ran.stdout,
+        verdicts: cli::verdicts(&report),
     }
 }
 
@@ -90,7 +66,7 @@ fn the_reference_gateway_passes_every_check() {
         .collect();
     assert!(not_passed.is_empty(), "{not_passed:?}\n{}", checked.stdout);
     // Every gateway scenario ran, plus connect, stop and the five passive checks.
-    let scenarios = std::fs::read_dir(repo().join("scenarios/gateway"))
+    let scenarios = std::fs::read_dir(cli::repo().join("scenarios/gateway"))
         .expect("scenarios/gateway")
         .flatten()
         .map(|area| std::fs::read_dir(area.path()).map_or(0, |files| files.count()))
@@ -220,9 +196,7 @@ fn a_gateway_that_exits_at_once_fails_with_its_exit_status() {
 
 #[test]
 fn a_mistake_in_a_gateway_scenario_is_exit_2_before_the_gateway_starts() {
-    let dir = std::env::temp_dir().join(format!("tbgw-check-{}-typo", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = cli::temp_dir("check-typo");
     let file = dir.join("typo.yaml");
     std::fs::write(
         &file,
@@ -230,20 +204,97 @@ fn a_mistake_in_a_gateway_scenario_is_exit_2_before_the_gateway_starts() {
     )
     .expect("write");
     let marker = dir.join("started");
-    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args([
-            "check-gateway",
-            "--cmd",
-            &format!("touch {}", marker.display()),
-        ])
-        .arg(&file)
-        .output()
-        .expect("tbgw runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let ran = cli::tbgw(&[
+        "check-gateway",
+        "--cmd",
+        &format!("touch {}", marker.display()),
+        &file.display().to_string(),
+    ]);
+    let stderr = ran.stderr;
+    assert_eq!(ran.code, 2, "{stderr}");
     assert!(
         stderr.contains("typo.yaml:6:") && stderr.contains("devise"),
         "{stderr}"
     );
     assert!(!marker.exists(), "the gateway must not start");
+}
+
+#[test]
+fn a_gateway_command_that_does_not_exist_is_exit_3_not_a_failure() {
+    let ran = cli::tbgw(&[
+        "check-gateway",
+        "--cmd",
+        "no-such-gateway-binary --port {port}",
+    ]);
+    assert_eq!(ran.code, 3, "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("could not be run: sh says it is not found (exit 127)")
+            && ran.stderr.contains("no-such-gateway-binary: not found"),
+        "{}",
+        ran.all()
+    );
+}
+
+/// A gateway whose process ignores SIGINT and SIGTERM, started through a wrapper shell that
+/// does not: its pid comes through a FIFO once it runs.
+fn stubborn_gateway(dir: &Path) -> (String, std::sync::mpsc::Receiver<u32>) {
+    let fifo = dir.join("pid");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let command = format!(
+        "sh -c 'trap \"\" INT TERM; echo $$ > {}; exec sleep 1000'; echo the wrapper is done",
+        fifo.display()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok(text) = std::fs::read_to_string(&fifo)
+            && let Ok(pid) = text.trim().parse()
+        {
+            let _ = tx.send(pid);
+        }
+    });
+    (command, rx)
+}
+
+fn alive(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The bug: check-gateway waited for the `sh -c` wrapper only; when the wrapper died and the
+/// gateway trapped SIGTERM, the report said "stopped by SIGTERM" and the gateway lived on.
+#[test]
+fn sigterm_to_tbgw_stops_the_gateways_whole_group_and_writes_the_reports() {
+    let dir = cli::temp_dir("check-sigterm");
+    let (command, pid) = stubborn_gateway(&dir);
+    let json = dir.join("report.json");
+    let mut child = cli::command()
+        .args(["check-gateway", "--grace", "0.3", "--cmd", &command])
+        .args(["--json", &json.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw runs");
+    let gateway = pid
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway started");
+    assert!(alive(gateway));
+    cli::signal(child.id(), "TERM");
+    let ran = cli::ran(child.wait_with_output().expect("tbgw ends"));
+    assert_eq!(ran.code, 143, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("gateway stopped by") || ran.stdout.contains("interrupted by SIGTERM"),
+        "{}",
+        ran.all()
+    );
+    assert!(!alive(gateway), "the gateway {gateway} is still running");
+    let report = cli::report(&json, &ran);
+    assert_eq!(report["interrupted_by"], "SIGTERM", "{}", ran.all());
 }

@@ -1,31 +1,18 @@
 //! `tbgw run`, `tbgw list` and `tbgw schema` as a user runs them: exit codes, the failure
 //! block, file:line:col for a mistake, and reports on disk.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn tbgw(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .expect("tbgw runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Serve, repo, tbgw};
 
 /// A scenario file in a fresh temporary folder.
 fn scenario(name: &str, text: &str) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("tbgw-run-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = cli::temp_dir(&format!("run-{name}"));
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, text).expect("write scenario");
     (dir, file.display().to_string())
@@ -39,7 +26,8 @@ fn a_mistake_in_a_scenario_is_exit_2_with_file_line_column() {
         "typo",
         &format!("{HEADER}  - publish: {{topic: v1/gateway/telemetry, jsn: {{}}}}\n"),
     );
-    let (code, _, stderr) = tbgw(&["run", &file]);
+    let ran = tbgw(&["run", &file]);
+    let (code, stderr) = (ran.code, ran.stderr);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(&format!("{file}:8:")) && stderr.contains("unknown field `jsn`"),
@@ -57,7 +45,7 @@ fn a_conformance_failure_is_exit_1_with_the_failure_block_and_reports() {
     );
     let junit = dir.join("junit.xml");
     let json = dir.join("report.json");
-    let (code, stdout, _) = tbgw(&[
+    let ran = tbgw(&[
         "run",
         &file,
         "--junit",
@@ -65,6 +53,7 @@ fn a_conformance_failure_is_exit_1_with_the_failure_block_and_reports() {
         "--json",
         &json.display().to_string(),
     ]);
+    let (code, stdout) = (ran.code, ran.stdout.clone());
     assert_eq!(code, 1, "{stdout}");
     for expected in [
         "FAIL check/one [5]",
@@ -81,12 +70,17 @@ fn a_conformance_failure_is_exit_1_with_the_failure_block_and_reports() {
         );
     }
     let xml = std::fs::read_to_string(junit).expect("junit written");
-    assert!(
-        xml.contains("<failure message=\"expected PUBACK pid=1 0x99"),
-        "{xml}"
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).expect("json written")).expect("json");
+    for expected in [
+        "<failure message=\"publish (step 2): expected PUBACK pid=1 0x99 Payload format invalid; actual PUBACK pid=1 0x00 Success\" type=\"FAIL\">",
+        &format!("file=\"{file}\" line=\"8\""),
+        "<property name=\"requirement\" value=\"A telemetry publish is acknowledged.\"/>",
+        "<property name=\"ref\" value=\"tb §1.3\"/>",
+        "<property name=\"basis\" value=\"observed\"/>",
+        "timestamp=\"20",
+    ] {
+        assert!(xml.contains(expected), "missing {expected:?} in:\n{xml}");
+    }
+    let report = cli::report(&json, &ran);
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(report["cases"][0]["verdict"], "FAIL");
     assert!(
@@ -111,14 +105,15 @@ fn a_listed_deviation_that_passes_is_xpass_and_exit_4() {
         "deviations:\n  - case: check/*\n    reason: Pretend the target refuses this.\n",
     )
     .expect("write deviations");
-    let (code, stdout, _) = tbgw(&["run", &dir.display().to_string()]);
+    let ran = tbgw(&["run", &dir.display().to_string()]);
+    let (code, stdout) = (ran.code, ran.stdout);
     assert_eq!(code, 4, "{stdout}");
     assert!(stdout.contains("XPASS check/one [5]"), "{stdout}");
 }
 
 #[test]
 fn an_unreachable_remote_target_is_exit_3_with_the_address() {
-    let (code, _, stderr) = tbgw(&[
+    let ran = tbgw(&[
         "run",
         "--target",
         "remote",
@@ -129,13 +124,14 @@ fn an_unreachable_remote_target_is_exit_3_with_the_address() {
         "--filter",
         "telemetry/*",
     ]);
-    assert_eq!(code, 3);
-    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert_eq!(ran.code, 3, "{}", ran.all());
+    assert!(ran.stderr.contains("127.0.0.1:1"), "{}", ran.all());
 }
 
 #[test]
 fn list_shows_cases_and_their_known_deviations() {
-    let (code, stdout, _) = tbgw(&["list", "--filter", "attribute-request/doc-*"]);
+    let ran = tbgw(&["list", "--filter", "attribute-request/doc-*"]);
+    let (code, stdout) = (ran.code, ran.stdout);
     assert_eq!(code, 0);
     assert!(
         stdout.contains("attribute-request/doc-array-form  [3.1.1, 5]  doc"),
@@ -157,9 +153,10 @@ fn the_committed_json_schemas_are_current() {
         ),
         (vec!["schema", "--gateway"], "scenarios/gateway.schema.json"),
     ] {
-        let (code, stdout, _) = tbgw(&args);
+        let ran = tbgw(&args);
+        let (code, stdout) = (ran.code, ran.stdout);
         assert_eq!(code, 0);
-        let committed = std::fs::read_to_string(repo(file)).expect("schema committed");
+        let committed = std::fs::read_to_string(repo().join(file)).expect("schema committed");
         assert_eq!(
             stdout,
             committed,
@@ -167,4 +164,233 @@ fn the_committed_json_schemas_are_current() {
             args.join(" ")
         );
     }
+}
+
+/// The bug: `tbgw run --mqtt H:P --rest URL` without `--target remote` tested the embedded
+/// emulator and exited 0.
+#[test]
+fn remote_addresses_without_target_remote_are_exit_2_naming_the_target() {
+    let ran = tbgw(&[
+        "run",
+        "--mqtt",
+        "127.0.0.1:1883",
+        "--rest",
+        "http://127.0.0.1:8080",
+    ]);
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    assert!(
+        ran.stderr.contains("--mqtt belongs to --target remote")
+            && ran.stderr.contains("add the --target you mean"),
+        "{}",
+        ran.all()
+    );
+    assert!(ran.stdout.is_empty(), "nothing may run: {}", ran.all());
+}
+
+#[test]
+fn usage_mistakes_are_exit_2_before_anything_runs() {
+    for (args, says) in [
+        (vec!["run", "--jobs", "0"], "--jobs"),
+        (
+            vec!["run", "--target", "remote"],
+            "--target remote needs --mqtt",
+        ),
+        (
+            vec![
+                "run", "--target", "remote", "--mqtt", "h:1883", "--rest", "h:8080",
+            ],
+            "--rest needs the scheme: http://h:8080",
+        ),
+        (
+            vec!["run", "--junit", "/nonexistent-tbgw-dir/junit.xml"],
+            "--junit /nonexistent-tbgw-dir/junit.xml: cannot be written",
+        ),
+        (
+            vec!["run", "--timeout-multiplier", "0"],
+            "--timeout-multiplier",
+        ),
+        (vec!["check-gateway", "--cmd", ""], "--cmd is empty"),
+        (
+            vec!["run", "--json", "-", "--junit", "-"],
+            "cannot both write",
+        ),
+    ] {
+        let ran = tbgw(&args);
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.all());
+        assert!(ran.stderr.contains(says), "{args:?}: {}", ran.all());
+        assert!(
+            !ran.stdout.contains("PASS"),
+            "{args:?} ran cases: {}",
+            ran.all()
+        );
+    }
+}
+
+#[test]
+fn gateway_cases_given_to_run_are_named_as_such() {
+    let ran = tbgw(&["run", "scenarios/gateway"]);
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    assert!(
+        ran.stderr.contains("scenarios/gateway holds gateway cases")
+            && ran.stderr.contains("tbgw check-gateway --cmd"),
+        "{}",
+        ran.all()
+    );
+}
+
+/// The bug: `tbgw list | head -2` panicked with a backtrace on the closed pipe.
+#[test]
+fn a_closed_stdout_ends_list_quietly() {
+    let mut child = cli::command()
+        .args(["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw runs");
+    let mut first = [0u8; 16];
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdout.read_exact(&mut first).expect("a first line");
+    drop(stdout);
+    let output = child.wait_with_output().expect("tbgw ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn json_to_standard_output_leaves_the_console_on_standard_error() {
+    let ran = tbgw(&[
+        "run",
+        "--filter",
+        "connect/auto-create-default-profile",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let report: serde_json::Value = serde_json::from_str(&ran.stdout).expect("stdout is the JSON");
+    assert_eq!(report["summary"]["passed"], 2, "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("PASS   connect/auto-create-default-profile [3.1.1]"),
+        "{}",
+        ran.all()
+    );
+}
+
+#[test]
+fn the_failed_list_folds_mqtt_versions_and_lines_keep_the_plan_order() {
+    let (dir, _) = scenario(
+        "two",
+        &format!("{HEADER}  - expect_message: {{topic: nothing/arrives/here, within: 100ms}}\n")
+            .replace("mqtt: [5]", "mqtt: [3.1.1, 5]"),
+    );
+    let ran = tbgw(&["run", &dir.display().to_string(), "--color", "never"]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout
+            .contains("failed (1):\n  FAIL  check/one [3.1.1, 5]"),
+        "{}",
+        ran.all()
+    );
+    let v3 = ran
+        .stdout
+        .find("FAIL   check/one [3.1.1]")
+        .expect("3.1.1 line");
+    let v5 = ran.stdout.find("FAIL   check/one [5]").expect("5 line");
+    assert!(v3 < v5, "{}", ran.all());
+}
+
+/// Ctrl-C during a run against a remote platform: the cases in flight stop and clean up,
+/// the partial summary and the reports are written, the exit code is 130, and nothing the
+/// run created is left on the target.
+#[test]
+fn an_interrupted_remote_run_cleans_up_and_writes_its_reports() {
+    let serve = Serve::start(&[]);
+    let dir = cli::temp_dir("interrupted");
+    let json = dir.join("report.json");
+    let mut child = cli::command()
+        .arg("run")
+        .args(serve.remote_args())
+        .args(["--json", &json.display().to_string(), "--jobs", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw runs");
+    let lines = cli::line_reader(child.stdout.take().expect("stdout"));
+    let (started, seen) = cli::wait_for_line(&lines, "PASS", Duration::from_secs(60));
+    assert!(started, "no case finished: {seen:?}");
+    cli::signal(child.id(), "INT");
+    let output = child.wait_with_output().expect("tbgw ends");
+    let rest: Vec<String> = lines.try_iter().collect();
+    let stdout = format!("{}\n{}", seen.join("\n"), rest.join("\n"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stdout.contains("interrupted by SIGINT:"), "{stdout}");
+    assert!(stdout.contains("tbgw run: "), "no summary line: {stdout}");
+    let ran = cli::Ran {
+        code: 130,
+        stdout,
+        stderr,
+    };
+    let report = cli::report(&json, &ran);
+    assert_eq!(report["interrupted_by"], "SIGINT", "{}", ran.all());
+    let left = tbgw(&["clean", "--rest", &serve.rest, "--dry-run"]);
+    assert_eq!(left.code, 0, "{}", left.all());
+    assert!(
+        left.stdout.contains("would remove 0 device(s)"),
+        "the run left devices behind: {}",
+        left.all()
+    );
+}
+
+#[test]
+fn clean_removes_the_devices_of_one_run_and_nothing_else() {
+    let serve = Serve::start(&[
+        "--gateway",
+        "tbgw-abc123-0001-gw=T1",
+        "--gateway",
+        "tbgw-def456-0002-gw=T2",
+        "--gateway",
+        "my-gateway=T3",
+    ]);
+    let ran = tbgw(&["clean", "--rest", &serve.rest, "--run", "tbgw-abc123"]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("removed device tbgw-abc123-0001-gw")
+            && ran
+                .stdout
+                .contains("removed 1 device(s) of run tbgw-abc123"),
+        "{}",
+        ran.all()
+    );
+    let left = tbgw(&["clean", "--rest", &serve.rest, "--dry-run"]);
+    assert!(
+        left.stdout
+            .contains("would remove device tbgw-def456-0002-gw")
+            && !left.stdout.contains("my-gateway"),
+        "{}",
+        left.all()
+    );
+}
+
+#[test]
+fn version_names_the_thingsboard_release_and_the_commit() {
+    let ran = tbgw(&["--version"]);
+    assert_eq!(ran.code, 0);
+    assert!(
+        ran.stdout.contains("models ThingsBoard 4.3.1.3") && ran.stdout.contains("(commit "),
+        "{}",
+        ran.all()
+    );
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli_definition() {
+    let bash = tbgw(&["completions", "bash"]);
+    assert_eq!(bash.code, 0);
+    assert!(bash.stdout.contains("check-gateway"), "{}", bash.all());
+    let man = tbgw(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.starts_with(".ie"), "{}", man.all());
+    assert!(man.stdout.contains("check\\-gateway"), "{}", man.all());
 }

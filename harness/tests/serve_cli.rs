@@ -1,112 +1,127 @@
-//! `tbgw serve` as a process: it prints its addresses once ready, and a taken port is exit 3
-//! with the address in the message.
+//! `tbgw serve` as a process: it prints its addresses once ready, a taken port is exit 3
+//! with the address in the message, SIGTERM stops it cleanly, and a reader that goes away
+//! does not stop it.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
 use std::time::Duration;
 
-fn tbgw() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tbgw"))
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Serve;
 
 #[test]
 fn a_taken_port_is_exit_3_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = taken.local_addr().expect("addr");
-    let output = tbgw()
-        .args([
-            "serve",
-            "--mqtt",
-            &addr.to_string(),
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .expect("tbgw runs");
-    assert_eq!(output.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let addr = taken.local_addr().expect("addr").to_string();
+    let ran = cli::tbgw(&["serve", "--mqtt", &addr, "--http", "127.0.0.1:0"]);
+    assert_eq!(ran.code, 3, "{}", ran.all());
     assert!(
-        stderr.contains(&format!("cannot listen for MQTT on {addr}")),
-        "{stderr}"
+        ran.stderr
+            .contains(&format!("cannot listen for MQTT on {addr}")),
+        "{}",
+        ran.all()
     );
-}
-
-/// Starts `tbgw serve` on free ports; returns it, its remaining stdout lines and the lines
-/// up to "ready".
-fn start_serve() -> (Child, mpsc::Receiver<String>, Vec<String>) {
-    let mut child = tbgw()
-        .args([
-            "serve",
-            "--mqtt",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--gateway",
-            "gw1=GW_TOKEN",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tbgw runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    while !lines.iter().any(|l: &String| l.ends_with("ready")) {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(line) => lines.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("tbgw serve never said it was ready; printed: {lines:?}");
-            }
-        }
-    }
-    (child, rx, lines)
 }
 
 #[test]
 fn serve_stops_cleanly_on_sigterm_as_docker_stop_sends_it() {
-    let (mut child, rx, _) = start_serve();
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let stopped = rx.recv_timeout(Duration::from_secs(10));
-    if stopped.is_err() {
-        let _ = child.kill();
-    }
+    let mut serve = Serve::start(&["--gateway", "gw1=GW_TOKEN"]);
+    cli::signal(serve.child.id(), "TERM");
+    let stopped = serve.lines.recv_timeout(Duration::from_secs(10));
     assert_eq!(stopped.as_deref(), Ok("tbgw serve: stopped"));
-    let status = child.wait().expect("tbgw ends");
+    let status = serve.child.wait().expect("tbgw ends");
     assert_eq!(status.code(), Some(0));
 }
 
 #[test]
-fn serve_prints_its_addresses_when_ready_and_answers_mqtt() {
-    let (mut child, _rx, lines) = start_serve();
-    let mqtt = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("tbgw serve: MQTT on "))
-        .and_then(|rest| rest.split(' ').next())
-        .map(str::to_owned);
-    let _ = child.kill();
-    let _ = child.wait();
-    let mqtt = mqtt.unwrap_or_else(|| panic!("no MQTT address in {lines:?}"));
+fn serve_prints_its_addresses_when_ready() {
+    let serve = Serve::start(&["--gateway", "gw1=GW_TOKEN"]);
     assert!(
-        !mqtt.ends_with(":0"),
-        "port 0 is replaced by the bound port: {mqtt}"
+        !serve.mqtt.ends_with(":0"),
+        "port 0 is replaced by the bound port: {}",
+        serve.mqtt
     );
     assert!(
-        lines
+        serve
+            .banner
             .iter()
             .any(|l| l.contains("gateway \"gw1\" with access token GW_TOKEN")),
-        "{lines:?}"
+        "{:?}",
+        serve.banner
     );
+}
+
+/// An MQTT 3.1.1 CONNECT with `token` as the username; the CONNACK's return code.
+fn connack_code(addr: &str, token: &str) -> Option<u8> {
+    connect(addr, token).map(|(_, code)| code)
+}
+
+fn connect(addr: &str, token: &str) -> Option<(TcpStream, u8)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let client = b"c1";
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x82, 0, 30];
+    body.extend([0, client.len() as u8]);
+    body.extend(client);
+    body.extend([0, token.len() as u8]);
+    body.extend(token.as_bytes());
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    stream.write_all(&packet).ok()?;
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).ok()?;
+    Some((stream, connack[3]))
+}
+
+/// A QoS 0 PUBLISH of `payload` on `topic`.
+fn publish(stream: &mut TcpStream, topic: &str, payload: &[u8]) {
+    let mut body = vec![0, topic.len() as u8];
+    body.extend(topic.as_bytes());
+    body.extend(payload);
+    let mut packet = vec![0x30, body.len() as u8];
+    packet.extend(body);
+    stream.write_all(&packet).expect("publish written");
+}
+
+/// The bug: `tbgw serve | grep -m1 ready` killed the server once grep exited.
+#[test]
+fn serve_keeps_serving_when_its_stdout_reader_goes_away() {
+    let mut child = cli::command()
+        .args(["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--gateway", "gw1=GW_TOKEN"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw serve runs");
+    let lines = cli::line_reader(child.stdout.take().expect("stdout"));
+    let (ready, banner) = cli::wait_for_line(&lines, "ready", Duration::from_secs(10));
+    assert!(ready, "{banner:?}");
+    let mqtt = banner
+        .iter()
+        .find_map(|l| l.strip_prefix("tbgw serve: MQTT on "))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the MQTT address")
+        .to_owned();
+    // The reader goes away, as grep -m1 does; every invalid payload makes serve print a
+    // violation line, the first into a pipe nobody reads any more.
+    drop(lines);
+    for round in 0..10 {
+        let (mut session, code) = connect(&mqtt, "GW_TOKEN")
+            .unwrap_or_else(|| panic!("serve stopped answering in round {round}"));
+        assert_eq!(code, 0);
+        publish(&mut session, "v1/gateway/telemetry", b"{not json");
+        // On 3.1.1 ThingsBoard closes the connection on it: the violation has been reported
+        // once the close arrives.
+        let mut rest = Vec::new();
+        let _ = session.read_to_end(&mut rest);
+    }
+    assert_eq!(connack_code(&mqtt, "WRONG"), Some(5), "still answering");
+    assert_eq!(connack_code(&mqtt, "GW_TOKEN"), Some(0), "still serving");
+    assert!(child.try_wait().expect("status").is_none(), "serve died");
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

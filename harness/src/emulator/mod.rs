@@ -12,7 +12,7 @@
 //! let mut options = Options::ephemeral();
 //! options.config.gateways.push(("gw1".into(), "GW_TOKEN".into()));
 //! let emulator = Emulator::start(options).await?;
-//! crate::outln!("MQTT on {}, REST on {}", emulator.mqtt_addr, emulator.http_addr);
+//! println!("MQTT on {}, REST on {}", emulator.mqtt_addr, emulator.http_addr);
 //! # Ok(()) }
 //! ```
 
