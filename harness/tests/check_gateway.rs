@@ -275,7 +275,7 @@ fn sigterm_to_tbgw_stops_the_gateways_whole_group_and_writes_the_reports() {
     let dir = cli::temp_dir("check-sigterm");
     let (command, pid) = stubborn_gateway(&dir);
     let json = dir.join("report.json");
-    let mut child = cli::command()
+    let child = cli::command()
         .args(["check-gateway", "--grace", "0.3", "--cmd", &command])
         .args(["--json", &json.display().to_string()])
         .stdout(Stdio::piped())

@@ -7,8 +7,7 @@
 //! `TBGW_REQUIRE_THINGSBOARD=1` does the same for the ThingsBoard image.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use regex::Regex;
 use serde_json::Value;
@@ -17,23 +16,9 @@ use testcontainers::bollard::Docker;
 const EMULATOR_IMAGE: &str = concat!("tbgw-emulator:", env!("CARGO_PKG_VERSION"));
 const THINGSBOARD_IMAGE: &str = "thingsboard/tb-postgres:latest";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tbgw(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(repo())
-        .output()
-        .expect("tbgw runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Ran, temp_dir, tbgw_env as tbgw};
 
 /// Written past libtest's capture, so that a skip shows in every log.
 fn skip(test: &str, why: &str) {
@@ -133,13 +118,6 @@ fn container_id(stdout: &str) -> String {
     line[open + 1..close].to_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tbgw-container-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 #[tokio::test]
 async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_run() {
     let test = "the_platform_suite_through_the_emulator_image_matches_the_in_process_run";
@@ -160,7 +138,7 @@ async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_ru
     let dir = temp_dir("suite");
     let through_container = dir.join("container.json");
     let in_process = dir.join("embedded.json");
-    let (code, stdout, stderr) = tbgw(
+    let Ran { code, stdout, stderr } = tbgw(
         &[
             "run",
             "--target",
@@ -182,7 +160,7 @@ async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_ru
         docker.inspect_container(&id, None).await.is_err(),
         "container {id} is still there after the run"
     );
-    let (code, stdout, stderr) = tbgw(&["run", "--json", &in_process.display().to_string()], &[]);
+    let Ran { code, stdout, stderr } = tbgw(&["run", "--json", &in_process.display().to_string()], &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
     let container = outcomes(&through_container);
@@ -216,7 +194,7 @@ async fn a_container_that_never_gets_ready_is_exit_3_with_its_last_output() {
     }
     // The emulator under the ThingsBoard preset: REST is looked for on 9090, where nothing
     // listens, so the REST login never succeeds.
-    let (code, stdout, stderr) = tbgw(
+    let Ran { code, stdout, stderr } = tbgw(
         &[
             "run",
             "--target",
@@ -259,7 +237,7 @@ async fn the_thingsboard_preset_runs_the_suite_when_its_image_is_present() {
     }
     let dir = temp_dir("thingsboard");
     let report = dir.join("report.json");
-    let (code, stdout, stderr) = tbgw(
+    let Ran { code, stdout, stderr } = tbgw(
         &[
             "run",
             "--target",
@@ -295,7 +273,7 @@ async fn the_thingsboard_preset_runs_the_suite_when_its_image_is_present() {
 #[test]
 fn without_an_engine_the_run_is_exit_3_naming_the_socket() {
     let socket = "/nonexistent/tbgw-test-docker.sock";
-    let (code, stdout, stderr) = tbgw(
+    let Ran { code, stdout, stderr } = tbgw(
         &["run", "--target", "container", "--preset", "emulator"],
         &[("DOCKER_HOST", &format!("unix://{socket}"))],
     );
@@ -309,10 +287,10 @@ fn without_an_engine_the_run_is_exit_3_naming_the_socket() {
 
 #[test]
 fn container_options_with_another_target_are_a_usage_error() {
-    let (code, _, stderr) = tbgw(&["run", "--image", "x", "--ready-timeout", "5"], &[]);
+    let Ran { code, stderr, .. } = tbgw(&["run", "--image", "x", "--ready-timeout", "5"], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("--image, --ready-timeout apply only to --target container"),
+        stderr.contains("--image belongs to --target container; --ready-timeout belongs to --target container"),
         "{stderr}"
     );
 }

@@ -1,29 +1,14 @@
 //! `tbgw decode` as a user runs it: output and exit codes, kept as reviewed snapshots.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
+#[path = "support/cli.rs"]
+mod cli;
 
 /// Runs `tbgw` with `args`, feeding `stdin`; returns (exit code, stdout, stderr).
 fn tbgw(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tbgw starts");
-    // tbgw may exit before it reads (bad usage, unknown topic): a closed pipe is not a failure.
-    match child.stdin.take().expect("piped stdin").write_all(stdin) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        written => written.expect("payload written"),
-    }
-    let output = child.wait_with_output().expect("tbgw finishes");
-    (
-        output.status.code().expect("tbgw exits with a code"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let ran = cli::tbgw_stdin(args, stdin);
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 fn snapshot(name: &str, args: &[&str], stdin: &[u8]) -> i32 {

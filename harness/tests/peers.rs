@@ -9,14 +9,10 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::repo;
 
 struct Checked {
     code: i32,
@@ -50,22 +46,13 @@ fn check_peer(venv: &str, script: &str, extra: &[&str]) -> Checked {
         "{} harness/tests/peers/{script} --host {{host}} --port {{port}} --token {{token}}",
         python.display()
     );
-    let report = std::env::temp_dir().join(format!("tbgw-peer-{}-{venv}.json", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_tbgw"))
-        .args(["check-gateway", "--grace", "10", "--cmd", &command])
-        .args(["--json", &report.display().to_string()])
-        .args(extra)
-        .current_dir(repo())
-        .output()
-        .expect("tbgw runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let json: Value = serde_json::from_str(&text).expect("the JSON report parses");
+    let report = cli::temp_dir(&format!("peer-{venv}")).join("report.json");
+    let report_arg = report.display().to_string();
+    let mut args = vec!["check-gateway", "--grace", "10", "--cmd", &command];
+    args.extend(["--json", &report_arg]);
+    args.extend_from_slice(extra);
+    let ran = cli::tbgw(&args);
+    let json = cli::report(&report, &ran);
     let cases = json["cases"]
         .as_array()
         .expect("cases")
@@ -81,8 +68,8 @@ fn check_peer(venv: &str, script: &str, extra: &[&str]) -> Checked {
         })
         .collect();
     Checked {
-        code: output.status.code().unwrap_or(-1),
-        stdout,
+        code: ran.code,
+        stdout: ran.stdout,
         cases,
     }
 }
