@@ -18,7 +18,7 @@ const THINGSBOARD_IMAGE: &str = "thingsboard/tb-postgres:latest";
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{Ran, temp_dir, tbgw_env as tbgw};
+use cli::{Ran, tbgw_env as tbgw, temp_dir};
 
 /// Written past libtest's capture, so that a skip shows in every log.
 fn skip(test: &str, why: &str) {
@@ -138,7 +138,11 @@ async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_ru
     let dir = temp_dir("suite");
     let through_container = dir.join("container.json");
     let in_process = dir.join("embedded.json");
-    let Ran { code, stdout, stderr } = tbgw(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = tbgw(
         &[
             "run",
             "--target",
@@ -160,7 +164,11 @@ async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_ru
         docker.inspect_container(&id, None).await.is_err(),
         "container {id} is still there after the run"
     );
-    let Ran { code, stdout, stderr } = tbgw(&["run", "--json", &in_process.display().to_string()], &[]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = tbgw(&["run", "--json", &in_process.display().to_string()], &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
     let container = outcomes(&through_container);
@@ -194,7 +202,11 @@ async fn a_container_that_never_gets_ready_is_exit_3_with_its_last_output() {
     }
     // The emulator under the ThingsBoard preset: REST is looked for on 9090, where nothing
     // listens, so the REST login never succeeds.
-    let Ran { code, stdout, stderr } = tbgw(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = tbgw(
         &[
             "run",
             "--target",
@@ -237,7 +249,11 @@ async fn the_thingsboard_preset_runs_the_suite_when_its_image_is_present() {
     }
     let dir = temp_dir("thingsboard");
     let report = dir.join("report.json");
-    let Ran { code, stdout, stderr } = tbgw(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = tbgw(
         &[
             "run",
             "--target",
@@ -273,7 +289,11 @@ async fn the_thingsboard_preset_runs_the_suite_when_its_image_is_present() {
 #[test]
 fn without_an_engine_the_run_is_exit_3_naming_the_socket() {
     let socket = "/nonexistent/tbgw-test-docker.sock";
-    let Ran { code, stdout, stderr } = tbgw(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = tbgw(
         &["run", "--target", "container", "--preset", "emulator"],
         &[("DOCKER_HOST", &format!("unix://{socket}"))],
     );
@@ -290,7 +310,9 @@ fn container_options_with_another_target_are_a_usage_error() {
     let Ran { code, stderr, .. } = tbgw(&["run", "--image", "x", "--ready-timeout", "5"], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("--image belongs to --target container; --ready-timeout belongs to --target container"),
+        stderr.contains(
+            "--image belongs to --target container; --ready-timeout belongs to --target container"
+        ),
         "{stderr}"
     );
 }

@@ -167,3 +167,44 @@ fn bad_arguments_are_a_usage_error() {
     assert_eq!(code, 2);
     assert!(stderr.contains("lenient"), "{stderr}");
 }
+
+fn telemetry_with_value_of(chars: usize) -> Vec<u8> {
+    format!(
+        r#"{{"Device A": [{{"ts": 1700000000000, "values": {{"blob": "{}"}}}}]}}"#,
+        "x".repeat(chars)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_payload_over_thingsboards_packet_limit_is_reported_as_disconnect_0x81() {
+    let (code, stdout, _) = tbgw(
+        &["decode", "--topic", "v1/gateway/telemetry"],
+        &telemetry_with_value_of(70_000),
+    );
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains("over ThingsBoard's limit of 65536")
+            && stdout.contains("0x81 Malformed Packet")
+            && stdout.contains("DISCONNECT 0x81"),
+        "{stdout}"
+    );
+    assert!(stdout.len() < 2_000, "{} bytes of output", stdout.len());
+}
+
+#[test]
+fn a_big_payload_under_the_limit_decodes_with_short_output() {
+    let payload = telemetry_with_value_of(60_000);
+    let (code, stdout, _) = tbgw(&["decode", "--topic", "v1/gateway/telemetry"], &payload);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.len() < 3_000, "{} bytes of output", stdout.len());
+    assert!(
+        stdout.contains("more characters") && stdout.contains("--full prints all of it"),
+        "{stdout}"
+    );
+    let (_, full, _) = tbgw(
+        &["decode", "--topic", "v1/gateway/telemetry", "--full"],
+        &payload,
+    );
+    assert!(full.len() > 60_000, "--full keeps everything");
+}

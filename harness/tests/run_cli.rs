@@ -30,7 +30,7 @@ fn a_mistake_in_a_scenario_is_exit_2_with_file_line_column() {
     let (code, stderr) = (ran.code, ran.stderr);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains(&format!("{file}:8:")) && stderr.contains("unknown field `jsn`"),
+        stderr.contains(&format!("{file}:8:")) && stderr.contains("unknown key `jsn`"),
         "{stderr}"
     );
 }
@@ -393,4 +393,43 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
     assert_eq!(man.code, 0);
     assert!(man.stdout.starts_with(".ie"), "{}", man.all());
     assert!(man.stdout.contains("check\\-gateway"), "{}", man.all());
+}
+
+#[test]
+fn scenario_mistakes_are_said_in_plain_words_with_a_suggestion() {
+    let (dir, _) = scenario(
+        "plain",
+        "id: a/b\nrequirement: r\nrefs: []\nprofil: tb\nsteps:\n  - connect: {}\n",
+    );
+    std::fs::write(
+        dir.join("step.yaml"),
+        "id: a/c\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - timeserie: {device: x}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("var.yaml"),
+        "id: a/d\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - connect: {}\n  - publish: {topic: \"${gatway}/x\", json: {}}\n",
+    )
+    .expect("write");
+    let ran = tbgw(&["run", &dir.display().to_string()]);
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    for expected in [
+        "plain.yaml:4:1: unknown key `profil` (did you mean `profile`?)",
+        "step.yaml:6:5: unknown step `timeserie` (did you mean `timeseries`?)",
+        "var.yaml:7:5: publish: ${gatway} is not defined here (did you mean ${gateway}?)",
+    ] {
+        assert!(
+            ran.stderr.contains(expected),
+            "missing {expected:?}: {}",
+            ran.all()
+        );
+    }
+}
+
+#[test]
+fn a_single_mqtt_version_may_be_written_without_a_list() {
+    let (dir, _) = scenario("scalar", &HEADER.replace("mqtt: [5]", "mqtt: 5"));
+    let ran = tbgw(&["run", &dir.display().to_string()]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(ran.stdout.contains("PASS   check/one [5]"), "{}", ran.all());
 }

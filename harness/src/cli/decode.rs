@@ -24,7 +24,16 @@ pub struct DecodeArgs {
     mode: ModeArg,
     /// The payload file; `-` or nothing reads standard input.
     file: Option<PathBuf>,
+    /// Print everything, however long (by default long lines and long listings are cut).
+    #[arg(long)]
+    full: bool,
 }
+
+/// Longer output lines are cut (a 60 000-character value stays readable; every line of an
+/// explanation is shorter) …
+const LINE_CHARS: usize = 400;
+/// … and so are listings of many devices or keys.
+const LINES: usize = 60;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Sender {
@@ -59,17 +68,69 @@ pub fn run(args: DecodeArgs) -> ExitCode {
             return exit::code(exit::BAD_INPUT);
         }
     };
-    match decode(topic, direction, &payload, mode) {
-        Ok(decoded) => {
-            crate::out!("{}", render_decoded(&decoded));
-            crate::outln!("canonical: {}", decoded.message.encode());
-            exit::code(exit::OK)
-        }
-        Err(error) => {
-            crate::out!("{}", error.render());
-            exit::code(exit::BAD_INPUT)
+    if let Some(too_large) = over_the_packet_limit(topic, payload.len()) {
+        crate::outln!("{too_large}");
+        return exit::code(exit::BAD_INPUT);
+    }
+    let (text, code) = match decode(topic, direction, &payload, mode) {
+        Ok(decoded) => (
+            format!(
+                "{}canonical: {}\n",
+                render_decoded(&decoded),
+                decoded.message.encode()
+            ),
+            exit::OK,
+        ),
+        Err(error) => (error.render(), exit::BAD_INPUT),
+    };
+    crate::out!("{}", if args.full { text } else { shorten(&text) });
+    exit::code(code)
+}
+
+/// ThingsBoard's MQTT transport refuses a packet whose remaining length is over
+/// `max_payload_size` before it reads the payload.
+fn over_the_packet_limit(topic: Topic, payload: usize) -> Option<String> {
+    use crate::emulator::wire::MAX_PACKET;
+    // Topic length prefix, topic, packet id (QoS 1), MQTT 5's empty property length.
+    let v3 = 2 + topic.as_str().len() + 2 + payload;
+    let v5 = v3 + 1;
+    (v3 > MAX_PACKET).then(|| {
+        format!(
+            "error: a PUBLISH of this payload on {topic} is {v3} bytes long (MQTT 3.1.1, QoS 1; {v5} on MQTT 5), over ThingsBoard's limit of {MAX_PACKET} (transport.mqtt.netty.max_payload_size)\n  payload:  {payload} bytes\n  reason:   {}\n  answer:   ThingsBoard answers DISCONNECT 0x81 Malformed Packet without reading the payload (MQTT 3.1.1: it closes the connection); nothing of it is stored\n  hint:     split the data over several messages of under {} bytes each",
+            tbgw_codec::ReasonCode::MALFORMED_PACKET,
+            MAX_PACKET - 2 - topic.as_str().len() - 3,
+            topic = topic.as_str(),
+        )
+    })
+}
+
+/// Output cut to [`LINES`] lines of at most [`LINE_CHARS`] characters, saying what was cut.
+fn shorten(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut cut = false;
+    for line in lines.iter().take(LINES) {
+        let chars = line.chars().count();
+        if chars > LINE_CHARS {
+            cut = true;
+            let kept: String = line.chars().take(LINE_CHARS).collect();
+            out.push_str(&format!(
+                "{kept}… ({} more characters)\n",
+                chars - LINE_CHARS
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
         }
     }
+    if lines.len() > LINES {
+        cut = true;
+        out.push_str(&format!("… {} more lines\n", lines.len() - LINES));
+    }
+    if cut {
+        out.push_str("(long output cut: --full prints all of it)\n");
+    }
+    out
 }
 
 fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {

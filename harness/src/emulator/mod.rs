@@ -108,8 +108,16 @@ pub enum Traffic {
         qos: u8,
         payload: Vec<u8>,
     },
-    /// The connection ended, closed by either side.
-    Closed { conn: ConnId },
+    /// A whole packet on the wire, either way, as the bytes were: `from_client` for what the
+    /// client sent. Comes before the event it leads to (a CONNECT before `Connected`).
+    Packet {
+        conn: ConnId,
+        from_client: bool,
+        bytes: Vec<u8>,
+    },
+    /// The connection ended: `by_client` when the client closed it (or it broke), else the
+    /// emulator did.
+    Closed { conn: ConnId, by_client: bool },
 }
 
 /// A running emulator; dropping it stops its servers.

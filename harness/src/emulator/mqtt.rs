@@ -45,10 +45,16 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
     shared.register(conn, tx);
+    let tap = shared.clone();
     let writer_task = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             match out {
                 Outgoing::Bytes(bytes) => {
+                    tap.observe(|| Traffic::Packet {
+                        conn,
+                        from_client: false,
+                        bytes: bytes.clone(),
+                    });
                     if writer.write_all(&bytes).await.is_err() {
                         break;
                     }
@@ -64,12 +70,18 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let mut chunk = vec![0u8; 16 * 1024];
     let mut version: Option<Version> = None;
     let mut queued: Vec<Vec<u8>> = Vec::new();
+    let mut by_client = false;
     'read: loop {
         loop {
             match wire::next_frame(&buf) {
                 Frame::Incomplete => break,
                 Frame::Complete(len) => {
                     let packet: Vec<u8> = buf.drain(..len).collect();
+                    shared.observe(|| Traffic::Packet {
+                        conn,
+                        from_client: true,
+                        bytes: packet.clone(),
+                    });
                     if !handle_packet(&shared, conn, &mut version, &mut queued, packet) {
                         break 'read;
                     }
@@ -93,7 +105,10 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
         }
         tokio::select! {
             read = reader.read(&mut chunk) => match read {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    by_client = true;
+                    break;
+                }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             },
             _ = &mut closed_rx => break,
@@ -101,7 +116,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     }
     shared.with_core(|core| core.connection_closed(conn));
     shared.close(conn);
-    shared.observe(|| Traffic::Closed { conn });
+    shared.observe(|| Traffic::Closed { conn, by_client });
     let _ = writer_task.await;
     shared.unregister(conn);
 }

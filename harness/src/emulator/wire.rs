@@ -254,6 +254,83 @@ fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
     bytes_of(out.encode())
 }
 
+/// One line for a packet a client sent, as the wire logs show it (`CONNECT client_id=…
+/// username=… MQTT 5`, `PUBLISH t qos=1 pid=3 {…}`, `PUBACK pid=7 0x00 Success`, …).
+/// `version` is `None` before the CONNECT told it.
+pub fn describe_inbound(packet: &[u8], version: Option<Version>) -> String {
+    let version = version
+        .or_else(|| {
+            is_connect(packet)
+                .then(|| connect_version(packet))
+                .flatten()
+        })
+        .unwrap_or(Version::V3);
+    let kind = packet.first().map_or(0, |b| b >> 4);
+    let body = after_fixed_header(packet);
+    let pid = || body.get(..2).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let code = |at: usize| {
+        body.get(at)
+            .map(|c| format!(" {}", tbgw_codec::ReasonCode(*c)))
+            .unwrap_or_default()
+    };
+    match kind {
+        4 => match pid() {
+            Some(pid) if version == Version::V5 => format!("PUBACK pid={pid}{}", code(2)),
+            Some(pid) => format!("PUBACK pid={pid}"),
+            None => format!("PUBACK (unreadable: {})", mqtt::packet::hex(packet)),
+        },
+        14 if version == Version::V5 && !body.is_empty() => format!("DISCONNECT{}", code(0)),
+        _ => match decode(packet, version) {
+            Ok(Inbound::Connect(c)) => format!(
+                "CONNECT client_id={:?} username={} (MQTT {})",
+                c.client_id,
+                c.username
+                    .as_deref()
+                    .map_or("(none)".into(), |u| format!("{u:?}")),
+                c.version.as_str()
+            ),
+            Ok(Inbound::Publish(p)) => {
+                let mut line = format!("PUBLISH {} qos={}", p.topic, p.qos);
+                if let Some(pid) = p.pid {
+                    line.push_str(&format!(" pid={pid}"));
+                }
+                if p.dup {
+                    line.push_str(" dup");
+                }
+                format!("{line} {}", mqtt::packet::payload_text(&p.payload))
+            }
+            Ok(Inbound::Subscribe { pid, filters }) => {
+                let list: Vec<String> = filters
+                    .iter()
+                    .map(|(f, q)| format!("{f} qos={q}"))
+                    .collect();
+                format!("SUBSCRIBE pid={pid} [{}]", list.join(", "))
+            }
+            Ok(Inbound::Unsubscribe { pid, filters }) => {
+                format!("UNSUBSCRIBE pid={pid} [{}]", filters.join(", "))
+            }
+            Ok(Inbound::PingReq) => "PINGREQ".to_owned(),
+            Ok(Inbound::Disconnect) => "DISCONNECT".to_owned(),
+            Ok(Inbound::Ignored) => format!("packet type {kind} {}", mqtt::packet::hex(packet)),
+            Err(problem) => format!(
+                "unreadable packet ({problem}): {}",
+                mqtt::packet::hex(packet)
+            ),
+        },
+    }
+}
+
+/// The bytes after the fixed header (type byte and remaining length).
+fn after_fixed_header(packet: &[u8]) -> &[u8] {
+    let length_bytes = packet
+        .iter()
+        .skip(1)
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .map_or(4, |p| p + 1);
+    packet.get(1 + length_bytes..).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

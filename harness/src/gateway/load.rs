@@ -60,6 +60,10 @@ mod tests {
         let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - await_devices: {count: 1}\n  - publish: {topic: t}\n";
         let err = parse("g.yaml", text).unwrap_err();
         assert_eq!(err.line, 7, "{err}");
-        assert!(err.message.contains("unknown variant `publish`"), "{err}");
+        assert!(
+            err.message
+                .contains("unknown step `publish`; allowed here: expect_subscribed"),
+            "{err}"
+        );
     }
 }

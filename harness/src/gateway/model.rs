@@ -20,7 +20,10 @@ pub struct GatewayScenario {
     /// Where the requirement comes from (`tb §1.9`, `doc: …`, `peers §1.6`).
     pub refs: Vec<String>,
     pub profile: Profile,
-    /// Only for gateways speaking these MQTT versions (SKIP otherwise); all when omitted.
+    /// Only for gateways speaking these MQTT versions (`5`, or a list; SKIP otherwise); all
+    /// when omitted.
+    #[serde(default, deserialize_with = "crate::scenario::model::some_versions")]
+    #[schemars(with = "Option<crate::scenario::model::OneOrMoreVersions>")]
     pub mqtt: Option<Vec<MqttVersion>>,
     #[schemars(with = "Vec<GatewayStep>")]
     pub steps: Vec<Spanned<GatewayStep>>,

@@ -2,6 +2,7 @@
 //! the gateway did (sessions, subscriptions, announced devices, every message) and feeds the
 //! passive checks. Steps wait on it with deadlines.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -23,6 +24,23 @@ pub struct Sent {
     pub at: Instant,
 }
 
+/// One packet either way, described as the wire logs show it.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub at: Instant,
+    /// The connection's number in the check: 1 for the first, 2 after a reconnect, …
+    pub connection: usize,
+    pub from_gateway: bool,
+    pub text: String,
+}
+
+/// A CONNECT the emulator refused.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    pub conn: ConnId,
+    pub username: Option<String>,
+}
+
 /// What the gateway has done so far.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -31,8 +49,12 @@ pub struct Observed {
     pub version: Option<Version>,
     /// Accepted sessions so far.
     pub sessions: usize,
-    /// CONNECTs refused (a wrong token, say).
-    pub refused: usize,
+    /// CONNECTs refused (a wrong token, say), in order.
+    pub refused: Vec<Refused>,
+    /// Every packet of every connection, both ways, in order.
+    pub packets: Vec<Packet>,
+    /// Each connection's number and protocol version (known from its CONNECT).
+    connections: HashMap<ConnId, (usize, Option<Version>)>,
     /// Topic filters of the current session, in order.
     pub subscriptions: Vec<String>,
     /// Devices announced on `v1/gateway/connect` in the current session, in order.
@@ -48,16 +70,23 @@ pub struct Observed {
 impl Observed {
     fn apply(&mut self, event: Traffic, token: &str) {
         match event {
+            Traffic::Packet {
+                conn,
+                from_client,
+                bytes,
+            } => self.packet(conn, from_client, &bytes),
+            Traffic::Connected {
+                conn,
+                username,
+                accepted: false,
+                ..
+            } => self.refused.push(Refused { conn, username }),
             Traffic::Connected {
                 conn,
                 username,
                 version,
-                accepted,
+                accepted: true,
             } if username.as_deref() == Some(token) => {
-                if !accepted {
-                    self.refused += 1;
-                    return;
-                }
                 self.conn = Some(conn);
                 self.version = Some(version);
                 self.sessions += 1;
@@ -106,12 +135,57 @@ impl Observed {
                     at: Instant::now(),
                 });
             }
-            Traffic::Closed { conn } if Some(conn) == self.conn => {
-                self.conn = None;
-                self.end_session();
+            Traffic::Closed { conn, by_client } => {
+                if let Some((connection, _)) = self.connections.get(&conn) {
+                    self.packets.push(Packet {
+                        at: Instant::now(),
+                        connection: *connection,
+                        from_gateway: by_client,
+                        text: if by_client {
+                            "(the gateway closed the connection)".to_owned()
+                        } else {
+                            "(tbgw closed the connection)".to_owned()
+                        },
+                    });
+                }
+                if Some(conn) == self.conn {
+                    self.conn = None;
+                    self.end_session();
+                }
             }
             _ => {}
         }
+    }
+
+    fn packet(&mut self, conn: ConnId, from_client: bool, bytes: &[u8]) {
+        let next = self.connections.len() + 1;
+        let entry = self.connections.entry(conn).or_insert((next, None));
+        if from_client && crate::emulator::wire::is_connect(bytes) {
+            entry.1 = crate::emulator::wire::connect_version(bytes);
+        }
+        let (connection, version) = *entry;
+        let text = if from_client {
+            crate::emulator::wire::describe_inbound(bytes, version)
+        } else {
+            crate::mqtt::packet::decode(bytes, version.unwrap_or(Version::V3)).to_string()
+        };
+        self.packets.push(Packet {
+            at: Instant::now(),
+            connection,
+            from_gateway: from_client,
+            text,
+        });
+    }
+
+    /// The CONNACK the emulator answered a refused CONNECT with.
+    pub fn refusal_of(&self, refused: &Refused) -> Option<&str> {
+        let connection = self.connections.get(&refused.conn)?.0;
+        self.packets
+            .iter()
+            .find(|p| {
+                p.connection == connection && !p.from_gateway && p.text.starts_with("CONNACK")
+            })
+            .map(|p| p.text.as_str())
     }
 
     /// Every device the gateway announced, in this session or an earlier one, in order.
@@ -236,10 +310,16 @@ mod tests {
             published(3, "v1/gateway/connect", r#"{"device":"B"}"#),
             "GW",
         );
-        assert_eq!((o.sessions, o.refused), (1, 1));
+        assert_eq!((o.sessions, o.refused.len()), (1, 1));
         assert_eq!(o.subscriptions, ["v1/gateway/rpc"]);
         assert_eq!(o.announced, ["A", "B"]);
-        o.apply(Traffic::Closed { conn: 3 }, "GW");
+        o.apply(
+            Traffic::Closed {
+                conn: 3,
+                by_client: true,
+            },
+            "GW",
+        );
         o.apply(connected(4, "GW", true), "GW");
         assert!(o.subscriptions.is_empty() && o.announced.is_empty());
         assert_eq!(o.announced_before, ["A", "B"]);

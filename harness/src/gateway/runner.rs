@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::endpoint::Endpoint;
 use super::load::GatewayCaseFile;
-use super::observer::{Observed, Observer, Sent};
+use super::observer::{Observed, Observer};
 use super::passive::{Check, Severity};
 use super::steps::{self, GatewayCase, Stage};
 use crate::emulator::{Emulator, Options};
@@ -65,8 +65,6 @@ pub struct CheckRun {
 
 /// Lines of the gateway's output in a failure.
 const OUTPUT_IN_FAILURE: usize = 25;
-/// … and in a failed step of a gateway still running.
-const OUTPUT_IN_STEP: usize = 12;
 
 pub async fn check(
     cases: &[GatewayCaseFile],
@@ -109,6 +107,7 @@ pub async fn check(
         results.push(result);
     };
     tell(Event::Doing("waiting for the gateway to connect".into()));
+    let mut cascades = Cascades::default();
 
     let connect_deadline =
         tokio::time::Instant::now() + options.connect_timeout.mul_f64(options.timeout_multiplier);
@@ -144,6 +143,7 @@ pub async fn check(
             connected,
             started.elapsed(),
             options,
+            &token,
         );
         report(&mut results, result);
     }
@@ -180,8 +180,10 @@ pub async fn check(
                 _ = interrupt.wait() => break,
             }
         };
+        let result = cascades.link(result, &observer, results.len());
         report(&mut results, result);
     }
+    cascades.annotate_roots(&mut results);
 
     tell(Event::Doing("stopping the gateway".into()));
     let stopped = process.stop(options.grace).await;
@@ -208,6 +210,64 @@ pub async fn check(
         output_tail: process.output.last(OUTPUT_IN_FAILURE),
         interrupted,
     })
+}
+
+/// Failures that follow from an earlier one: a gateway that stopped sending after a case
+/// failed makes every later case fail too. Each later failure names that case, and that case
+/// says how many followed, so the cause is read first.
+#[derive(Default)]
+struct Cascades {
+    /// (index in the results, case id, when it failed, how many failures followed it).
+    failed: Vec<(usize, String, Instant, usize)>,
+}
+
+impl Cascades {
+    fn link(&mut self, mut result: CaseResult, observer: &Observer, index: usize) -> CaseResult {
+        if result.verdict != Verdict::Fail {
+            return result;
+        }
+        // An RPC reply is the gateway answering; its telemetry goes on regardless.
+        let last_heard = observer.read(|o| {
+            o.packets
+                .iter()
+                .rev()
+                .find(|p| p.from_gateway && p.text.starts_with("PUBLISH v1/gateway/rpc "))
+                .map(|p| p.at)
+        });
+        let root = self
+            .failed
+            .iter_mut()
+            .find(|(_, _, at, _)| last_heard.is_none_or(|heard| heard < *at));
+        match root {
+            Some((_, id, at, followers)) => {
+                *followers += 1;
+                if let Some(f) = &mut result.failure {
+                    f.actual = format!(
+                        "the gateway has not answered an RPC since {id} failed {:.1} s before: that case is the likely cause.\n               {}",
+                        at.elapsed().as_secs_f64(),
+                        f.actual
+                    );
+                }
+            }
+            None => self
+                .failed
+                .push((index, result.id.clone(), Instant::now(), 0)),
+        }
+        result
+    }
+
+    fn annotate_roots(&self, results: &mut [CaseResult]) {
+        for (index, _, _, followers) in &self.failed {
+            if *followers > 0
+                && let Some(f) = results.get_mut(*index).and_then(|r| r.failure.as_mut())
+            {
+                f.actual = format!(
+                    "the gateway answered no RPC after this failure: the likely cause of the {followers} later failure(s) that say so.\n               {}",
+                    f.actual
+                );
+            }
+        }
+    }
 }
 
 /// A gateway command the shell could not run (exit 127 or 126): the harness's input is
@@ -259,6 +319,60 @@ fn failure(step: &str, location: &str, expected: String, actual: String) -> Opti
     })
 }
 
+/// `7 CONNECTs with username "WRONG" refused with CONNACK 0x86 Bad User Name or Password`,
+/// one such part per username, or `None` when nothing was refused.
+fn refusals(observed: &Observed) -> Option<String> {
+    let mut parts: Vec<(Option<String>, String, usize)> = Vec::new();
+    for refused in &observed.refused {
+        let answer = observed.refusal_of(refused).unwrap_or("a close").to_owned();
+        match parts
+            .iter_mut()
+            .find(|(u, a, _)| *u == refused.username && *a == answer)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => parts.push((refused.username.clone(), answer, 1)),
+        }
+    }
+    (!parts.is_empty()).then(|| {
+        parts
+            .iter()
+            .map(|(username, answer, n)| {
+                let who = username
+                    .as_deref()
+                    .map_or("no username".to_owned(), |u| format!("username {u:?}"));
+                let plural = if *n == 1 { "" } else { "s" };
+                format!("{n} CONNECT{plural} with {who} refused with {answer}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// How much of the gateway's output since a case began a failure shows: enough for a
+/// Python or Java traceback.
+const OUTPUT_SINCE_CASE: usize = 60;
+
+/// The gateway's output since the case began (line `from`), whole up to
+/// [`OUTPUT_SINCE_CASE`] lines.
+fn output_since(process: &ProcessGroup, from: usize) -> String {
+    let (lines, left_out) = process.output.since(from, OUTPUT_SINCE_CASE);
+    if lines.is_empty() {
+        return "it printed nothing during this case".to_owned();
+    }
+    let earlier = if left_out > 0 {
+        format!(
+            " (the last {}; {left_out} earlier lines are not shown, --gateway-log FILE keeps them all)",
+            lines.len()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "its output during this case{earlier}:\n      | {}",
+        lines.join("\n      | ")
+    )
+}
+
 fn output_block(process: &ProcessGroup, lines: usize) -> String {
     let lines = process.output.last(lines);
     if lines.is_empty() {
@@ -273,6 +387,7 @@ fn connect_result(
     connected: bool,
     took: Duration,
     options: &CheckOptions,
+    token: &str,
 ) -> CaseResult {
     let version = observer.read(|o| o.version);
     let mut result = base_result(
@@ -289,15 +404,17 @@ fn connect_result(
             .push(format!("connected after {} ms", result.duration_ms));
         return result;
     }
-    let refused = observer.read(|o| o.refused);
+    let refused = observer.read(refusals);
     let exited = process.exited();
     let actual = match (exited, refused) {
-        (Some(status), _) => format!(
-            "the gateway exited ({status}) without connecting; {}",
+        (Some(status), refused) => format!(
+            "the gateway exited ({status}) without connecting{}; {}",
+            refused.map(|r| format!(" after {r}")).unwrap_or_default(),
             output_block(process, OUTPUT_IN_FAILURE)
         ),
-        (None, n) if n > 0 => format!(
-            "{n} CONNECT(s) with a wrong access token; {}",
+        (None, Some(refused)) => format!(
+            "{refused}; the gateway device's access token is {:?}: pass {{token}} or $TB_GW_ACCESS_TOKEN as the MQTT username; {}",
+            token,
             output_block(process, OUTPUT_IN_FAILURE)
         ),
         (None, _) => format!(
@@ -358,7 +475,8 @@ async fn run_case(
         transcript: Vec::new(),
     };
     let started = Instant::now();
-    let wire_from = stage.observer.read(|o| (o.sent.len(), o.delivered.len()));
+    let wire_from = stage.observer.read(|o| o.packets.len());
+    let output_from = process.output.count();
     for (index, step) in s.steps.iter().enumerate() {
         tell(Event::Doing(format!(
             "{}: step {} ({})",
@@ -368,12 +486,17 @@ async fn run_case(
         )));
         if let Err(problem) = run.run(&step.value).await {
             let mut actual = problem.actual;
+            // What it printed (a traceback) may still be in the pipe.
+            let _ = process
+                .output
+                .wait_for_lines(process.output.count() + 1, Duration::from_millis(200))
+                .await;
             match process.exited() {
                 Some(status) => actual.push_str(&format!(
                     "; the gateway process has exited ({status}); {}",
-                    output_block(process, OUTPUT_IN_FAILURE)
+                    output_since(process, output_from)
                 )),
-                None => actual.push_str(&format!("; {}", output_block(process, OUTPUT_IN_STEP))),
+                None => actual.push_str(&format!("; {}", output_since(process, output_from))),
             }
             result.verdict = Verdict::Fail;
             result.failure = failure(
@@ -394,29 +517,27 @@ async fn run_case(
     result
 }
 
-/// What the gateway and the platform published to each other during a case, in order.
-fn gateway_wire(observed: &Observed, from: (usize, usize), started: Instant) -> Vec<WireEntry> {
-    let entry = |s: &Sent, direction: Direction| WireEntry {
-        at_ms: u64::try_from(s.at.saturating_duration_since(started).as_millis()).unwrap_or(0),
-        channel: "gateway".to_owned(),
-        direction,
-        text: format!(
-            "PUBLISH {} qos={} {}",
-            s.topic,
-            s.qos,
-            String::from_utf8_lossy(&s.payload)
-        ),
-        bytes: None,
-    };
-    let sent = observed.sent[from.0.min(observed.sent.len())..]
+/// Every packet between the gateway and the platform during a case, in order: `→` sent by
+/// tbgw (the platform), `←` received by tbgw (sent by the gateway), as in `tbgw run`.
+fn gateway_wire(observed: &Observed, from: usize, started: Instant) -> Vec<WireEntry> {
+    observed.packets[from.min(observed.packets.len())..]
         .iter()
-        .map(|s| (s.at, entry(s, Direction::Received)));
-    let delivered = observed.delivered[from.1.min(observed.delivered.len())..]
-        .iter()
-        .map(|s| (s.at, entry(s, Direction::Sent)));
-    let mut all: Vec<(Instant, WireEntry)> = sent.chain(delivered).collect();
-    all.sort_by_key(|(at, _)| *at);
-    all.into_iter().map(|(_, e)| e).collect()
+        .map(|p| WireEntry {
+            at_ms: u64::try_from(p.at.saturating_duration_since(started).as_millis()).unwrap_or(0),
+            channel: if p.connection == 1 {
+                "gateway".to_owned()
+            } else {
+                format!("gateway#{}", p.connection)
+            },
+            direction: if p.from_gateway {
+                Direction::Received
+            } else {
+                Direction::Sent
+            },
+            text: p.text.clone(),
+            bytes: None,
+        })
+        .collect()
 }
 
 fn stop_result(stopped: &Stopped, version: Option<Version>) -> CaseResult {

@@ -106,39 +106,104 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
     });
     let wire = &result.wire[..shown];
     if !wire.is_empty() {
-        // Repeated polls count once, so the packets before them stay in view.
-        let mut from = wire.len();
-        let mut kept = 0;
-        while from > 0 && kept < last_packets {
-            from -= 1;
-            if from == 0 || wire[from - 1].text != wire[from].text {
-                kept += 1;
-            }
-        }
+        let lines = collapsed(wire);
+        let kept = lines.len().min(last_packets);
+        let first_kept = lines.len() - kept;
         out.push_str(&format!(
-            "  on the wire before the failure (the last of {} entries; repeated polls folded):\n",
+            "  on the wire before the failure ({WIRE_LEGEND}; {} entries, repeats folded):\n",
             wire.len()
         ));
-        for line in collapsed(&wire[from..]) {
-            out.push_str(&format!("    {line}\n"));
+        // What the platform sent the gateway is the stimulus: it stays in view.
+        let mut skipped = 0;
+        for (i, (line, stimulus)) in lines.iter().enumerate() {
+            if i >= first_kept || *stimulus {
+                if skipped > 0 {
+                    out.push_str(&format!("    … {skipped} more\n"));
+                    skipped = 0;
+                }
+                out.push_str(&format!("    {line}\n"));
+            } else {
+                skipped += 1;
+            }
         }
     }
     out
 }
 
-/// Wire lines with runs of identical entries (REST polls) folded into one, and long lines cut.
-fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < entries.len() {
-        let mut j = i + 1;
-        while j < entries.len() && entries[j].text == entries[i].text {
-            j += 1;
+/// How wire lines read, in `tbgw run` and `tbgw check-gateway` alike.
+pub const WIRE_LEGEND: &str = "→ sent by tbgw, ← received by tbgw, ⇄ a REST call";
+
+/// Whether an entry is a message the platform (tbgw) sent a gateway under test.
+fn is_stimulus(entry: &crate::mqtt::wirelog::WireEntry) -> bool {
+    entry.channel.starts_with("gateway")
+        && entry.direction == crate::mqtt::wirelog::Direction::Sent
+        && entry.text.starts_with("PUBLISH")
+}
+
+/// A line's shape: its text with every number written `#`, so a gateway's telemetry with
+/// changing values and timestamps folds like a repeated poll.
+fn shape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
         }
-        let mut line = entries[i].line();
+    }
+    out
+}
+
+/// An acknowledgement tbgw sent, which belongs to the run of messages around it.
+fn is_our_ack(entry: &crate::mqtt::wirelog::WireEntry) -> bool {
+    entry.direction == crate::mqtt::wirelog::Direction::Sent && entry.text.starts_with("PUBACK")
+}
+
+/// The longest cycle of messages a gateway repeats that folds (two devices' telemetry
+/// alternating is a cycle of 2).
+const MAX_CYCLE: usize = 4;
+
+/// Wire lines with runs folded: identical entries (REST polls) become one line, and a
+/// gateway repeating a cycle of messages of the same shape (its telemetry, with tbgw's
+/// PUBACKs between them) shows one cycle and a count; long lines are cut. Each line says
+/// whether it is a stimulus (see [`is_stimulus`]).
+fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<(String, bool)> {
+    let cut = |mut line: String| {
         if line.chars().count() > 240 {
             line = format!("{}…", line.chars().take(240).collect::<String>());
         }
+        line
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let head = &entries[i];
+        if let Some((cycle, end, times)) = repeated_cycle(entries, i) {
+            for entry in &cycle {
+                out.push((cut(entry.line()), false));
+            }
+            out.push((
+                format!(
+                    "… the same {} message(s) {} more time(s) (numbers aside), until +{}ms",
+                    cycle.len(),
+                    times - 1,
+                    entries[end - 1].at_ms
+                ),
+                false,
+            ));
+            i = end;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].text == head.text {
+            j += 1;
+        }
+        let mut line = cut(head.line());
         if j - i > 1 {
             line.push_str(&format!(
                 "  (×{}, until +{}ms)",
@@ -146,8 +211,53 @@ fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<String> {
                 entries[j - 1].at_ms
             ));
         }
-        out.push(line);
+        out.push((line, is_stimulus(head)));
         i = j;
     }
     out
+}
+
+/// At `start`, a gateway's messages repeating a cycle at least twice (tbgw's acks between
+/// them ignored): the cycle's first occurrence, where the run ends, and how many times it
+/// ran. The cycle that covers the most entries wins.
+fn repeated_cycle(
+    entries: &[crate::mqtt::wirelog::WireEntry],
+    start: usize,
+) -> Option<(Vec<&crate::mqtt::wirelog::WireEntry>, usize, usize)> {
+    let from_gateway = |e: &crate::mqtt::wirelog::WireEntry| {
+        e.channel.starts_with("gateway") && e.direction == crate::mqtt::wirelog::Direction::Received
+    };
+    if !from_gateway(&entries[start]) {
+        return None;
+    }
+    // Indices of the gateway's messages from `start`, stopping at anything else.
+    let mut messages = Vec::new();
+    for (i, e) in entries.iter().enumerate().skip(start) {
+        if from_gateway(e) {
+            messages.push(i);
+        } else if !is_our_ack(e) {
+            break;
+        }
+    }
+    let shapes: Vec<String> = messages.iter().map(|&i| shape(&entries[i].text)).collect();
+    let mut best: Option<(usize, usize)> = None; // (period, matched messages)
+    for period in 1..=MAX_CYCLE.min(shapes.len() / 2) {
+        let matched = (period..shapes.len())
+            .take_while(|&k| shapes[k] == shapes[k - period])
+            .count()
+            + period;
+        let whole = matched / period * period;
+        if whole / period >= 2 && best.is_none_or(|(_, m)| whole > m) {
+            best = Some((period, whole));
+        }
+    }
+    let (period, matched) = best?;
+    let last = messages[matched - 1];
+    // The acks right after the last message belong to the run.
+    let mut end = last + 1;
+    while end < entries.len() && is_our_ack(&entries[end]) {
+        end += 1;
+    }
+    let cycle = messages[..period].iter().map(|&i| &entries[i]).collect();
+    Some((cycle, end, matched / period))
 }

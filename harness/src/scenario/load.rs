@@ -220,6 +220,7 @@ pub fn load_sources(sources: Vec<Source>) -> Result<Suite, Vec<LoadError>> {
             match parse_scenario(&file, &text) {
                 Ok(scenario) => {
                     errors.extend(validate(&file, &scenario));
+                    errors.extend(undefined_variables(&file, &text, &scenario));
                     suite.cases.push(Case { file, scenario });
                 }
                 Err(e) => errors.push(e),
@@ -249,9 +250,69 @@ pub(crate) fn yaml_error(file: &str, error: &serde_saphyr::Error) -> LoadError {
     let first = match first.split_once(": ") {
         Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
         _ => first,
+    };
+    error_at(file, line, column, plain_words(first))
+}
+
+/// serde's wording made plain, with a "did you mean" for a misspelt key or name.
+pub(crate) fn plain_words(message: &str) -> String {
+    let quoted = |text: &str| {
+        let start = text.find('`')? + 1;
+        let end = start + text[start..].find('`')?;
+        Some(text[start..end].to_owned())
+    };
+    let choices = |text: &str| -> Vec<String> {
+        text.split_once("expected one of ")
+            .map(|(_, list)| {
+                list.split(", ")
+                    .map(|c| c.trim_matches('`').to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (serde, plain) in [("unknown field", "key"), ("unknown variant", "name")] {
+        if message.starts_with(serde)
+            && let Some(word) = quoted(message)
+        {
+            let allowed = choices(message);
+            let hint = did_you_mean(&word, allowed.iter().map(String::as_str))
+                .map(|d| format!(" (did you mean `{d}`?)"))
+                .unwrap_or_default();
+            let is_step = |a: &String| a == "publish" || a == "expect_publish";
+            let plain = if plain == "name" && allowed.iter().any(is_step) {
+                "step"
+            } else {
+                plain
+            };
+            let what = if plain == "key" {
+                "the keys allowed here"
+            } else {
+                "allowed here"
+            };
+            return if allowed.is_empty() {
+                format!("unknown {plain} `{word}`{hint}")
+            } else {
+                format!(
+                    "unknown {plain} `{word}`{hint}; {what}: {}",
+                    allowed.join(", ")
+                )
+            };
+        }
     }
-    .to_owned();
-    error_at(file, line, column, first)
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("the required key {field} is missing");
+    }
+    match message {
+        "expected sequence start" => "expected a list here, e.g. `[a, b]`".to_owned(),
+        "expected mapping start" => "expected `key: value` pairs here".to_owned(),
+        other => match other.strip_prefix("invalid type: ") {
+            Some(rest) => match rest.split_once(", expected ") {
+                Some((found, wanted)) => format!("found {found} where {wanted} was expected"),
+                None => other.to_owned(),
+            },
+            None => other.to_owned(),
+        },
+    }
 }
 
 pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, LoadError> {
@@ -354,6 +415,102 @@ fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
     errors
 }
 
+/// The variables every case has before its first step.
+const BUILT_IN_VARIABLES: [&str; 5] = ["run", "mqtt", "gateway", "gateway_id", "gateway_token"];
+
+/// `${name}` used by a step before any step defines it (built in, or bound by `$capture`):
+/// known when the file loads, so it is a mistake at the step, not a failure an hour in.
+fn undefined_variables(file: &str, text: &str, scenario: &Scenario) -> Vec<LoadError> {
+    let Ok(document) = serde_saphyr::from_str::<Value>(text) else {
+        return Vec::new();
+    };
+    let Some(steps) = document.get("steps").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut defined: Vec<String> = BUILT_IN_VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+    let mut errors = Vec::new();
+    for (step, spanned) in steps.iter().zip(&scenario.steps) {
+        // A capture binds for the steps after it (and this one's later fields).
+        captures_in(step, &mut defined);
+        let mut used = Vec::new();
+        references_in(step, &mut used);
+        for name in used {
+            if !defined.contains(&name) {
+                let hint = did_you_mean(&name, defined.iter().map(String::as_str))
+                    .map(|d| format!(" (did you mean ${{{d}}}?)"))
+                    .unwrap_or_default();
+                errors.push(error_at(
+                    file,
+                    spanned.referenced.line(),
+                    spanned.referenced.column(),
+                    format!(
+                        "{}: ${{{name}}} is not defined here{hint}; defined are {}, and what an earlier step binds with `$capture`",
+                        spanned.value.verb(),
+                        defined.iter().map(|d| format!("${{{d}}}")).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+fn captures_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "$capture"
+                    && let Some(name) = inner.as_str()
+                {
+                    out.push(name.to_owned());
+                } else {
+                    captures_in(inner, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| captures_in(v, out)),
+        _ => {}
+    }
+}
+
+fn references_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => references_in_text(text, out),
+        Value::Object(map) => {
+            for (key, inner) in map {
+                references_in_text(key, out);
+                if key != "$literal" && key != "$capture" {
+                    references_in(inner, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| references_in(v, out)),
+        _ => {}
+    }
+}
+
+fn references_in_text(text: &str, out: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].to_owned();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+}
+
+/// The closest of `known` to `word` when it is close enough to be a typo.
+pub fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim::levenshtein(word, k), k))
+        .filter(|(d, k)| *d > 0 && *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 fn duplicate_ids(cases: &[Case]) -> Vec<LoadError> {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     let mut errors = Vec::new();
@@ -379,7 +536,11 @@ mod tests {
         let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - publish:\n      topic: t\n      jsn: {}\n";
         let err = parse_scenario("x.yaml", text).unwrap_err();
         assert_eq!((err.line, err.column), (8, 7), "{err}");
-        assert!(err.message.contains("unknown field `jsn`"), "{err}");
+        assert!(
+            err.message
+                .starts_with("unknown key `jsn` (did you mean `json`?); the keys allowed here: session, topic, json"),
+            "{err}"
+        );
     }
 
     #[test]

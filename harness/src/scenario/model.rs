@@ -35,8 +35,10 @@ pub struct Scenario {
     /// ThingsBoard says which verdicts to double-check.
     #[serde(default)]
     pub basis: Basis,
-    /// The MQTT versions to run the case under; both when omitted.
-    #[serde(default = "both_versions")]
+    /// The MQTT versions to run the case under (`[3.1.1, 5]`, or one: `5`); both when
+    /// omitted.
+    #[serde(default = "both_versions", deserialize_with = "one_or_more_versions")]
+    #[schemars(with = "OneOrMoreVersions")]
     pub mqtt: Vec<MqttVersion>,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
@@ -44,6 +46,37 @@ pub struct Scenario {
 
 fn both_versions() -> Vec<MqttVersion> {
     vec![MqttVersion(Version::V3), MqttVersion(Version::V5)]
+}
+
+/// `mqtt: 5` as well as `mqtt: [3.1.1, 5]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMoreVersions {
+    One(MqttVersion),
+    More(Vec<MqttVersion>),
+}
+
+impl From<OneOrMoreVersions> for Vec<MqttVersion> {
+    fn from(versions: OneOrMoreVersions) -> Self {
+        match versions {
+            OneOrMoreVersions::One(v) => vec![v],
+            OneOrMoreVersions::More(v) => v,
+        }
+    }
+}
+
+pub fn one_or_more_versions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MqttVersion>, D::Error> {
+    OneOrMoreVersions::deserialize(d)
+        .map(Vec::from)
+        .map_err(|_| {
+            de::Error::custom("expected an MQTT version or a list of them: 5, 3.1.1 or [3.1.1, 5]")
+        })
+}
+
+pub fn some_versions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<MqttVersion>>, D::Error> {
+    one_or_more_versions(d).map(Some)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

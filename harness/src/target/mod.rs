@@ -104,6 +104,7 @@ impl Platform {
                     .ok_or("--target remote needs --rest URL (e.g. http://localhost:8080)")?;
                 let rest = RestClient::new(&base, with_demo_users(&options.users))?;
                 check_mqtt(&mqtt).await?;
+                rest.probe().await?;
                 rest.call(User::Tenant, Method::Get, "/api/auth/user", None)
                     .await?;
                 Ok(Platform {
@@ -133,19 +134,61 @@ fn with_demo_users(given: &HashMap<User, Credentials>) -> HashMap<User, Credenti
     users
 }
 
+/// How long ThingsBoard's MQTT transport may take to answer a CONNECT.
+const MQTT_ANSWER: Duration = Duration::from_secs(10);
+
+/// Whether `addr` speaks MQTT: a CONNECT with a token no device has must get a CONNACK (a
+/// refusal is an answer). A bare TCP connect proves nothing (an HTTP port accepts too).
 async fn check_mqtt(addr: &str) -> Result<(), String> {
-    match tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!(
-            "cannot reach ThingsBoard's MQTT transport at {addr}: {e}"
-        )),
-        Err(_) => Err(format!(
-            "cannot reach ThingsBoard's MQTT transport at {addr}: no answer within 10 s"
-        )),
-    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot reach ThingsBoard's MQTT transport at {addr}: {e}"))?;
+        // MQTT 3.1.1 CONNECT, clean session, keep-alive 30 s, client id and username.
+        let (client, token) = (b"tbgw-probe", b"tbgw-probe-not-a-token");
+        let mut body = vec![
+            0,
+            4,
+            b'M',
+            b'Q',
+            b'T',
+            b'T',
+            4,
+            0x82,
+            0,
+            30,
+            0,
+            client.len() as u8,
+        ];
+        body.extend(client);
+        body.extend([0, token.len() as u8]);
+        body.extend(token);
+        let mut packet = vec![0x10, body.len() as u8];
+        packet.extend(body);
+        stream
+            .write_all(&packet)
+            .await
+            .map_err(|e| format!("{addr} closed the connection at once: {e}"))?;
+        let mut answer = [0u8; 4];
+        let read = stream.read(&mut answer).await.unwrap_or(0);
+        match &answer[..read] {
+            [0x20, ..] => Ok(()),
+            [] => Err(format!(
+                "{addr} closed the connection without answering an MQTT CONNECT: is this ThingsBoard's MQTT port (1883 by default)?"
+            )),
+            other => Err(format!(
+                "{addr} does not speak MQTT: it answered a CONNECT with {:?}; is this ThingsBoard's MQTT port (1883 by default)?",
+                String::from_utf8_lossy(other)
+            )),
+        }
+    };
+    tokio::time::timeout(MQTT_ANSWER, probe)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{addr} accepts connections but did not answer an MQTT CONNECT within {} s: is this ThingsBoard's MQTT port (1883 by default)?",
+                MQTT_ANSWER.as_secs()
+            ))
+        })
 }

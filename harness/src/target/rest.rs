@@ -71,6 +71,10 @@ impl Reply {
     }
 }
 
+/// How long the probe of a REST address may take to connect, and to answer.
+const PROBE_CONNECT: Duration = Duration::from_secs(5);
+const PROBE_ANSWER: Duration = Duration::from_secs(10);
+
 pub struct RestClient {
     base: String,
     http: reqwest::Client,
@@ -94,6 +98,59 @@ impl RestClient {
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Whether the base URL is ThingsBoard's REST API at all, with short deadlines, so that
+    /// a wrong port (the MQTT one, a plain web server) gets a message that says what to
+    /// fix instead of a long wait or a confusing login failure.
+    pub async fn probe(&self) -> Result<(), String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(PROBE_CONNECT)
+            .timeout(PROBE_ANSWER)
+            .build()
+            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        let url = format!("{}/api/auth/login", self.base);
+        let response = http
+            .post(&url)
+            .json(&json!({"username": "", "password": ""}))
+            .send()
+            .await
+            .map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                if e.is_timeout() {
+                    format!(
+                        "no HTTP answer from {} within {} s: is this ThingsBoard's HTTP port (8080 by default)? The MQTT port does not speak HTTP",
+                        self.base,
+                        PROBE_ANSWER.as_secs()
+                    )
+                } else if e.is_connect() {
+                    format!("cannot reach ThingsBoard's REST API at {}: {cause}", self.base)
+                } else {
+                    format!(
+                        "{} does not answer like an HTTP server ({cause}): is this ThingsBoard's HTTP port (8080 by default)?",
+                        self.base
+                    )
+                }
+            })?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let json: Option<Value> = serde_json::from_str(&body).ok();
+        // ThingsBoard refuses empty credentials with 401 and its error body.
+        let is_thingsboard = json
+            .as_ref()
+            .is_some_and(|j| j.get("status").is_some() && j.get("message").is_some())
+            || json.as_ref().is_some_and(|j| j.get("token").is_some());
+        if is_thingsboard {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} answers HTTP but is not ThingsBoard's REST API: POST /api/auth/login -> {status} {}; give ThingsBoard's base URL, e.g. http://localhost:8080",
+                self.base,
+                crate::mqtt::packet::payload_text(&body.as_bytes()[..body.len().min(120)])
+            ))
+        }
     }
 
     pub fn username(&self, user: User) -> &str {
