@@ -138,6 +138,81 @@ fn the_broken_reference_gateway_fails_exactly_what_it_breaks() {
         "{}",
         checked.stdout
     );
+    // The deaf gateway's later failures point at the case that made it deaf, which says so.
+    assert!(
+        checked.stdout.contains(
+            "the gateway has not answered an RPC since robustness/data-not-an-object failed"
+        ) && checked
+            .stdout
+            .contains("the gateway answered no RPC after this failure: the likely cause of the 6 later failure(s)"),
+        "{}",
+        checked.stdout
+    );
+    assert!(
+        checked.stdout.contains("more time(s) (numbers aside)"),
+        "its repeated telemetry is folded: {}",
+        checked.stdout
+    );
+}
+
+#[test]
+fn the_handshake_and_every_packet_are_in_the_wire_log_and_the_gateway_log_keeps_all_output() {
+    let dir = cli::temp_dir("check-wire");
+    let json = dir.join("report.json");
+    let log = dir.join("gateway.log");
+    let ran = cli::tbgw(&[
+        "check-gateway",
+        "--cmd",
+        &format!("{} --host {{host}} --port {{port}} --token {{token}}", reference_gateway()),
+        "--filter",
+        "handshake/*",
+        "--json",
+        &json.display().to_string(),
+        "--gateway-log",
+        &log.display().to_string(),
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let report = cli::report(&json, &ran);
+    // The connect check holds the CONNECT; the first case what followed it.
+    let wire: Vec<String> = report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .take(2)
+        .flat_map(|c| c["wire"].as_array().cloned().unwrap_or_default())
+        .map(|e| format!("{} {}", e["direction"], e["text"].as_str().unwrap_or_default()))
+        .collect();
+    for expected in [
+        "\"received\" CONNECT client_id=",
+        "\"sent\" CONNACK 0x00 Success",
+        "\"received\" SUBSCRIBE pid=",
+        "\"sent\" SUBACK pid=",
+    ] {
+        assert!(
+            wire.iter().any(|w| w.starts_with(expected)),
+            "no {expected:?} in {wire:#?}"
+        );
+    }
+    let kept = std::fs::read_to_string(&log).expect("the gateway log was written");
+    assert!(!kept.trim().is_empty(), "the gateway printed nothing?");
+}
+
+#[test]
+fn refused_connects_are_reported_with_their_username_and_the_token_to_use() {
+    let checked = check_gateway(
+        &format!("{} --host {{host}} --port {{port}} --token WRONG", reference_gateway()),
+        &["--connect-timeout", "2", "--filter", "handshake/*"],
+        "wrong-token",
+    );
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    assert!(
+        checked
+            .stdout
+            .contains("with username \"WRONG\" refused with CONNACK 0x86")
+            && checked.stdout.contains("the gateway device's access token is \"tbgw-"),
+        "{}",
+        checked.stdout
+    );
 }
 
 #[test]

@@ -433,3 +433,53 @@ fn a_single_mqtt_version_may_be_written_without_a_list() {
     assert_eq!(ran.code, 0, "{}", ran.all());
     assert!(ran.stdout.contains("PASS   check/one [5]"), "{}", ran.all());
 }
+
+/// A plain HTTP server on a free port answering every request with 404 `nope`, for as long
+/// as the test runs.
+fn plain_http_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope",
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_remote_address_that_is_not_thingsboard_says_what_to_fix() {
+    let serve = Serve::start(&[]);
+    let http = plain_http_server();
+    let rest_host = serve.rest.trim_start_matches("http://").to_owned();
+    for (mqtt, rest, says) in [
+        // The REST address given as the MQTT one.
+        (
+            rest_host.clone(),
+            serve.rest.clone(),
+            "does not speak MQTT: it answered a CONNECT with",
+        ),
+        // The MQTT port given as the REST address.
+        (
+            serve.mqtt.clone(),
+            format!("http://{}", serve.mqtt),
+            "is this ThingsBoard's HTTP port (8080 by default)?",
+        ),
+        // Some other web server.
+        (
+            serve.mqtt.clone(),
+            format!("http://{http}"),
+            "answers HTTP but is not ThingsBoard's REST API: POST /api/auth/login -> 404 nope",
+        ),
+    ] {
+        let ran = tbgw(&["run", "--target", "remote", "--mqtt", &mqtt, "--rest", &rest]);
+        assert_eq!(ran.code, 3, "{mqtt} {rest}: {}", ran.all());
+        assert!(ran.stderr.contains(says), "{mqtt} {rest}: {}", ran.all());
+    }
+}

@@ -108,6 +108,7 @@ pub async fn check(
     };
     tell(Event::Doing("waiting for the gateway to connect".into()));
     let mut cascades = Cascades::default();
+    let mut wire_from = 0;
 
     let connect_deadline =
         tokio::time::Instant::now() + options.connect_timeout.mul_f64(options.timeout_multiplier);
@@ -147,6 +148,7 @@ pub async fn check(
         );
         report(&mut results, result);
     }
+    wire_from = observer.read(|o| o.packets.len());
 
     let stage = Stage {
         emulator: &emulator,
@@ -176,10 +178,12 @@ pub async fn check(
         } else {
             let interrupt = options.interrupt.clone();
             tokio::select! {
-                result = run_case(&stage, case, &mut process, options, &token, tell) => result,
+                result = run_case(&stage, case, &mut process, options, &token, wire_from, tell) => result,
                 _ = interrupt.wait() => break,
             }
         };
+        // The next case's wire starts where this one's ended: no packet falls between.
+        wire_from = observer.read(|o| o.packets.len());
         let result = cascades.link(result, &observer, results.len());
         report(&mut results, result);
     }
@@ -398,6 +402,8 @@ fn connect_result(
         version,
     );
     result.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    // The handshake: CONNECT, CONNACK, the first SUBSCRIBEs, refused attempts.
+    result.wire = observer.read(|o| gateway_wire(o, 0, Instant::now() - took));
     if connected {
         result
             .transcript
@@ -451,6 +457,7 @@ async fn run_case(
     process: &mut ProcessGroup,
     options: &CheckOptions,
     token: &str,
+    wire_from: usize,
     tell: &(dyn Fn(Event<'_>) + Sync),
 ) -> CaseResult {
     let s = &case.scenario;
@@ -475,7 +482,6 @@ async fn run_case(
         transcript: Vec::new(),
     };
     let started = Instant::now();
-    let wire_from = stage.observer.read(|o| o.packets.len());
     let output_from = process.output.count();
     for (index, step) in s.steps.iter().enumerate() {
         tell(Event::Doing(format!(
