@@ -44,6 +44,7 @@ fn check_gateway(command: &str, extra: &[&str], name: &str) -> Checked {
     let report = cli::report(&json, &ran);
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report was written");
     assert!(xml.contains("<testsuite"), "{xml}");
+    cli::validate_junit(&junit);
     Checked {
         code: ran.code,
         stdout: ran.stdout,
@@ -163,7 +164,10 @@ fn the_handshake_and_every_packet_are_in_the_wire_log_and_the_gateway_log_keeps_
     let ran = cli::tbgw(&[
         "check-gateway",
         "--cmd",
-        &format!("{} --host {{host}} --port {{port}} --token {{token}}", reference_gateway()),
+        &format!(
+            "{} --host {{host}} --port {{port}} --token {{token}}",
+            reference_gateway()
+        ),
         "--filter",
         "handshake/*",
         "--json",
@@ -180,7 +184,13 @@ fn the_handshake_and_every_packet_are_in_the_wire_log_and_the_gateway_log_keeps_
         .iter()
         .take(2)
         .flat_map(|c| c["wire"].as_array().cloned().unwrap_or_default())
-        .map(|e| format!("{} {}", e["direction"], e["text"].as_str().unwrap_or_default()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["direction"],
+                e["text"].as_str().unwrap_or_default()
+            )
+        })
         .collect();
     for expected in [
         "\"received\" CONNECT client_id=",
@@ -200,7 +210,10 @@ fn the_handshake_and_every_packet_are_in_the_wire_log_and_the_gateway_log_keeps_
 #[test]
 fn refused_connects_are_reported_with_their_username_and_the_token_to_use() {
     let checked = check_gateway(
-        &format!("{} --host {{host}} --port {{port}} --token WRONG", reference_gateway()),
+        &format!(
+            "{} --host {{host}} --port {{port}} --token WRONG",
+            reference_gateway()
+        ),
         &["--connect-timeout", "2", "--filter", "handshake/*"],
         "wrong-token",
     );
@@ -209,7 +222,9 @@ fn refused_connects_are_reported_with_their_username_and_the_token_to_use() {
         checked
             .stdout
             .contains("with username \"WRONG\" refused with CONNACK 0x86")
-            && checked.stdout.contains("the gateway device's access token is \"tbgw-"),
+            && checked
+                .stdout
+                .contains("the gateway device's access token is \"tbgw-"),
         "{}",
         checked.stdout
     );

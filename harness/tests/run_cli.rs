@@ -69,7 +69,8 @@ fn a_conformance_failure_is_exit_1_with_the_failure_block_and_reports() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    let xml = std::fs::read_to_string(junit).expect("junit written");
+    cli::validate_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
     for expected in [
         "<failure message=\"publish (step 2): expected PUBACK pid=1 0x99 Payload format invalid; actual PUBACK pid=1 0x00 Success\" type=\"FAIL\">",
         &format!("file=\"{file}\" line=\"8\""),
@@ -478,8 +479,56 @@ fn a_remote_address_that_is_not_thingsboard_says_what_to_fix() {
             "answers HTTP but is not ThingsBoard's REST API: POST /api/auth/login -> 404 nope",
         ),
     ] {
-        let ran = tbgw(&["run", "--target", "remote", "--mqtt", &mqtt, "--rest", &rest]);
+        let ran = tbgw(&[
+            "run", "--target", "remote", "--mqtt", &mqtt, "--rest", &rest,
+        ]);
         assert_eq!(ran.code, 3, "{mqtt} {rest}: {}", ran.all());
         assert!(ran.stderr.contains(says), "{mqtt} {rest}: {}", ran.all());
+    }
+}
+
+#[test]
+fn junit_json_and_console_carry_the_same_verdicts_and_junit_matches_its_schema() {
+    let dir = cli::temp_dir("reports-agree");
+    let (junit, json) = (dir.join("junit.xml"), dir.join("report.json"));
+    let ran = tbgw(&[
+        "run",
+        "--filter",
+        "attribute-request/*",
+        "--color",
+        "never",
+        "--junit",
+        &junit.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    cli::validate_junit(&junit);
+    let report = cli::report(&json, &ran);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let cases = report["cases"].as_array().expect("cases");
+    assert!(
+        cases.iter().any(|c| c["verdict"] == "XFAIL"),
+        "an XFAIL to compare"
+    );
+    for case in cases {
+        let name = format!(
+            "{} [{}]",
+            case["id"].as_str().unwrap_or(""),
+            case["mqtt"].as_str().unwrap_or("")
+        );
+        let verdict = case["verdict"].as_str().unwrap_or("");
+        let at = xml
+            .find(&format!("<testcase name=\"{name}\""))
+            .unwrap_or_else(|| panic!("{name} is not in the JUnit report"));
+        let end = xml[at..].find("</testcase>").map_or(xml.len(), |e| at + e);
+        assert!(
+            xml[at..end].contains(&format!("<property name=\"verdict\" value=\"{verdict}\"/>")),
+            "{name}: JUnit disagrees with JSON's {verdict}"
+        );
+        assert!(
+            ran.stdout.contains(&format!("{verdict:<5}  {name}")),
+            "{name}: the console disagrees with JSON's {verdict}"
+        );
     }
 }

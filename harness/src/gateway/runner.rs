@@ -108,7 +108,6 @@ pub async fn check(
     };
     tell(Event::Doing("waiting for the gateway to connect".into()));
     let mut cascades = Cascades::default();
-    let mut wire_from = 0;
 
     let connect_deadline =
         tokio::time::Instant::now() + options.connect_timeout.mul_f64(options.timeout_multiplier);
@@ -148,7 +147,7 @@ pub async fn check(
         );
         report(&mut results, result);
     }
-    wire_from = observer.read(|o| o.packets.len());
+    let mut wire_from = observer.read(|o| o.packets.len());
 
     let stage = Stage {
         emulator: &emulator,

@@ -16,7 +16,15 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted_by: Option<&'a str>,
     stale_deviations: &'a [String],
-    cases: &'a [CaseResult],
+    cases: Vec<JsonCase<'a>>,
+}
+
+/// A case with a link for each of its references that has one.
+#[derive(Serialize)]
+struct JsonCase<'a> {
+    #[serde(flatten)]
+    case: &'a CaseResult,
+    ref_links: std::collections::BTreeMap<&'a str, String>,
 }
 
 pub fn render(results: &[CaseResult], meta: &RunMeta<'_>) -> Result<String, String> {
@@ -28,7 +36,17 @@ pub fn render(results: &[CaseResult], meta: &RunMeta<'_>) -> Result<String, Stri
         summary: Summary::of(results),
         interrupted_by: meta.interrupted,
         stale_deviations: meta.stale,
-        cases: results,
+        cases: results
+            .iter()
+            .map(|case| JsonCase {
+                case,
+                ref_links: case
+                    .refs
+                    .iter()
+                    .filter_map(|r| super::refs::link(r).map(|l| (r.as_str(), l)))
+                    .collect(),
+            })
+            .collect(),
     };
     serde_json::to_string_pretty(&report).map_err(|e| format!("cannot write the JSON report: {e}"))
 }

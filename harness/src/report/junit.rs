@@ -75,6 +75,12 @@ fn test_case(r: &CaseResult) -> TestCase {
         Property::new("basis", r.basis.as_deref().unwrap_or("observed")),
     ];
     properties.extend(r.refs.iter().map(|x| Property::new("ref", x.as_str())));
+    properties.extend(
+        r.refs
+            .iter()
+            .filter_map(|x| super::refs::link(x))
+            .map(|link| Property::new("ref-link", link)),
+    );
     case.add_properties(properties);
     case
 }

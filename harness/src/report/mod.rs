@@ -3,6 +3,7 @@
 pub mod console;
 pub mod json;
 pub mod junit;
+pub mod refs;
 
 use std::collections::BTreeMap;
 
@@ -90,8 +91,9 @@ impl Summary {
 pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
     let mut out = String::new();
     out.push_str(&format!("  requirement: {}\n", result.requirement));
-    if !result.refs.is_empty() {
-        out.push_str(&format!("  refs:        {}\n", result.refs.join("; ")));
+    for (i, reference) in refs::with_links(&result.refs).iter().enumerate() {
+        let label = if i == 0 { "refs:" } else { "" };
+        out.push_str(&format!("  {label:<12} {reference}\n"));
     }
     if let Some(note) = &result.note {
         out.push_str(&format!("  deviation:   {note}\n"));

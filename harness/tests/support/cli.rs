@@ -234,3 +234,37 @@ pub fn wait_for_line(
     }
     (false, seen)
 }
+
+/// Validates a JUnit report against `tests/schemas/junit.xsd` with xmllint (Debian's
+/// libxml2-utils). Without xmllint it prints SKIP past libtest's capture and returns;
+/// `TBGW_REQUIRE_XMLLINT=1` (set by .ci/run) makes that a failure.
+pub fn validate_junit(report: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit.xsd");
+    match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(report)
+        .output()
+    {
+        Ok(output) => assert!(
+            output.status.success(),
+            "{} does not match {}:\n{}",
+            report.display(),
+            schema.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) if std::env::var("TBGW_REQUIRE_XMLLINT").is_ok_and(|v| v == "1") => {
+            panic!(
+                "TBGW_REQUIRE_XMLLINT=1 but xmllint cannot run ({e}): apt-get install libxml2-utils"
+            )
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: the JUnit schema check of {}: xmllint cannot run ({e}); apt-get install libxml2-utils",
+                report.display()
+            );
+        }
+    }
+}
