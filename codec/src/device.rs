@@ -88,9 +88,12 @@ fn looks_like_markup(name: &str) -> bool {
 /// How ThingsBoard checks the device name of a message.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameCheck {
-    /// Connect and disconnect: an empty name fails in the handler (`checkDeviceName`);
-    /// a name it cannot store fails at device creation with 0x80.
+    /// Connect: an empty name fails in the handler (`checkDeviceName`); a name it cannot
+    /// store fails at device creation with 0x80.
     Handler,
+    /// Disconnect: an empty name fails in the handler too, but disconnect never creates a
+    /// device, so any other name is acknowledged (§11.1 C4).
+    HandlerOnly,
     /// Every other gateway topic: the name goes straight to get-or-create, so an empty
     /// name too fails there, with this code (0x80; 0x83 for attribute requests).
     Creation(ReasonCode),
@@ -107,7 +110,7 @@ pub(crate) fn check_device_name(
 ) -> Read<()> {
     let refused = match check {
         NameCheck::None => return Ok(()),
-        NameCheck::Handler if name.is_empty() => {
+        NameCheck::Handler | NameCheck::HandlerOnly if name.is_empty() => {
             return Err(Failure::new(
                 at,
                 trail,
@@ -115,6 +118,7 @@ pub(crate) fn check_device_name(
                 TbAnswer::HandlerFailed,
             ));
         }
+        NameCheck::HandlerOnly => return Ok(()),
         NameCheck::Handler => ReasonCode::UNSPECIFIED_ERROR,
         NameCheck::Creation(refused) => refused,
     };
@@ -197,7 +201,7 @@ impl Disconnect {
     pub(crate) fn decode(ctx: &mut Ctx, members: &[Member<'_>], at: usize) -> Read<Disconnect> {
         let root = Trail::Root;
         let fail = TbAnswer::HandlerFailed;
-        let device = device_field(ctx, members, at, &root, fail, NameCheck::Handler)?;
+        let device = device_field(ctx, members, at, &root, fail, NameCheck::HandlerOnly)?;
         ctx.unknown_fields(members, &["device"], &root)?;
         Ok(Disconnect { device })
     }
@@ -251,6 +255,41 @@ impl DeviceDisconnected {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Direction, Message, Mode, Topic, decode};
+
+    fn thingsboard_reads(topic: Topic, payload: &str) -> Result<Message, TbAnswer> {
+        decode(
+            topic,
+            Direction::GatewayToPlatform,
+            payload.as_bytes(),
+            Mode::ThingsBoard,
+        )
+        .map(|decoded| decoded.message)
+        .map_err(|error| error.thingsboard)
+    }
+
+    #[test]
+    fn disconnect_of_a_name_that_cannot_be_stored_is_accepted() {
+        let long = format!(r#"{{"device":"{}"}}"#, "x".repeat(256));
+        for payload in [
+            r#"{"device":"<b>x</b>"}"#,
+            r#"{"device":"   "}"#,
+            long.as_str(),
+        ] {
+            let read = thingsboard_reads(Topic::Disconnect, payload);
+            assert!(
+                matches!(read, Ok(Message::Disconnect(_))),
+                "{payload}: {read:?}"
+            );
+        }
+        let empty = thingsboard_reads(Topic::Disconnect, r#"{"device":""}"#);
+        assert_eq!(empty.err(), Some(TbAnswer::HandlerFailed));
+        let connect = thingsboard_reads(Topic::Connect, r#"{"device":"<b>x</b>"}"#);
+        assert_eq!(
+            connect.err(),
+            Some(TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR))
+        );
+    }
 
     #[test]
     fn names_thingsboard_cannot_store_are_named() {

@@ -582,6 +582,8 @@ pub struct RestExpect {
     /// The body is empty.
     #[serde(default)]
     pub empty: bool,
+    /// The body is exactly this text (for ThingsBoard's few plain-text answers).
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -23,6 +23,7 @@ struct ExpectedReply {
     status: u16,
     pattern: Option<Value>,
     empty: bool,
+    text: Option<String>,
     /// What the expectation says, for failure messages.
     wanted: String,
 }
@@ -30,7 +31,8 @@ struct ExpectedReply {
 impl ExpectedReply {
     /// Status 200 by default; body patterns match as subsets.
     fn check(&self, reply: &Reply) -> Result<Map<String, Value>, StepError> {
-        if reply.status != self.status || (self.empty && !reply.text.is_empty()) {
+        let text_differs = self.text.as_ref().is_some_and(|text| *text != reply.text);
+        if reply.status != self.status || (self.empty && !reply.text.is_empty()) || text_differs {
             return Err(fail(self.wanted.clone(), reply.summary()));
         }
         match (&self.pattern, &reply.json) {
@@ -56,10 +58,15 @@ impl CaseRun<'_> {
         if expect.empty {
             wanted.push_str(" with an empty body");
         }
+        let text = expect.text.as_ref().map(|t| self.text(t)).transpose()?;
+        if let Some(t) = &text {
+            wanted.push_str(&format!(" with the text body {t:?}"));
+        }
         Ok(ExpectedReply {
             status,
             pattern,
             empty: expect.empty,
+            text,
             wanted,
         })
     }

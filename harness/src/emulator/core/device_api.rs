@@ -116,6 +116,7 @@ impl Core {
         ) {
             Ok(decoded) => {
                 let now = self.now();
+                let acknowledged = decoded.acknowledged();
                 match decoded.message {
                     Message::Telemetry(t) => {
                         let entries = t.devices.iter().flat_map(|d| &d.entries);
@@ -134,7 +135,10 @@ impl Core {
                     }
                     _ => {}
                 }
-                self.ack_success(conn, publish);
+                // An empty telemetry array is never acknowledged, as on the gateway topic (C12).
+                if acknowledged {
+                    self.ack_success(conn, publish);
+                }
             }
             Err(error) => {
                 let answer = match error.thingsboard {

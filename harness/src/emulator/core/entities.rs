@@ -69,11 +69,12 @@ pub struct Device {
 }
 
 impl Device {
-    /// `additionalInfo.gateway`, read as Jackson's `asBoolean()` does (the string "true" counts).
+    /// `additionalInfo.gateway`, read as Jackson's `asBoolean()` does: the string "true"
+    /// counts, trimmed but case-sensitive ("TRUE" is not a gateway, §11.1 C9).
     pub fn is_gateway(&self) -> bool {
         match self.additional_info.get("gateway") {
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+            Some(Value::String(s)) => s.trim() == "true",
             Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
             _ => false,
         }
@@ -174,5 +175,38 @@ pub fn info_object(info: Option<&Value>) -> Value {
     match info {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         _ => Value::Object(Map::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device_with_gateway_flag(flag: Value) -> Device {
+        Device {
+            id: Uuid::nil(),
+            name: "G".into(),
+            device_type: "default".into(),
+            profile_id: Uuid::nil(),
+            label: None,
+            customer_id: None,
+            additional_info: json!({ "gateway": flag }),
+            access_token: "T".into(),
+            created_time: 0,
+        }
+    }
+
+    #[test]
+    fn gateway_flag_as_a_string_counts_only_as_lowercase_true() {
+        let is_gateway = |flag: Value| device_with_gateway_flag(flag).is_gateway();
+        assert!(is_gateway(json!(true)));
+        assert!(is_gateway(json!("true")));
+        assert!(is_gateway(json!(" true ")));
+        assert!(is_gateway(json!(1)));
+        assert!(!is_gateway(json!("TRUE")));
+        assert!(!is_gateway(json!("True")));
+        assert!(!is_gateway(json!("yes")));
+        assert!(!is_gateway(json!(0)));
+        assert!(!is_gateway(json!(false)));
     }
 }

@@ -81,7 +81,7 @@ impl Core {
             return Outcome::Failed(whole.thingsboard, describe(whole));
         };
         let mut failure = None;
-        for (_, part) in parts {
+        for (name, part) in parts {
             match decode(
                 topic,
                 Direction::GatewayToPlatform,
@@ -96,7 +96,17 @@ impl Core {
                     }
                 }
                 Err(error) if per_device(topic, error.thingsboard) => {
-                    failure.get_or_insert((error.thingsboard, describe(whole)));
+                    // The device is created and connected before its data is converted (§11.1 C5).
+                    let refused = if creates_before_converting(topic, error.thingsboard) {
+                        self.connect_sub_device(conn, &name, None)
+                            .err()
+                            .map(|f| device_failure(&name, f, None))
+                    } else {
+                        None
+                    };
+                    failure.get_or_insert(
+                        refused.unwrap_or_else(|| (error.thingsboard, describe(whole))),
+                    );
                 }
                 // An entry the whole message skips (not an array or object) fails alone; ignore.
                 Err(_) => {}
@@ -457,6 +467,11 @@ fn per_device(topic: Topic, answer: TbAnswer) -> bool {
             answer,
             TbAnswer::DeviceDataInvalid | TbAnswer::DeviceRefused(_)
         )
+}
+
+/// Telemetry and client attributes get or create each device before converting its data.
+fn creates_before_converting(topic: Topic, answer: TbAnswer) -> bool {
+    matches!(topic, Topic::Telemetry | Topic::Attributes) && answer == TbAnswer::DeviceDataInvalid
 }
 
 fn device_failure(

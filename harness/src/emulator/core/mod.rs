@@ -543,7 +543,7 @@ impl Core {
         }
         let now = self.now();
         let data = self.store.device_mut(device);
-        data.set_attribute(Scope::Server, "active", TbValue::Boolean(false), now);
+        // `active` stays true: only the inactivity check turns it false (§11.1 C2).
         data.set_attribute(Scope::Server, "lastDisconnectTime", TbValue::Long(now), now);
     }
 
@@ -649,12 +649,12 @@ impl Core {
         let reasons = filters
             .iter()
             .map(|filter| {
+                // ThingsBoard's 0x8F needs a filter held but not known, which a refused
+                // SUBSCRIBE never leaves behind: every filter not held is 0x11 (§11.1 C1).
                 if session.subscriptions.remove(filter).is_some() {
                     ReasonCode::SUCCESS
-                } else if session::is_served_filter(filter) {
-                    ReasonCode::NO_SUBSCRIPTION_EXISTED
                 } else {
-                    ReasonCode::TOPIC_FILTER_INVALID
+                    ReasonCode::NO_SUBSCRIPTION_EXISTED
                 }
             })
             .collect();

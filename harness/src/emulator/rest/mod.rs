@@ -129,6 +129,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     code: ErrorCode,
+    /// The body is the message as plain text, not ThingsBoard's JSON error object.
+    plain_text: bool,
 }
 
 impl ApiError {
@@ -137,6 +139,15 @@ impl ApiError {
             status,
             message: message.into(),
             code,
+            plain_text: false,
+        }
+    }
+
+    /// The few controllers that answer with a bare string (the RPC controller's 404).
+    pub fn plain_text(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            plain_text: true,
+            ..ApiError::new(status, message, ErrorCode::General)
         }
     }
 
@@ -164,6 +175,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.plain_text {
+            return (self.status, self.message).into_response();
+        }
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

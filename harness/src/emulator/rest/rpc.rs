@@ -82,10 +82,10 @@ async fn call(
         let now = core.now();
         visible(core, &caller, device).map_err(|e| {
             if core.device(device).is_none() {
-                ApiError::new(
+                // A bare string, as `AbstractRpcController` writes it (§11.1 C11).
+                ApiError::plain_text(
                     StatusCode::NOT_FOUND,
                     "Device with requested id wasn't found!",
-                    super::ErrorCode::ItemNotFound,
                 )
             } else {
                 e
