@@ -76,6 +76,8 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                     version,
                     client_id: c.client_id.to_string(),
                     username: c.username.map(|u| u.to_string()),
+                    has_password: c.password.is_some(),
+                    clean: c.clean_session,
                 }),
                 v3::Packet::Publish(p) => {
                     Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload, p.dup))
@@ -105,6 +107,8 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                     version,
                     client_id: c.client_id.to_string(),
                     username: c.username.map(|u| u.to_string()),
+                    has_password: c.password.is_some(),
+                    clean: c.clean_start,
                 }),
                 v5::Packet::Publish(p) => {
                     Inbound::Publish(publish_in(&p.topic_name, p.qos_pid, &p.payload, p.dup))
@@ -151,10 +155,18 @@ fn bytes_of(encoded: Result<mqtt_proto::VarBytes, mqtt_proto::Error>) -> Option<
 fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
     let out = match packet {
         Outbound::ConnAck(code) => v3::Packet::Connack(v3::Connack {
-            session_present: false,
+            session_present: matches!(
+                code,
+                ConnAckCode::Accepted {
+                    session_present: true
+                }
+            ),
             code: match code {
-                ConnAckCode::Accepted => v3::ConnectReturnCode::Accepted,
-                ConnAckCode::BadCredentials => v3::ConnectReturnCode::NotAuthorized,
+                ConnAckCode::Accepted { .. } => v3::ConnectReturnCode::Accepted,
+                ConnAckCode::ClientIdNotValid => v3::ConnectReturnCode::IdentifierRejected,
+                ConnAckCode::BadCredentials | ConnAckCode::NotAuthorized => {
+                    v3::ConnectReturnCode::NotAuthorized
+                }
             },
         }),
         Outbound::PubAck { pid: p, .. } => v3::Packet::Puback(pid(*p)),
@@ -194,10 +206,17 @@ fn v3_suback(packet_id: u16, grants: &[SubGrant]) -> Option<Vec<u8>> {
 fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
     let out = match packet {
         Outbound::ConnAck(code) => v5::Packet::Connack(v5::Connack::new(
-            false,
+            matches!(
+                code,
+                ConnAckCode::Accepted {
+                    session_present: true
+                }
+            ),
             match code {
-                ConnAckCode::Accepted => v5::ConnectReasonCode::Success,
+                ConnAckCode::Accepted { .. } => v5::ConnectReasonCode::Success,
                 ConnAckCode::BadCredentials => v5::ConnectReasonCode::BadUserNameOrPassword,
+                ConnAckCode::ClientIdNotValid => v5::ConnectReasonCode::ClientIdentifierNotValid,
+                ConnAckCode::NotAuthorized => v5::ConnectReasonCode::NotAuthorized,
             },
         )),
         // Netty's form, which ThingsBoard sends: the reason byte followed by an empty

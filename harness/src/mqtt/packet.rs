@@ -145,6 +145,9 @@ pub enum Outgoing {
     Connect {
         client_id: String,
         username: Option<String>,
+        password: Option<String>,
+        /// Clean session (3.1.1) / clean start (5).
+        clean: bool,
     },
     Publish {
         topic: String,
@@ -180,22 +183,30 @@ pub fn encode(packet: &Outgoing, version: Version) -> Result<Vec<u8>, String> {
             Outgoing::Connect {
                 client_id,
                 username,
+                password,
+                clean,
             },
             Version::V3,
         ) => {
             let mut c = v3::Connect::new(Arc::from(client_id.as_str()), 0);
             c.username = username.as_deref().map(Arc::from);
+            c.password = password.as_ref().map(|p| p.clone().into_bytes().into());
+            c.clean_session = *clean;
             v3::Packet::Connect(c).encode()
         }
         (
             Outgoing::Connect {
                 client_id,
                 username,
+                password,
+                clean,
             },
             Version::V5,
         ) => {
             let mut c = v5::Connect::new(Arc::from(client_id.as_str()), 0);
             c.username = username.as_deref().map(Arc::from);
+            c.password = password.as_ref().map(|p| p.clone().into_bytes().into());
+            c.clean_start = *clean;
             v5::Packet::Connect(c).encode()
         }
         (
@@ -349,13 +360,25 @@ impl fmt::Display for Outgoing {
             Outgoing::Connect {
                 client_id,
                 username,
-            } => write!(
-                f,
-                "CONNECT client_id={client_id:?} username={}",
-                username
-                    .as_deref()
-                    .map_or("(none)".into(), |u| format!("{u:?}"))
-            ),
+                password,
+                clean,
+            } => {
+                write!(
+                    f,
+                    "CONNECT client_id={client_id:?} username={}",
+                    username
+                        .as_deref()
+                        .map_or("(none)".into(), |u| format!("{u:?}"))
+                )?;
+                // Shown only when not the usual token-only, clean CONNECT.
+                if password.is_some() {
+                    write!(f, " password=(set)")?;
+                }
+                if !clean {
+                    write!(f, " clean=false")?;
+                }
+                Ok(())
+            }
             Outgoing::Publish {
                 topic,
                 qos,

@@ -352,6 +352,8 @@ pub enum Who {
     Device,
     /// Any access token, given in `token` (e.g. a wrong one).
     Token,
+    /// No username at all (for the codes of refused CONNECTs).
+    Anonymous,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -366,6 +368,15 @@ pub struct Connect {
     pub device: Option<String>,
     /// With `as: token`: the access token sent as the MQTT username.
     pub token: Option<String>,
+    /// A password sent with the CONNECT (access tokens ignore it).
+    pub password: Option<String>,
+    /// The client id; `<run>-<session>` when omitted, `""` sends an empty one.
+    pub client_id: Option<String>,
+    /// The clean-session (3.1.1) / clean-start (5) flag; true when omitted.
+    #[serde(default = "yes")]
+    pub clean: bool,
+    /// The CONNACK's session-present flag, checked when given.
+    pub session_present: Option<bool>,
     /// The CONNACK reason code (MQTT 5 terms; 3.1.1 maps 0x86/0x87 to 5); 0x00 when omitted.
     pub expect: Option<Code>,
     pub within: Option<Within>,

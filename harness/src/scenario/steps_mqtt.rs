@@ -77,29 +77,39 @@ impl CaseRun<'_> {
     pub async fn connect(&mut self, step: &Connect) -> StepResult {
         let (token, who) = match step.who {
             Who::Gateway => (
-                self.text("${gateway_token}")?,
+                Some(self.text("${gateway_token}")?),
                 "the case's gateway".to_owned(),
             ),
             Who::Device => {
                 let name = self.text(step.device.as_deref().ok_or_else(|| {
                     StepError::Error("connect `as: device` needs `device: NAME`".into())
                 })?)?;
-                (self.device_token(&name).await?, format!("device {name:?}"))
+                (
+                    Some(self.device_token(&name).await?),
+                    format!("device {name:?}"),
+                )
             }
             Who::Token => {
                 let token = self.text(step.token.as_deref().ok_or_else(|| {
                     StepError::Error("connect `as: token` needs `token: TOKEN`".into())
                 })?)?;
-                (token.clone(), format!("token {token:?}"))
+                (Some(token.clone()), format!("token {token:?}"))
             }
+            Who::Anonymous => (None, "nobody (no username)".to_owned()),
         };
         if let Some(old) = self.sessions.remove(&step.session) {
             old.close().await;
         }
-        let client_id = format!("{}-{}", self.prefix, step.session);
+        let client_id = match &step.client_id {
+            Some(id) => self.text(id)?,
+            None => format!("{}-{}", self.prefix, step.session),
+        };
+        let password = step.password.as_deref().map(|p| self.text(p)).transpose()?;
         let connect = Outgoing::Connect {
             client_id,
-            username: Some(token),
+            username: token,
+            password,
+            clean: step.clean,
         };
         let session = Connection::open(
             &self.platform.mqtt,
@@ -110,8 +120,18 @@ impl CaseRun<'_> {
         )
         .await
         .map_err(StepError::Error)?;
+        let mut with = String::new();
+        if step.password.is_some() {
+            with.push_str(", a password");
+        }
+        if let Some(id) = &step.client_id {
+            with.push_str(&format!(", client id {:?}", self.text(id)?));
+        }
+        if !step.clean {
+            with.push_str(", clean = false");
+        }
         self.note(format!(
-            "{} -> CONNECT as {who} (MQTT {})",
+            "{} -> CONNECT as {who}{with} (MQTT {})",
             step.session, self.version
         ));
         let expected = step.expect.map_or(0, |c| c.0);
@@ -135,8 +155,22 @@ impl CaseRun<'_> {
             Version::V5 => format!("CONNACK {}", code(c)),
         };
         match got {
-            Some(Incoming::ConnAck { code: c, .. }) if c == expected => {
-                self.note(format!("{} <- {}", step.session, shown(c)));
+            Some(Incoming::ConnAck {
+                code: c,
+                session_present,
+            }) if c == expected => {
+                let flag = if session_present {
+                    ", session present"
+                } else {
+                    ""
+                };
+                self.note(format!("{} <- {}{flag}", step.session, shown(c)));
+                if let Some(wanted) = step.session_present
+                    && wanted != session_present
+                {
+                    let said = |present: bool| format!("CONNACK with session present = {present}");
+                    return Err(fail(said(wanted), said(session_present)));
+                }
             }
             Some(Incoming::ConnAck { code: c, .. }) => {
                 return Err(fail(shown(expected), shown(c)));

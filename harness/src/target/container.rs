@@ -377,6 +377,8 @@ pub async fn mqtt_answers(addr: &str) -> Result<(), String> {
             &Outgoing::Connect {
                 client_id: "tbgw-readiness-probe".to_owned(),
                 username: Some("tbgw-readiness-probe".to_owned()),
+                password: None,
+                clean: true,
             },
             Version::V3,
         )?;

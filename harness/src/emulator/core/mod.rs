@@ -464,13 +464,11 @@ impl Core {
             .and_then(|token| self.by_token.get(token))
             .copied();
         let Some(device_id) = device else {
-            self.send(conn, Outbound::ConnAck(ConnAckCode::BadCredentials));
+            let refusal = ConnAckCode::refusal(&connect);
+            self.send(conn, Outbound::ConnAck(refusal));
             if connect.version == Version::V5 {
                 // ThingsBoard follows the refusal with a DISCONNECT carrying the same byte.
-                self.send(
-                    conn,
-                    Outbound::Disconnect(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
-                );
+                self.send(conn, Outbound::Disconnect(refusal.reason()));
             }
             self.effects.push(Effect::Close { conn });
             let who = connect.username.as_deref().unwrap_or("");
@@ -479,7 +477,7 @@ impl Core {
                 device: String::new(),
                 topic: String::new(),
                 problem: format!("CONNECT with an unknown access token {who:?}"),
-                answer: "CONNACK bad user name or password, connection closed".into(),
+                answer: format!("CONNACK {}, connection closed", refusal.reason()),
             }));
             return false;
         };
@@ -500,7 +498,11 @@ impl Core {
         let session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
         self.sessions.insert(conn, session);
         self.holders.insert(device_id, Holder::Direct(conn));
-        self.send(conn, Outbound::ConnAck(ConnAckCode::Accepted));
+        let session_present = !connect.clean;
+        self.send(
+            conn,
+            Outbound::ConnAck(ConnAckCode::Accepted { session_present }),
+        );
         self.mark_connected(device_id);
         true
     }
