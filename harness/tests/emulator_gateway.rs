@@ -744,6 +744,36 @@ async fn new_credentials_end_the_gateways_session_with_0x98() {
 }
 
 #[tokio::test]
+async fn a_sub_devices_new_credentials_drop_it_from_its_gateway_until_named_again() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"Sub"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    let id = rest.device_id("Sub").await;
+    let body = json!({"deviceId": {"entityType": "DEVICE", "id": id}, "credentialsType": "ACCESS_TOKEN", "credentialsId": "SUB_TOKEN_2"});
+    assert_eq!(
+        rest.post("/api/device/credentials", body).await.0,
+        StatusCode::OK
+    );
+    let shared = format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE");
+    rest.post(&shared, json!({"missed": 1})).await;
+    // The gateway's connection lives on; naming the device again brings its pushes back.
+    gw.publish("v1/gateway/telemetry", r#"{"Sub":[{"t":1}]}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    rest.post(&shared, json!({"seen": 2})).await;
+    let (_, update) = gw.message().await;
+    assert_eq!(update, json!({"device": "Sub", "data": {"seen": 2}}));
+    let missed = gw
+        .seen
+        .iter()
+        .any(|s| matches!(s, Seen::Publish { payload, .. } if payload.contains("missed")));
+    assert!(!missed, "{:?}", gw.seen);
+}
+
+#[tokio::test]
 async fn an_empty_key_list_returns_every_client_and_shared_attribute() {
     let emulator = start().await;
     let rest = Rest::tenant(&emulator).await;

@@ -125,3 +125,67 @@ fn serve_keeps_serving_when_its_stdout_reader_goes_away() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn thingsboards_environment_variables_configure_serve() {
+    let env = [("NETTY_MAX_PAYLOAD_SIZE", "100")];
+    let serve = Serve::start_with_env(&["--gateway", "gw1=GW_TOKEN"], &env);
+    assert!(
+        serve
+            .banner
+            .iter()
+            .any(|l| l.ends_with("settings from the environment: NETTY_MAX_PAYLOAD_SIZE=100")),
+        "{:?}",
+        serve.banner
+    );
+    // A packet of 112 bytes after its header: far under ThingsBoard's default limit, over
+    // the configured one (and short enough for `publish`'s one-byte remaining length).
+    let (mut session, code) = connect(&serve.mqtt, "GW_TOKEN").expect("connected");
+    assert_eq!(code, 0);
+    let payload = format!(r#"{{"Device A": [{{"note": "{}"}}]}}"#, "x".repeat(62));
+    assert_eq!(payload.len(), 90);
+    publish(&mut session, "v1/gateway/telemetry", payload.as_bytes());
+    let mut rest = Vec::new();
+    let _ = session.read_to_end(&mut rest);
+    let violation = serve.lines.recv_timeout(Duration::from_secs(10));
+    let violation = violation.unwrap_or_default();
+    assert!(
+        violation.contains("over ThingsBoard's limit of 100 (max_payload_size)"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn a_thingsboard_variable_that_is_not_a_number_is_exit_2_naming_it() {
+    let ran = cli::tbgw_env(
+        &["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        &[("DEFAULT_INACTIVITY_TIMEOUT", "ten minutes")],
+    );
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("DEFAULT_INACTIVITY_TIMEOUT=\"ten minutes\"")
+            && ran.stderr.contains("state.defaultInactivityTimeoutInSec"),
+        "{}",
+        ran.all()
+    );
+}
+
+#[test]
+fn serve_help_lists_thingsboards_environment_variables_with_their_defaults() {
+    let ran = cli::tbgw(&["serve", "--help"]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    for (name, default) in [
+        ("TB_TRANSPORT_SESSIONS_INACTIVITY_TIMEOUT", "600000 ms"),
+        ("DEFAULT_INACTIVITY_TIMEOUT", "600 s"),
+        ("CLIENT_SIDE_RPC_TIMEOUT", "60000 ms"),
+        ("NETTY_MAX_PAYLOAD_SIZE", "65536 bytes"),
+    ] {
+        let line = ran.stdout.lines().find(|l| l.contains(name));
+        assert!(
+            line.is_some_and(|l| l.contains(default)),
+            "{name}: {line:?}\n{}",
+            ran.stdout
+        );
+    }
+}

@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::emulator::core::Config;
+use crate::emulator::core::settings::Settings;
 use crate::emulator::{Emulator, Options};
 use crate::exit;
 
 #[derive(Debug, Args)]
+#[command(after_long_help = Settings::help())]
 pub struct ServeArgs {
     /// Address of the MQTT listener (3.1.1 and 5); port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:1883", value_name = "ADDR")]
@@ -43,6 +45,15 @@ fn parse_gateway(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    let settings = match Settings::from_env(|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            crate::errln!(
+                "tbgw serve: {error}; unset it for ThingsBoard's default (tbgw serve --help lists them)"
+            );
+            return exit::code(exit::BAD_INPUT);
+        }
+    };
     let mut names: Vec<&str> = args.gateways.iter().map(|(n, _)| n.as_str()).collect();
     let mut tokens: Vec<&str> = args.gateways.iter().map(|(_, t)| t.as_str()).collect();
     names.sort_unstable();
@@ -61,16 +72,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return exit::code(exit::TARGET_FAILED);
         }
     };
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, settings))
 }
 
-async fn serve(args: ServeArgs) -> ExitCode {
+async fn serve(args: ServeArgs, settings: Settings) -> ExitCode {
     let mut options = Options::ephemeral();
     options.mqtt = args.mqtt;
     options.http = args.http;
     options.config = Config {
         gateways: args.gateways.clone(),
         max_devices: args.max_devices,
+        settings,
     };
     let emulator = match Emulator::start(options).await {
         Ok(emulator) => emulator,
@@ -87,6 +99,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
     );
     for (name, token) in &args.gateways {
         crate::outln!("tbgw serve: gateway {name:?} with access token {token}");
+    }
+    let from_env: Vec<String> = Settings::variable_names()
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|v| format!("{name}={}", v.trim()))
+        })
+        .collect();
+    if !from_env.is_empty() {
+        crate::outln!(
+            "tbgw serve: ThingsBoard settings from the environment: {}",
+            from_env.join(", ")
+        );
     }
     crate::outln!("tbgw serve: ready");
     let terminate = terminated();

@@ -146,6 +146,8 @@ impl Emulator {
         let http_addr = local(&http, "HTTP", options.http)?;
         let shared = Arc::new(Shared::new(Core::new(&options.config, options.clock)));
         let mqtt_task = tokio::spawn(mqtt::accept_loop(mqtt, shared.clone()));
+        let tick_every = options.config.settings.tick_interval_ms();
+        let timers_task = tokio::spawn(run_timers(shared.clone(), tick_every));
         let app = rest::router(shared.clone());
         let http_task = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, app).await {
@@ -156,7 +158,7 @@ impl Emulator {
             mqtt_addr,
             http_addr,
             shared,
-            tasks: vec![mqtt_task, http_task],
+            tasks: vec![mqtt_task, http_task, timers_task],
         })
     }
 
@@ -191,6 +193,27 @@ impl Drop for Emulator {
     }
 }
 
+/// ThingsBoard's timers (session expiry, the client-side RPC timeout, the device-state
+/// check), run on the core's clock as often as ThingsBoard checks them.
+async fn run_timers(shared: Arc<Shared>, every_ms: i64) {
+    let every = std::time::Duration::from_millis(u64::try_from(every_ms).unwrap_or(1000));
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
+        shared.with_core(|core| core.tick());
+    }
+}
+
+/// The MQTT shell's limits, from ThingsBoard's settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WireLimits {
+    /// `transport.mqtt.netty.max_payload_size`.
+    pub max_packet: usize,
+    /// `transport.mqtt.msg_queue_size_per_device_limit`.
+    pub queued_before_connect: usize,
+}
+
 struct Connection {
     tx: mpsc::UnboundedSender<Outgoing>,
     version: Option<Version>,
@@ -208,6 +231,7 @@ pub struct Shared {
     observers: Mutex<Vec<mpsc::UnboundedSender<Traffic>>>,
     next_conn: AtomicU64,
     pub(crate) auth: rest::auth::Tokens,
+    pub(crate) limits: WireLimits,
 }
 
 /// A poisoned lock still holds consistent data here: every update is done under one call.
@@ -219,7 +243,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn new(core: Core) -> Shared {
+        let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        let limits = WireLimits {
+            max_packet: count(core.settings.max_payload_size),
+            queued_before_connect: count(core.settings.queue_size_before_connect),
+        };
         Shared {
+            limits,
             core: Mutex::new(core),
             connections: Mutex::new(HashMap::new()),
             rpc_waiters: Mutex::new(HashMap::new()),

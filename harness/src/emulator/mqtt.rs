@@ -12,9 +12,6 @@ use super::core::packets::{ConnId, Version};
 use super::wire::{self, Frame, Inbound};
 use super::{Shared, Traffic};
 
-/// `transport.mqtt.msg_queue_size_per_device_limit`: packets held before the CONNECT.
-const MAX_QUEUED_BEFORE_CONNECT: usize = 100;
-
 /// What the writer task is told to do.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -73,7 +70,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let mut by_client = false;
     'read: loop {
         loop {
-            match wire::next_frame(&buf) {
+            match wire::next_frame(&buf, shared.limits.max_packet) {
                 Frame::Incomplete => break,
                 Frame::Complete(len) => {
                     let packet: Vec<u8> = buf.drain(..len).collect();
@@ -89,7 +86,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
                 Frame::TooLarge(len) => {
                     let problem = format!(
                         "a packet of {len} bytes, over ThingsBoard's limit of {} (max_payload_size)",
-                        wire::MAX_PACKET
+                        shared.limits.max_packet
                     );
                     shared.with_core(|core| core.malformed(conn, problem));
                     shared.close(conn);
@@ -132,7 +129,8 @@ fn handle_packet(
     let Some(current) = *version else {
         if !wire::is_connect(&packet) {
             // ThingsBoard queues what comes before the CONNECT, up to its limit.
-            if queued.len() >= MAX_QUEUED_BEFORE_CONNECT {
+            // `transport.mqtt.msg_queue_size_per_device_limit`.
+            if queued.len() >= shared.limits.queued_before_connect {
                 shared.close(conn);
                 return false;
             }

@@ -9,12 +9,12 @@ use super::core::packets::{ConnAckCode, ConnectIn, Outbound, PublishIn, SubGrant
 pub use crate::mqtt::frame::Frame;
 use crate::mqtt::{self, frame, pid, qos_number};
 
-/// `transport.mqtt.netty.max_payload_size`: the largest remaining length accepted.
+/// `transport.mqtt.netty.max_payload_size` by default: the largest remaining length accepted.
 pub const MAX_PACKET: usize = 65_536;
 
-/// Finds the first packet in `buf`, refusing one over ThingsBoard's limit.
-pub fn next_frame(buf: &[u8]) -> Frame {
-    frame::next_frame(buf, MAX_PACKET)
+/// Finds the first packet in `buf`, refusing one whose remaining length is over `limit`.
+pub fn next_frame(buf: &[u8], limit: usize) -> Frame {
+    frame::next_frame(buf, limit)
 }
 
 pub fn is_connect(packet: &[u8]) -> bool {
@@ -357,16 +357,19 @@ mod tests {
 
     #[test]
     fn frames_are_found_and_oversized_ones_refused_from_the_header() {
-        assert_eq!(next_frame(&[0xC0]), Frame::Incomplete);
-        assert_eq!(next_frame(&[0xC0, 0x00]), Frame::Complete(2));
-        assert_eq!(next_frame(&[0x30, 0x03, 1, 2]), Frame::Incomplete);
+        assert_eq!(next_frame(&[0xC0], MAX_PACKET), Frame::Incomplete);
+        assert_eq!(next_frame(&[0xC0, 0x00], MAX_PACKET), Frame::Complete(2));
+        assert_eq!(
+            next_frame(&[0x30, 0x03, 1, 2], MAX_PACKET),
+            Frame::Incomplete
+        );
         // 65537 = 0x81 0x80 0x04
         assert_eq!(
-            next_frame(&[0x30, 0x81, 0x80, 0x04]),
+            next_frame(&[0x30, 0x81, 0x80, 0x04], MAX_PACKET),
             Frame::TooLarge(65_537)
         );
         assert_eq!(
-            next_frame(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            next_frame(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], MAX_PACKET),
             Frame::Invalid
         );
     }

@@ -33,7 +33,7 @@ pub struct GatewayScenario {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum GatewayStep {
-    /// The gateway has subscribed to these topic filters in its current session.
+    /// The gateway has subscribed to all these topic filters in one of its sessions.
     ExpectSubscribed(ExpectSubscribed),
     /// The gateway publishes a message matching a pattern.
     ExpectPublish(ExpectPublish),
@@ -89,7 +89,7 @@ pub enum Since {
     /// Sent after this step started.
     #[default]
     Step,
-    /// Sent at any time in the gateway's current session.
+    /// Sent at any time since the gateway connected, in any of its sessions.
     Connect,
 }
 

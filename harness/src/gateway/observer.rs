@@ -57,6 +57,10 @@ pub struct Observed {
     connections: HashMap<ConnId, (usize, Option<Version>)>,
     /// Topic filters of the current session, in order.
     pub subscriptions: Vec<String>,
+    /// Topic filters of every session so far, one list per session in order: a check waits
+    /// on this, since a gateway that reconnects at once may end a session that subscribed
+    /// before the check's next look at the state.
+    pub subscriptions_by_session: Vec<Vec<String>>,
     /// Devices announced on `v1/gateway/connect` in the current session, in order.
     pub announced: Vec<String>,
     /// Devices announced in earlier sessions (to check re-announcing after a reconnect).
@@ -91,10 +95,14 @@ impl Observed {
                 self.version = Some(version);
                 self.sessions += 1;
                 self.end_session();
+                self.subscriptions_by_session.push(Vec::new());
             }
             Traffic::Subscribed { conn, filters } if Some(conn) == self.conn => {
-                self.subscriptions
-                    .extend(filters.into_iter().map(|(f, _)| f));
+                let filters: Vec<String> = filters.into_iter().map(|(f, _)| f).collect();
+                if let Some(this_session) = self.subscriptions_by_session.last_mut() {
+                    this_session.extend(filters.iter().cloned());
+                }
+                self.subscriptions.extend(filters);
             }
             Traffic::Published {
                 conn,
@@ -322,6 +330,11 @@ mod tests {
         );
         o.apply(connected(4, "GW", true), "GW");
         assert!(o.subscriptions.is_empty() && o.announced.is_empty());
+        assert_eq!(
+            o.subscriptions_by_session,
+            [vec!["v1/gateway/rpc".to_owned()], vec![]],
+            "a session's subscriptions stay known after it ends"
+        );
         assert_eq!(o.announced_before, ["A", "B"]);
         assert_eq!(o.sent.iter().map(|s| s.session).collect::<Vec<_>>(), [1, 1]);
     }

@@ -117,17 +117,25 @@ impl GatewayCase<'_> {
     async fn expect_subscribed(&mut self, step: &ExpectSubscribed) -> StepResult {
         let deadline = self.deadline(step.within, DEFAULT_WITHIN);
         let wanted = step.topics.clone();
+        // Any session counts: one that subscribed and then ended before this check looked
+        // (the gateway reconnecting at once) still subscribed.
         let found = self
             .stage
             .observer
             .wait_for(deadline, |o| {
-                wanted
+                o.subscriptions_by_session
                     .iter()
-                    .all(|t| o.subscriptions.contains(t))
+                    .any(|session| wanted.iter().all(|t| session.contains(t)))
                     .then_some(())
             })
             .await;
-        let have = self.stage.observer.read(|o| o.subscriptions.clone());
+        let have = self.stage.observer.read(|o| {
+            o.subscriptions_by_session
+                .iter()
+                .max_by_key(|session| wanted.iter().filter(|t| session.contains(t)).count())
+                .cloned()
+                .unwrap_or_default()
+        });
         self.note(format!("gateway subscriptions: {}", have.join(", ")));
         found.ok_or_else(|| {
             let missing: Vec<&String> = wanted.iter().filter(|t| !have.contains(t)).collect();
@@ -168,9 +176,10 @@ impl GatewayCase<'_> {
             .stage
             .observer
             .wait_for(deadline, |o| {
+                // Every session counts: the state may already be a later session's when
+                // this looks (a gateway that reconnects at once).
                 o.sent
                     .iter()
-                    .filter(|s| s.session == o.sessions)
                     .filter(|s| since == Since::Connect || s.at >= started)
                     .filter(|s| filter_matches(&topic, &s.topic))
                     .find_map(|s| {

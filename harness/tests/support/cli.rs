@@ -126,9 +126,15 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(extra: &[&str]) -> Serve {
+        Serve::start_with_env(extra, &[])
+    }
+
+    /// With ThingsBoard's environment variables set (`NAME`, `value`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = command()
             .args(["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("tbgw serve runs");

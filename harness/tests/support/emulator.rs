@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tbgw_harness::emulator::core::clock::ManualClock;
 use tbgw_harness::emulator::{Emulator, Options};
 use tokio::sync::mpsc;
 
@@ -20,11 +21,22 @@ pub async fn start() -> Emulator {
 
 pub async fn start_with(max_devices: u64) -> Emulator {
     let mut options = Options::ephemeral();
+    options.config.max_devices = max_devices;
+    start_with_options(options).await
+}
+
+/// An emulator whose time moves only through `clock` (and [`Emulator::with_core`]'s `tick`).
+pub async fn start_with_clock(clock: ManualClock) -> Emulator {
+    let mut options = Options::ephemeral();
+    options.clock = Box::new(clock);
+    start_with_options(options).await
+}
+
+async fn start_with_options(mut options: Options) -> Emulator {
     options
         .config
         .gateways
         .push(("gw1".into(), GATEWAY_TOKEN.into()));
-    options.config.max_devices = max_devices;
     match Emulator::start(options).await {
         Ok(emulator) => emulator,
         Err(error) => panic!("the emulator did not start: {error}"),
@@ -179,8 +191,27 @@ impl Client {
         client
     }
 
+    /// Connects over MQTT 3.1.1 with a keep-alive of one second, so that PINGREQs come
+    /// (their PINGRESP is [`Seen::PingResp`]); rumqttc's MQTT 5 client allows no less than 5 s.
+    pub async fn connect_pinging(emulator: &Emulator, token: &str) -> Client {
+        let keep_alive = Duration::from_secs(1);
+        let mut client = Client::open_with(emulator, Protocol::V311, token, keep_alive).await;
+        let ack = client.next("CONNACK").await;
+        assert_eq!(ack, Seen::ConnAck("Success".into()), "CONNACK for {token}");
+        client
+    }
+
     /// Connects without waiting for the CONNACK.
     pub async fn open(emulator: &Emulator, protocol: Protocol, token: &str) -> Client {
+        Client::open_with(emulator, protocol, token, Duration::from_secs(60)).await
+    }
+
+    async fn open_with(
+        emulator: &Emulator,
+        protocol: Protocol,
+        token: &str,
+        keep_alive: Duration,
+    ) -> Client {
         let (host, port) = (
             emulator.mqtt_addr.ip().to_string(),
             emulator.mqtt_addr.port(),
@@ -191,6 +222,7 @@ impl Client {
             Protocol::V311 => {
                 let mut options = rumqttc::MqttOptions::new(id, host, port);
                 options.set_credentials(token, "");
+                options.set_keep_alive(keep_alive);
                 options.set_max_packet_size(200_000, 200_000);
                 let (client, eventloop) = rumqttc::AsyncClient::new(options, 32);
                 tokio::spawn(drive_v4(eventloop, tx));
@@ -199,6 +231,7 @@ impl Client {
             Protocol::V5 => {
                 let mut options = rumqttc::v5::MqttOptions::new(id, host, port);
                 options.set_credentials(token, "");
+                options.set_keep_alive(keep_alive.max(Duration::from_secs(5)));
                 options.set_max_packet_size(Some(200_000));
                 let (client, eventloop) = rumqttc::v5::AsyncClient::new(options, 32);
                 tokio::spawn(drive_v5(eventloop, tx));

@@ -7,8 +7,6 @@ use uuid::Uuid;
 use super::Core;
 use super::store::Scope;
 
-/// `security.claim.duration`: 24 h (the yml comment saying one minute is wrong).
-pub const DEFAULT_CLAIM_DURATION_MS: i64 = 86_400_000;
 /// The `claimDevices` cache keeps a registration this long (1440 min), first one winning.
 const CACHE_TTL_MS: i64 = 86_400_000;
 
@@ -52,10 +50,11 @@ impl Core {
             .get(&device)
             .is_some_and(|c| now < c.registered_at.saturating_add(CACHE_TTL_MS));
         if !cached {
+            // `security.claim.duration`: 24 h by default (the yml comment saying one minute is wrong).
             let duration = if duration_ms > 0 {
                 duration_ms
             } else {
-                DEFAULT_CLAIM_DURATION_MS
+                self.settings.claim_duration_ms
             };
             self.claims.insert(
                 device,
@@ -143,7 +142,7 @@ mod tests {
         let (mut core, clock, device, customer) = core_with_device();
         assert!(core.register_claim(device, "first", 0));
         assert!(core.register_claim(device, "second", 0));
-        clock.advance(DEFAULT_CLAIM_DURATION_MS - 1);
+        clock.advance(86_400_000 - 1);
         assert_eq!(core.claim(device, customer, "first"), ClaimResult::Success);
         assert_eq!(core.claim(device, customer, "first"), ClaimResult::Claimed);
         assert!(

@@ -11,11 +11,6 @@ use super::session::Session;
 use super::store::Scope;
 use super::{Core, rest_json};
 
-/// `transport.mqtt.netty.max_payload_size`.
-pub const MAX_PAYLOAD_SIZE: u32 = 65_536;
-/// `transport.mqtt.msg_queue_size_per_device_limit`.
-pub const MAX_INFLIGHT: u32 = 100;
-
 impl Core {
     pub(super) fn device_publish(&mut self, conn: ConnId, publish: &PublishIn) {
         let Some(session) = self.session(conn) else {
@@ -42,18 +37,27 @@ impl Core {
             let topic = format!("v1/devices/me/attributes/response/{n}");
             self.publish_to(conn, topic, response.to_string().into_bytes());
         } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/request/") {
+            let Ok(request) = serde_json::from_slice::<Value>(payload) else {
+                let problem = "a client-side RPC request that is not JSON".to_owned();
+                self.answer(conn, publish, TbAnswer::InvalidPayload, problem);
+                return;
+            };
             self.ack_success(conn, publish);
-            let request: Option<Value> = serde_json::from_slice(payload).ok();
-            let method = request
-                .as_ref()
-                .and_then(|r| r.get("method"))
-                .and_then(Value::as_str);
+            let method = request.get("method").and_then(Value::as_str);
             if method == Some("getSessionLimits") {
                 let limits = self.session_limits(self.session(conn));
                 let topic = format!("v1/devices/me/rpc/response/{n}");
                 self.publish_to(conn, topic, limits.to_string().into_bytes());
+            } else {
+                // The rule engine's default chain only logs it, so the transport's timeout
+                // answers it (`transport.client_side_rpc.timeout`, §11.2).
+                let due = self
+                    .now()
+                    .saturating_add(self.settings.client_side_rpc_timeout_ms);
+                if let Some(session) = self.sessions.get_mut(&conn) {
+                    session.own_rpc_requests.push((n.to_owned(), due));
+                }
             }
-            // Other client-side RPCs go to the rule engine, whose default chain only logs them.
         } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/response/") {
             self.ack_success(conn, publish);
             let data = String::from_utf8_lossy(payload).into_owned();
@@ -193,8 +197,8 @@ impl Core {
         let limits =
             json!({"messages": null, "telemetryMessages": null, "telemetryDataPoints": null});
         let mut answer = json!({
-            "maxPayloadSize": MAX_PAYLOAD_SIZE,
-            "maxInflightMessages": MAX_INFLIGHT,
+            "maxPayloadSize": self.settings.max_payload_size,
+            "maxInflightMessages": self.settings.queue_size_before_connect,
             "rateLimits": limits,
         });
         if session.is_some_and(|s| s.gateway)

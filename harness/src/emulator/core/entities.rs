@@ -72,12 +72,22 @@ impl Device {
     /// `additionalInfo.gateway`, read as Jackson's `asBoolean()` does: the string "true"
     /// counts, trimmed but case-sensitive ("TRUE" is not a gateway, §11.1 C9).
     pub fn is_gateway(&self) -> bool {
-        match self.additional_info.get("gateway") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s.trim() == "true",
-            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
-            _ => false,
-        }
+        jackson_as_boolean(self.additional_info.get("gateway"))
+    }
+
+    /// `additionalInfo.overwriteActivityTime`, read the same way.
+    pub fn overwrites_activity_time(&self) -> bool {
+        jackson_as_boolean(self.additional_info.get("overwriteActivityTime"))
+    }
+}
+
+/// Jackson's `JsonNode.asBoolean()`: booleans, the trimmed string "true", non-zero numbers.
+fn jackson_as_boolean(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim() == "true",
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+        _ => false,
     }
 }
 

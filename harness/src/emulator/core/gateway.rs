@@ -5,8 +5,8 @@
 use tbgw_codec::attribute_request::{RequestedKeys, ServerAttributeRequest};
 use tbgw_codec::json::ObjectWriter;
 use tbgw_codec::{
-    AttributeRequest, DecodeError, Direction, Json, Message, Mode, ReasonCode, TbAnswer, Topic,
-    decode, device_parts,
+    AttributeRequest, DecodeError, DeviceDisconnected, Direction, Json, Message, Mode, ReasonCode,
+    TbAnswer, Topic, decode, device_parts,
 };
 use uuid::Uuid;
 
@@ -49,12 +49,16 @@ impl Core {
                     let answer = "accepted by ThingsBoard (not strict)".to_owned();
                     self.violation(conn, &publish.topic, describe(&error), answer);
                 }
+                let names = data_device_names(&decoded.message);
                 let outcome = if decoded.acknowledged() {
                     self.apply(conn, publish, decoded.message)
                 } else {
                     self.apply(conn, publish, decoded.message);
                     Outcome::Silent
                 };
+                if publish.pid.is_none() && matches!(outcome, Outcome::Success) {
+                    self.qos0_notices(conn, &names);
+                }
                 self.finish(conn, publish, outcome);
             }
             Err(error) if per_device(topic, error.thingsboard) => {
@@ -115,6 +119,26 @@ impl Core {
         match failure {
             Some((answer, problem)) => Outcome::Failed(answer, problem),
             None => Outcome::Success,
+        }
+    }
+
+    /// A multi-device message at QoS 0 that succeeds: on MQTT 5 every device but the last
+    /// gets a `v1/gateway/disconnect` notice with reason 129, from the per-device callback
+    /// that cannot acknowledge packet id -1; the last one aborts silently (§11.1 C6, derived).
+    fn qos0_notices(&mut self, conn: ConnId, names: &[String]) {
+        if self.session(conn).map(|s| s.version) != Some(Version::V5) {
+            return;
+        }
+        let Some((_, all_but_last)) = names.split_last() else {
+            return;
+        };
+        for name in all_but_last {
+            let notice = Message::DeviceDisconnected(DeviceDisconnected {
+                device: name.clone(),
+                reason: ReasonCode::MALFORMED_PACKET,
+            });
+            let payload = tbgw_codec::encode(&notice);
+            self.publish_to(conn, "v1/gateway/disconnect".into(), payload);
         }
     }
 
@@ -318,8 +342,9 @@ impl Core {
         let Some(session) = self.session(conn) else {
             return Err(DeviceFailure::Refused("the gateway session is gone".into()));
         };
-        if let Some(id) = session.sub_devices.get(name) {
-            return Ok(*id);
+        if let Some(id) = session.sub_devices.get(name).copied() {
+            self.sub_device_active(conn, id);
+            return Ok(id);
         }
         let gateway_id = session.device;
         let gateway_customer = self.device(gateway_id).and_then(|g| g.customer_id);
@@ -338,6 +363,13 @@ impl Core {
                 id
             }
             None => {
+                // ThingsBoard finds or creates the profile of a new `type` before it saves the
+                // device, so a device the limit or validation refuses leaves it behind (C10).
+                if let Some(t) = device_type
+                    && tbgw_codec::device::device_type_problem(t).is_none()
+                {
+                    self.find_or_create_profile(t);
+                }
                 let info = serde_json::json!({"lastConnectedGateway": gateway_text});
                 let id = self.create_device(name, device_type, gateway_customer, info, None)?;
                 self.relations.push(super::entities::Relation {
@@ -357,18 +389,30 @@ impl Core {
             session.sub_devices.insert(name.to_owned(), id);
             self.holders.insert(id, Holder::Gateway(conn));
             self.mark_connected(id);
+            self.sub_device_active(conn, id);
             self.deliver_pending_rpc(id);
         }
         Ok(id)
+    }
+
+    /// A message that names a sub-device is activity of its sub-session.
+    fn sub_device_active(&mut self, conn: ConnId, id: Uuid) {
+        let now = self.now();
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.sub_activity.insert(id, now);
+            self.record_activity(id);
+        }
     }
 
     fn disconnect_sub_device(&mut self, conn: ConnId, name: &str) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
-        if let Some(id) = session.sub_devices.remove(name)
-            && self.holders.get(&id) == Some(&Holder::Gateway(conn))
-        {
+        let Some(id) = session.sub_devices.remove(name) else {
+            return;
+        };
+        session.sub_activity.remove(&id);
+        if self.holders.get(&id) == Some(&Holder::Gateway(conn)) {
             self.holders.remove(&id);
             self.mark_disconnected(id);
         }
@@ -458,6 +502,16 @@ fn add_values<'k>(fields: &mut Vec<(&'k str, Json)>, found: Vec<(&'k str, Json)>
         values.insert(key, value);
     }
     fields.push(("values", Json::Object(values)));
+}
+
+/// The devices of a telemetry or client-attributes message, in message order (each gets
+/// its own callback).
+fn data_device_names(message: &Message) -> Vec<String> {
+    match message {
+        Message::Telemetry(t) => t.devices.iter().map(|d| d.device.clone()).collect(),
+        Message::ClientAttributes(a) => a.devices.iter().map(|d| d.device.clone()).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Whether ThingsBoard handles the devices of this failed message one by one.

@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod packets;
 pub mod rpc;
 pub mod session;
+pub mod settings;
 pub mod store;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User}
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
 use self::rpc::{RpcBook, RpcOutcome};
 use self::session::Session;
+use self::settings::Settings;
 use self::store::{Scope, Store};
 
 /// What the emulator is started with.
@@ -38,6 +40,8 @@ pub struct Config {
     pub gateways: Vec<(String, String)>,
     /// The tenant's device limit (`maxDevices`); 0 means none.
     pub max_devices: u64,
+    /// ThingsBoard's configuration (timeouts and limits), its defaults unless set.
+    pub settings: Settings,
 }
 
 /// Something the shell must do.
@@ -120,6 +124,9 @@ pub struct Core {
     holders: HashMap<Uuid, Holder>,
     pub rpc: RpcBook,
     pub claims: HashMap<Uuid, ClaimRegistration>,
+    pub settings: Settings,
+    /// When the device-state check next runs (`state.defaultStateCheckIntervalInSec`).
+    next_state_check: i64,
     effects: Vec<Effect>,
 }
 
@@ -145,6 +152,8 @@ impl Core {
             holders: HashMap::new(),
             rpc: RpcBook::default(),
             claims: HashMap::new(),
+            settings: config.settings.clone(),
+            next_state_check: now.saturating_add(config.settings.state_check_interval_ms),
             effects: Vec::new(),
         };
         core.load_demo_data(now);
@@ -398,11 +407,7 @@ impl Core {
         self.rpc.forget_device(id);
         // A gateway silently forgets a deleted sub-device; a device's (or a gateway's) own
         // connection is closed.
-        if let Some(Holder::Gateway(conn)) = self.holders.remove(&id)
-            && let Some(session) = self.sessions.get_mut(&conn)
-        {
-            session.sub_devices.remove(&device.name);
-        }
+        self.drop_sub_session(id, &device.name);
         self.end_own_sessions(id);
         if let Some(gateway) = last_connected_gateway(&device) {
             self.notify_gateway(gateway, "gateway_device_deleted", json!(device.name));
@@ -430,10 +435,30 @@ impl Core {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
         let old = std::mem::replace(&mut device.access_token, token.clone());
+        let name = device.name.clone();
         self.by_token.remove(&old);
         self.by_token.insert(token, id);
+        // Every session of the device closes, its gateway sub-session too, which the gateway
+        // drops silently: pushes and RPCs stop until it names the device again (§11.1 C7).
+        if self.drop_sub_session(id, &name) {
+            self.mark_disconnected(id);
+        }
         self.end_own_sessions(id);
         Ok(())
+    }
+
+    /// Removes a device's sub-session from the gateway holding it, without a word to the
+    /// gateway; `true` when there was one.
+    fn drop_sub_session(&mut self, id: Uuid, name: &str) -> bool {
+        let Some(Holder::Gateway(conn)) = self.holders.get(&id).copied() else {
+            return false;
+        };
+        self.holders.remove(&id);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.sub_devices.remove(name);
+            session.sub_activity.remove(&id);
+        }
+        true
     }
 
     /// Closes the device's own MQTT connections with DISCONNECT 0x98 Administrative action
@@ -486,6 +511,7 @@ impl Core {
         };
         let name = device.name.clone();
         let gateway = device.is_gateway();
+        let overwrite_activity_time = device.overwrites_activity_time();
         let client_id = if connect.client_id.is_empty() {
             format!("tbgw-{conn}")
         } else {
@@ -495,7 +521,9 @@ impl Core {
         if let Some(holder) = self.holders.get(&device_id).copied() {
             self.take_over(device_id, &name, holder);
         }
-        let session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
+        let mut session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
+        session.last_activity = self.now();
+        session.overwrite_activity_time = gateway && overwrite_activity_time;
         self.sessions.insert(conn, session);
         self.holders.insert(device_id, Holder::Direct(conn));
         let session_present = !connect.clean;
@@ -514,6 +542,7 @@ impl Core {
             Holder::Gateway(conn) => {
                 if let Some(session) = self.sessions.get_mut(&conn) {
                     session.sub_devices.remove(name);
+                    session.sub_activity.remove(&device);
                 }
                 self.holders.remove(&device);
             }
@@ -549,10 +578,120 @@ impl Core {
         data.set_attribute(Scope::Server, "lastDisconnectTime", TbValue::Long(now), now);
     }
 
+    /// Activity makes an inactive device active again (`DefaultDeviceStateService.onDeviceActivity`).
     fn record_activity(&mut self, device: Uuid) {
         let now = self.now();
         let data = self.store.device_mut(device);
         data.set_attribute(Scope::Server, "lastActivityTime", TbValue::Long(now), now);
+        let active = data.attribute(Scope::Server, "active").map(|a| &a.value);
+        if active != Some(&TbValue::Boolean(true)) {
+            data.set_attribute(Scope::Server, "active", TbValue::Boolean(true), now);
+        }
+    }
+
+    /// Runs ThingsBoard's timers up to the clock's now: session expiry, the client-side RPC
+    /// timeout and the device-state check. The shell calls it every
+    /// [`Settings::tick_interval_ms`]; tests call it after moving the clock.
+    pub fn tick(&mut self) {
+        let now = self.now();
+        self.expire_sessions(now);
+        self.time_out_own_rpc_requests(now);
+        if now >= self.next_state_check {
+            self.next_state_check = now.saturating_add(self.settings.state_check_interval_ms);
+            self.check_device_states(now);
+        }
+    }
+
+    /// `transport.sessions.inactivity_timeout`: a quiet session is closed with DISCONNECT
+    /// 0x83; a quiet sub-device silently leaves its gateway's map, so pushes and RPCs for it
+    /// stop until the gateway names it again (§11.2).
+    fn expire_sessions(&mut self, now: i64) {
+        let timeout = self.settings.session_inactivity_timeout_ms;
+        let idle: Vec<(ConnId, Version)> = self
+            .sessions
+            .values()
+            .filter(|s| now.saturating_sub(s.last_activity) >= timeout)
+            .map(|s| (s.conn, s.version))
+            .collect();
+        for (conn, version) in idle {
+            let problem = format!(
+                "no activity (not even PINGREQ) for {} ms, ThingsBoard's transport.sessions.inactivity_timeout",
+                timeout
+            );
+            let answer = match version {
+                Version::V5 => "DISCONNECT 0x83 Implementation specific error, connection closed",
+                Version::V3 => "connection closed",
+            };
+            self.violation(conn, "", problem, answer.into());
+            self.kick(conn, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+        }
+        let expired: Vec<(ConnId, String, Uuid)> = self
+            .sessions
+            .values()
+            .flat_map(|s| {
+                let conn = s.conn;
+                s.expired_sub_devices(now, timeout)
+                    .into_iter()
+                    .map(move |(name, id)| (conn, name, id))
+            })
+            .collect();
+        for (conn, name, id) in expired {
+            if let Some(session) = self.sessions.get_mut(&conn) {
+                session.sub_devices.remove(&name);
+                session.sub_activity.remove(&id);
+            }
+            if self.holders.get(&id) == Some(&Holder::Gateway(conn)) {
+                self.holders.remove(&id);
+                self.mark_disconnected(id);
+            }
+        }
+    }
+
+    /// `transport.client_side_rpc.timeout`: a device's own RPC request that nothing answered
+    /// gets `{"error":"timeout"}` on its response topic.
+    fn time_out_own_rpc_requests(&mut self, now: i64) {
+        let mut due = Vec::new();
+        for session in self.sessions.values_mut() {
+            let conn = session.conn;
+            session.own_rpc_requests.retain(|(id, at)| {
+                let overdue = *at <= now;
+                if overdue {
+                    due.push((conn, id.clone()));
+                }
+                !overdue
+            });
+        }
+        for (conn, id) in due {
+            let topic = format!("v1/devices/me/rpc/response/{id}");
+            self.publish_to(conn, topic, br#"{"error":"timeout"}"#.to_vec());
+        }
+    }
+
+    /// `state.defaultInactivityTimeoutInSec`: a device without activity for that long turns
+    /// `active` false (and gets `inactivityAlarmTime`), connected or not (§11.1 C2).
+    fn check_device_states(&mut self, now: i64) {
+        let timeout = self.settings.device_inactivity_timeout_ms;
+        let ids: Vec<Uuid> = self.devices.keys().copied().collect();
+        for id in ids {
+            let Some(data) = self.store.device(id) else {
+                continue;
+            };
+            let value = |key: &str| data.attribute(Scope::Server, key).map(|a| &a.value);
+            let active = value("active") == Some(&TbValue::Boolean(true));
+            let Some(TbValue::Long(last_activity)) = value("lastActivityTime") else {
+                continue;
+            };
+            if active && now.saturating_sub(*last_activity) >= timeout {
+                let data = self.store.device_mut(id);
+                data.set_attribute(Scope::Server, "active", TbValue::Boolean(false), now);
+                data.set_attribute(
+                    Scope::Server,
+                    "inactivityAlarmTime",
+                    TbValue::Long(now),
+                    now,
+                );
+            }
+        }
     }
 
     /// The connection is gone (closed by either side): the device and its sub-devices disconnect.
@@ -580,10 +719,21 @@ impl Core {
         self.sessions.get(&conn)
     }
 
+    /// PINGREQ is activity of the session; of its sub-devices only when the gateway's
+    /// `overwriteActivityTime` is true (§11.1 C8).
     pub fn ping(&mut self, conn: ConnId) {
-        if let Some(session) = self.sessions.get(&conn) {
+        let now = self.now();
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.last_activity = now;
             let device = session.device;
-            let subs: Vec<Uuid> = session.sub_devices.values().copied().collect();
+            let subs: Vec<Uuid> = if session.overwrite_activity_time {
+                session.sub_devices.values().copied().collect()
+            } else {
+                Vec::new()
+            };
+            for sub in &subs {
+                session.sub_activity.insert(*sub, now);
+            }
             self.record_activity(device);
             for sub in subs {
                 self.record_activity(sub);
@@ -669,12 +819,20 @@ impl Core {
             return;
         };
         let device = session.device;
-        if publish.topic.starts_with("v1/gateway") {
+        let gateway_topic = publish.topic.starts_with("v1/gateway");
+        // A device that is not a gateway records nothing on gateway topics (§11.1 C8).
+        let counts = session.gateway || !gateway_topic;
+        if gateway_topic {
             self.gateway_publish(conn, &publish);
         } else {
             self.device_publish(conn, &publish);
         }
-        if self.sessions.contains_key(&conn) && self.devices.contains_key(&device) {
+        let now = self.now();
+        if counts
+            && self.devices.contains_key(&device)
+            && let Some(session) = self.sessions.get_mut(&conn)
+        {
+            session.last_activity = now;
             self.record_activity(device);
         }
     }

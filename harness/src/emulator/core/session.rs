@@ -49,6 +49,16 @@ pub struct Session {
     pub subscriptions: HashMap<String, u8>,
     /// Sub-devices connected through this gateway session, by name.
     pub sub_devices: BTreeMap<String, Uuid>,
+    /// When the client last did something that counts as activity (ms since the epoch).
+    pub last_activity: i64,
+    /// When the gateway last named each sub-device.
+    pub sub_activity: HashMap<Uuid, i64>,
+    /// The gateway's `additionalInfo.overwriteActivityTime`: its sub-devices' activity
+    /// follows its own, PINGREQs included.
+    pub overwrite_activity_time: bool,
+    /// The device's own client-side RPC requests waiting for an answer: (request id,
+    /// when ThingsBoard answers `{"error":"timeout"}`).
+    pub own_rpc_requests: Vec<(String, i64)>,
     next_pid: u16,
 }
 
@@ -70,6 +80,10 @@ impl Session {
             gateway,
             subscriptions: HashMap::new(),
             sub_devices: BTreeMap::new(),
+            last_activity: 0,
+            sub_activity: HashMap::new(),
+            overwrite_activity_time: false,
+            own_rpc_requests: Vec::new(),
             next_pid: 1,
         }
     }
@@ -91,6 +105,24 @@ impl Session {
 
     pub fn subscribed(&self, filter: &str) -> bool {
         self.subscriptions.contains_key(filter)
+    }
+
+    /// The sub-devices quiet for longer than `timeout_ms` at `now`. With
+    /// `overwrite_activity_time`, a sub-device is as active as its gateway.
+    pub fn expired_sub_devices(&self, now: i64, timeout_ms: i64) -> Vec<(String, Uuid)> {
+        self.sub_devices
+            .iter()
+            .filter(|(_, id)| {
+                let own = self.sub_activity.get(id).copied().unwrap_or(0);
+                let activity = if self.overwrite_activity_time {
+                    own.max(self.last_activity)
+                } else {
+                    own
+                };
+                now.saturating_sub(activity) >= timeout_ms
+            })
+            .map(|(name, id)| (name.clone(), *id))
+            .collect()
     }
 }
 

@@ -66,6 +66,7 @@ pub async fn profiles(state: State, _caller: Caller, Query(query): Query<PageQue
         let items = core
             .profiles
             .iter()
+            .filter(|p| query.finds(&p.name))
             .map(|p| profile_json(p, core.tenant_id))
             .collect();
         Ok(Json(page(items, query.page_size, query.page)))

@@ -13,10 +13,6 @@ use super::devices::visible;
 use super::{ApiError, State, parse_id};
 use crate::emulator::core::rpc::RpcOutcome;
 
-/// `server.rest.server_side_rpc.default_timeout` and `min_timeout`.
-const DEFAULT_TIMEOUT_MS: i64 = 10_000;
-const MIN_TIMEOUT_MS: i64 = 5_000;
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Api {
     V1,
@@ -72,10 +68,7 @@ async fn call(
         ));
     }
     let params = request.get("params").cloned().unwrap_or(Value::Null);
-    let timeout = request
-        .get("timeout")
-        .and_then(Value::as_i64)
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let asked_timeout = request.get("timeout").and_then(Value::as_i64);
     let call = Uuid::new_v4();
     let waiter = state.wait_rpc(call);
     let deadline_ms = state.with_core(|core| {
@@ -91,10 +84,15 @@ async fn call(
                 e
             }
         })?;
+        // `server.rest.server_side_rpc.default_timeout` and `min_timeout`.
+        let settings = &core.settings;
+        let timeout = asked_timeout
+            .unwrap_or(settings.default_server_side_rpc_timeout_ms)
+            .max(settings.min_server_side_rpc_timeout_ms);
         let expires_at = request
             .get("expirationTime")
             .and_then(Value::as_i64)
-            .unwrap_or_else(|| now.saturating_add(timeout.max(MIN_TIMEOUT_MS)));
+            .unwrap_or_else(|| now.saturating_add(timeout));
         core.submit_rpc(call, device, &method, params, oneway, expires_at);
         Ok::<i64, ApiError>(expires_at.saturating_sub(now).max(0))
     });

@@ -1,0 +1,263 @@
+//! ThingsBoard's timers in the emulator, driven through MQTT (rumqttc) and REST (reqwest)
+//! with time moved by the injected clock: session inactivity expiry of a gateway and of
+//! each sub-device, `active` turning false, the client-side RPC timeout, and PINGREQ's
+//! activity with and without `overwriteActivityTime` (`reference/thingsboard-behavior.md`
+//! §11.1 C2, C8 and §11.2). Nothing here sleeps.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::emulator::{Client, GATEWAY_TOKEN, Protocol, Rest, Seen, start_with_clock};
+use tbgw_harness::emulator::Emulator;
+use tbgw_harness::emulator::core::clock::ManualClock;
+
+/// ThingsBoard's defaults: `transport.sessions.inactivity_timeout` and
+/// `state.defaultInactivityTimeoutInSec`, both 600 s.
+const SESSION_TIMEOUT_MS: i64 = 600_000;
+const CLIENT_RPC_TIMEOUT_MS: i64 = 60_000;
+
+async fn emulator_at(start_ms: i64) -> (Emulator, ManualClock) {
+    let clock = ManualClock::starting_at(start_ms);
+    (start_with_clock(clock.clone()).await, clock)
+}
+
+/// Moves the clock and runs the emulator's timers at the new time.
+fn advance(emulator: &Emulator, clock: &ManualClock, ms: i64) {
+    clock.advance(ms);
+    emulator.with_core(|core| core.tick());
+}
+
+async fn server_attributes(rest: &Rest, device: &str, keys: &str) -> Value {
+    let id = rest.device_id(device).await;
+    let path =
+        format!("/api/plugins/telemetry/DEVICE/{id}/values/attributes/SERVER_SCOPE?keys={keys}");
+    let (_, body) = rest.get(&path).await;
+    let mut values = serde_json::Map::new();
+    for entry in body.as_array().into_iter().flatten() {
+        if let (Some(key), Some(value)) = (entry["key"].as_str(), entry.get("value")) {
+            values.insert(key.to_owned(), value.clone());
+        }
+    }
+    Value::Object(values)
+}
+
+async fn write_shared(rest: &Rest, device: &str, body: Value) {
+    let id = rest.device_id(device).await;
+    let path = format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE");
+    rest.post(&path, body).await;
+}
+
+/// Nothing the client received (PUBACK waits read past publishes) mentions `text`.
+fn assert_no_publish_of(gw: &Client, text: &str) {
+    let leaked: Vec<&Seen> = gw
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Publish { payload, .. } if payload.contains(text)))
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
+
+async fn publish_acked(gw: &mut Client, topic: &str, payload: Value) {
+    gw.publish(topic, payload.to_string(), 1).await;
+    assert_eq!(gw.puback().await, "Success", "{topic} {payload}");
+}
+
+#[tokio::test]
+async fn a_quiet_sub_device_stops_receiving_pushes_until_the_gateway_names_it_again() {
+    for protocol in [Protocol::V311, Protocol::V5] {
+        let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+        let rest = Rest::tenant(&emulator).await;
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Quiet"})).await;
+        // The gateway stays active on its own topic; the sub-device says nothing.
+        advance(&emulator, &clock, SESSION_TIMEOUT_MS / 2);
+        publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"alive": 1})).await;
+        advance(&emulator, &clock, SESSION_TIMEOUT_MS / 2);
+        write_shared(&rest, "Quiet", json!({"missed": 1})).await;
+        // Naming the device again reconnects it: only the later update arrives.
+        publish_acked(
+            &mut gw,
+            "v1/gateway/telemetry",
+            json!({"Quiet": [{"t": 1}]}),
+        )
+        .await;
+        write_shared(&rest, "Quiet", json!({"seen": 2})).await;
+        let (topic, update) = gw.message().await;
+        assert_eq!(topic, "v1/gateway/attributes", "{protocol:?}");
+        assert_eq!(
+            update,
+            json!({"device": "Quiet", "data": {"seen": 2}}),
+            "{protocol:?}"
+        );
+        assert_no_publish_of(&gw, "missed");
+        let attributes = server_attributes(&rest, "Quiet", "lastDisconnectTime").await;
+        assert!(
+            attributes["lastDisconnectTime"].is_i64(),
+            "{protocol:?}: {attributes}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_quiet_gateway_session_is_closed_with_disconnect_0x83() {
+    for (protocol, expected) in [
+        (Protocol::V5, "Disconnect(\"ImplementationSpecificError\")"),
+        (Protocol::V311, "Closed"),
+    ] {
+        let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "D"})).await;
+        advance(&emulator, &clock, SESSION_TIMEOUT_MS - 1);
+        publish_acked(&mut gw, "v1/gateway/telemetry", json!({"D": [{"t": 1}]})).await;
+        advance(&emulator, &clock, SESSION_TIMEOUT_MS);
+        let end = gw
+            .until("the end of the session", |s| {
+                matches!(s, Seen::Disconnect(_) | Seen::Closed(_))
+            })
+            .await;
+        assert!(
+            format!("{end:?}").starts_with(expected),
+            "{protocol:?}: {end:?}"
+        );
+        let violations = emulator.violations();
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.problem.contains("transport.sessions.inactivity_timeout")),
+            "{violations:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn active_stays_true_after_a_disconnect_and_turns_false_after_the_inactivity_timeout() {
+    let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Sensor"})).await;
+    publish_acked(
+        &mut gw,
+        "v1/gateway/disconnect",
+        json!({"device": "Sensor"}),
+    )
+    .await;
+    let keys = "active,lastDisconnectTime,inactivityAlarmTime";
+    let after_disconnect = server_attributes(&rest, "Sensor", keys).await;
+    assert_eq!(
+        after_disconnect["active"],
+        json!(true),
+        "{after_disconnect}"
+    );
+    assert!(
+        after_disconnect["lastDisconnectTime"].is_i64(),
+        "{after_disconnect}"
+    );
+    assert!(
+        after_disconnect.get("inactivityAlarmTime").is_none(),
+        "{after_disconnect}"
+    );
+    // The state check runs every 60 s: not yet inactive one minute before the timeout.
+    advance(&emulator, &clock, SESSION_TIMEOUT_MS - 60_000);
+    assert_eq!(
+        server_attributes(&rest, "Sensor", "active").await["active"],
+        json!(true)
+    );
+    // The gateway keeps its own session; the device says nothing.
+    publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"alive": 1})).await;
+    advance(&emulator, &clock, 120_000);
+    let later = server_attributes(&rest, "Sensor", keys).await;
+    assert_eq!(later["active"], json!(false), "{later}");
+    assert!(later["inactivityAlarmTime"].is_i64(), "{later}");
+    // Activity makes it active again.
+    publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Sensor"})).await;
+    assert_eq!(
+        server_attributes(&rest, "Sensor", "active").await["active"],
+        json!(true)
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_client_side_rpc_of_the_gateway_gets_error_timeout() {
+    for protocol in [Protocol::V311, Protocol::V5] {
+        let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        gw.subscribe("v1/devices/me/rpc/response/+", 1).await;
+        gw.until("SUBACK", |s| matches!(s, Seen::SubAck(_))).await;
+        let request = json!({"method": "getCurrentTime", "params": {}});
+        publish_acked(&mut gw, "v1/devices/me/rpc/request/7", request).await;
+        advance(&emulator, &clock, CLIENT_RPC_TIMEOUT_MS - 1);
+        publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"mark": 1})).await;
+        advance(&emulator, &clock, 1);
+        let (topic, answer) = gw.message().await;
+        assert_eq!(topic, "v1/devices/me/rpc/response/7", "{protocol:?}");
+        assert_eq!(answer, json!({"error": "timeout"}), "{protocol:?}");
+        // Nothing was published before the timeout (the PUBACK of `mark` came first).
+        let before: Vec<&Seen> = gw
+            .seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Publish { .. }))
+            .collect();
+        assert_eq!(before.len(), 1, "{protocol:?}: {:?}", gw.seen);
+    }
+}
+
+#[tokio::test]
+async fn a_client_side_rpc_request_that_is_not_json_is_0x99() {
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    gw.publish("v1/devices/me/rpc/request/1", "not json", 1)
+        .await;
+    assert_eq!(gw.puback().await, "PayloadFormatInvalid");
+}
+
+/// A gateway whose `overwriteActivityTime` is as given, created through REST; its token.
+async fn gateway_with_overwrite(rest: &Rest, name: &str, overwrite: bool) -> String {
+    let token = format!("{name}-TOKEN");
+    let body = json!({
+        "name": name,
+        "type": "default",
+        "additionalInfo": {"gateway": true, "overwriteActivityTime": overwrite}
+    });
+    let (status, _) = rest
+        .post(&format!("/api/device?accessToken={token}"), body)
+        .await;
+    assert!(status.is_success(), "{status}");
+    token
+}
+
+#[tokio::test]
+async fn pingreq_keeps_sub_devices_alive_only_with_overwrite_activity_time() {
+    let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+    let rest = Rest::tenant(&emulator).await;
+    let mut kept = Vec::new();
+    for overwrite in [false, true] {
+        let name = format!("gw-overwrite-{overwrite}");
+        let token = gateway_with_overwrite(&rest, &name, overwrite).await;
+        let mut gw = Client::connect_pinging(&emulator, &token).await;
+        let device = format!("Sub of {name}");
+        publish_acked(&mut gw, "v1/gateway/connect", json!({"device": device})).await;
+        kept.push((overwrite, gw, device));
+    }
+    // Only PINGREQs keep the gateways active from here on.
+    for _ in 0..4 {
+        advance(&emulator, &clock, SESSION_TIMEOUT_MS / 4);
+        for (_, gw, _) in &mut kept {
+            gw.until("PINGRESP", |s| *s == Seen::PingResp).await;
+        }
+    }
+    advance(&emulator, &clock, 1);
+    for (overwrite, gw, device) in &mut kept {
+        write_shared(&rest, device, json!({"after": 1})).await;
+        // A marker the gateway gets either way, after the update if that was delivered
+        // (`message` skips the PUBACK, which `puback` would read past the update).
+        gw.publish("v1/devices/me/attributes/request/1", "{}", 1)
+            .await;
+        let (topic, _) = gw.message().await;
+        let delivered = topic == "v1/gateway/attributes";
+        assert_eq!(
+            delivered, *overwrite,
+            "overwriteActivityTime={overwrite}: {:?}",
+            gw.seen
+        );
+    }
+}
