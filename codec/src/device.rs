@@ -135,7 +135,7 @@ pub(crate) fn check_device_name(
                 at,
                 trail,
                 kind,
-                TbAnswer::DeviceRefused(refused),
+                TbAnswer::DeviceInvalid(refused),
             ))
         }
     }
@@ -287,7 +287,7 @@ mod tests {
         let connect = thingsboard_reads(Topic::Connect, r#"{"device":"<b>x</b>"}"#);
         assert_eq!(
             connect.err(),
-            Some(TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR))
+            Some(TbAnswer::DeviceInvalid(ReasonCode::UNSPECIFIED_ERROR))
         );
     }
 

@@ -99,6 +99,10 @@ pub enum TbAnswer {
     HandlerFailed,
     /// The device cannot be created: PUBACK with this code, connection kept.
     DeviceRefused(ReasonCode),
+    /// The device's name or `type` fails ThingsBoard's validation: PUBACK with this code and
+    /// the connection kept, but 10–20 s late, since the validation error escapes the
+    /// transport API, which never answers: the request fails when it times out (§11.1 C3).
+    DeviceInvalid(ReasonCode),
     /// A gateway publish to a `v1/gateway…` topic ThingsBoard does not handle:
     /// PUBACK 0x90, connection kept.
     TopicInvalid,
@@ -117,7 +121,7 @@ impl TbAnswer {
             | TbAnswer::DeviceDataInvalid
             | TbAnswer::NotSentByThingsBoard => ReasonCode::PAYLOAD_FORMAT_INVALID,
             TbAnswer::HandlerFailed => ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
-            TbAnswer::DeviceRefused(code) => code,
+            TbAnswer::DeviceRefused(code) | TbAnswer::DeviceInvalid(code) => code,
             TbAnswer::TopicInvalid => ReasonCode::TOPIC_NAME_INVALID,
         })
     }
@@ -145,6 +149,10 @@ impl fmt::Display for TbAnswer {
             TbAnswer::DeviceRefused(code) => {
                 write!(f, "ThingsBoard answers PUBACK {code} and keeps the connection")
             }
+            TbAnswer::DeviceInvalid(code) => write!(
+                f,
+                "ThingsBoard answers PUBACK {code} 10–20 s late (when its request for the device times out) and keeps the connection"
+            ),
             TbAnswer::TopicInvalid => {
                 f.write_str("ThingsBoard answers PUBACK 0x90 Topic Name invalid and keeps the connection")
             }

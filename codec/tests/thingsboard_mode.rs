@@ -30,11 +30,11 @@ fn refusals_carry_the_answer_of_section_3() {
         (Topic::Connect, "42", TbAnswer::HandlerFailed),
         (Topic::Connect, r#"{"type":"t"}"#, TbAnswer::HandlerFailed),
         (Topic::Connect, r#"{"device":""}"#, TbAnswer::HandlerFailed),
-        // `checkDeviceName` lets a blank name through; device creation refuses it.
+        // `checkDeviceName` lets a blank name through; device creation refuses it, late (C3).
         (
             Topic::Connect,
             r#"{"device":"  "}"#,
-            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::UNSPECIFIED_ERROR),
         ),
         (
             Topic::Connect,
@@ -49,7 +49,7 @@ fn refusals_carry_the_answer_of_section_3() {
         (
             Topic::Connect,
             r#"{"device":"<script>x</script>"}"#,
-            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::UNSPECIFIED_ERROR),
         ),
         (
             Topic::Disconnect,
@@ -90,17 +90,17 @@ fn refusals_carry_the_answer_of_section_3() {
         (
             Topic::Telemetry,
             r#"{"":[{"t":1}]}"#,
-            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::UNSPECIFIED_ERROR),
         ),
         (
             Topic::Rpc,
             r#"{"device":"","id":1,"data":1}"#,
-            TbAnswer::DeviceRefused(ReasonCode::UNSPECIFIED_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::UNSPECIFIED_ERROR),
         ),
         (
             Topic::AttributesRequest,
             r#"{"id":1,"device":"","client":true,"key":"k"}"#,
-            TbAnswer::DeviceRefused(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
         ),
         (
             Topic::Attributes,
@@ -130,7 +130,7 @@ fn refusals_carry_the_answer_of_section_3() {
         (
             Topic::AttributesRequest,
             r#"{"id":1,"device":"<b>A</b>","client":true,"key":"k"}"#,
-            TbAnswer::DeviceRefused(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
+            TbAnswer::DeviceInvalid(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
         ),
         (
             Topic::Rpc,

@@ -261,3 +261,53 @@ async fn pingreq_keeps_sub_devices_alive_only_with_overwrite_activity_time() {
         );
     }
 }
+
+/// `queue.transport_api.max_requests_timeout`, ThingsBoard's default.
+const TRANSPORT_API_TIMEOUT_MS: i64 = 10_000;
+
+#[tokio::test]
+async fn a_device_name_that_fails_validation_is_answered_when_its_request_times_out() {
+    let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    let invalid = json!({"device": "<b>bold</b>"}).to_string();
+    // Each refusal is followed by a message answered at once, whose PUBACK shows that the
+    // emulator has read the refused one before the clock moves.
+    gw.publish("v1/gateway/connect", invalid.clone(), 1).await;
+    publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"mark": 0})).await;
+    advance(&emulator, &clock, TRANSPORT_API_TIMEOUT_MS / 2);
+    // A later message naming the same device waits on the same request; another device
+    // is answered at once.
+    gw.publish("v1/gateway/connect", invalid, 1).await;
+    publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Fine"})).await;
+    advance(&emulator, &clock, TRANSPORT_API_TIMEOUT_MS / 2 - 1);
+    publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"mark": 1})).await;
+    advance(&emulator, &clock, 1);
+    let late: Vec<String> = [gw.puback().await, gw.puback().await].into();
+    assert_eq!(
+        late,
+        ["UnspecifiedError", "UnspecifiedError"],
+        "{:?}",
+        gw.seen
+    );
+    let acks: Vec<u16> = gw
+        .seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::PubAck { pkid, .. } => Some(*pkid),
+            _ => None,
+        })
+        .collect();
+    // Everything else first, then the two refusals together, 10 s after the first.
+    assert_eq!(acks, [2, 4, 5, 1, 3], "{:?}", gw.seen);
+    let answers: Vec<String> = emulator
+        .violations()
+        .iter()
+        .map(|v| v.answer.clone())
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains("once the device request timed out")),
+        "{answers:?}"
+    );
+}

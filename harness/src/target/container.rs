@@ -17,6 +17,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 use tokio::sync::watch;
 
+use crate::emulator::core::settings::FOR_SUITE_RUNS;
 use crate::mqtt::Version;
 use crate::mqtt::packet::{self, Outgoing};
 
@@ -88,7 +89,10 @@ impl Spec {
                 tag: env!("CARGO_PKG_VERSION").to_owned(),
                 mqtt_port: 1883,
                 http_port: 8080,
-                env: Vec::new(),
+                env: FOR_SUITE_RUNS
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                    .collect(),
                 readiness: Readiness::LogLine(EMULATOR_READY_LINE),
                 ready_timeout: Duration::from_secs(30),
             },

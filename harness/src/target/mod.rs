@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use crate::emulator::core::settings::Settings;
 use crate::emulator::{Emulator, Options};
 use crate::scenario::model::{Method, User};
 use container::{ContainerOptions, Running, Spec};
@@ -61,7 +62,9 @@ impl Platform {
     pub async fn start(kind: TargetKind, options: &TargetOptions) -> Result<Platform, String> {
         match kind {
             TargetKind::Embedded => {
-                let emulator = Emulator::start(Options::ephemeral())
+                let mut emulator_options = Options::ephemeral();
+                emulator_options.config.settings = Settings::for_suite_runs();
+                let emulator = Emulator::start(emulator_options)
                     .await
                     .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
                 let rest = RestClient::new(

@@ -147,7 +147,9 @@ impl Core {
             Err(error) => {
                 let answer = match error.thingsboard {
                     // A refused entry of the device's own payload is a bad payload.
-                    TbAnswer::DeviceRefused(_) => TbAnswer::InvalidPayload,
+                    TbAnswer::DeviceRefused(_) | TbAnswer::DeviceInvalid(_) => {
+                        TbAnswer::InvalidPayload
+                    }
                     other => other,
                 };
                 self.answer(conn, publish, answer, describe(&error));

@@ -224,6 +224,10 @@ impl Core {
                 self.ack(conn, pid, code);
                 format!("{}, connection kept", puback(code))
             }
+            TbAnswer::DeviceInvalid(code) => {
+                self.defer(conn, publish, code, problem);
+                return;
+            }
             TbAnswer::TopicInvalid => {
                 let code = ReasonCode::TOPIC_NAME_INVALID;
                 self.ack(conn, pid, code);
@@ -231,6 +235,61 @@ impl Core {
             }
         };
         self.violation(conn, &publish.topic, problem, said);
+    }
+
+    /// ThingsBoard's transport API never answers a request whose device fails validation;
+    /// the transport fails it at its first periodic clean-up `max_requests_timeout` after
+    /// (10–20 s by default), and later messages naming the same device wait on that same
+    /// request (§11.1 C3, derived).
+    fn defer(&mut self, conn: ConnId, publish: &PublishIn, code: ReasonCode, problem: String) {
+        let devices = named_devices(&publish.payload);
+        let waiting_on = self
+            .deferred
+            .iter()
+            .filter(|d| d.conn == conn && d.devices.iter().any(|n| devices.contains(n)))
+            .map(|d| d.due)
+            .min();
+        let due = waiting_on.unwrap_or_else(|| self.request_timed_out_at(self.now()));
+        self.deferred.push(super::DeferredAnswer {
+            conn,
+            pid: publish.pid,
+            topic: publish.topic.clone(),
+            code,
+            problem,
+            devices,
+            due,
+        });
+    }
+
+    /// When the transport's clean-up, which runs every `max_requests_timeout` from start,
+    /// first finds a request made at `at` that old.
+    fn request_timed_out_at(&self, at: i64) -> i64 {
+        let period = self.settings.transport_api_request_timeout_ms.max(1);
+        let old_enough = at.saturating_add(period).saturating_sub(self.started_at);
+        let cleanups = old_enough.saturating_add(period - 1) / period;
+        self.started_at
+            .saturating_add(cleanups.saturating_mul(period))
+    }
+
+    /// Sends the deferred answers that are due.
+    pub(super) fn answer_deferred(&mut self, now: i64) {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|d| d.due <= now);
+        self.deferred = waiting;
+        for d in due {
+            let Some(v5) = self.session(d.conn).map(|s| s.version == Version::V5) else {
+                continue;
+            };
+            self.ack(d.conn, d.pid, d.code);
+            let said = match (v5, d.pid) {
+                (_, None) => "no PUBACK (QoS 0)".to_owned(),
+                (true, Some(_)) => format!("PUBACK {}", d.code),
+                (false, Some(_)) => "PUBACK (MQTT 3.1.1: no reason code)".to_owned(),
+            };
+            let answer = format!("{said} once the device request timed out, connection kept");
+            self.violation(d.conn, &d.topic, d.problem, answer);
+        }
     }
 
     /// Acts on a decoded gateway message.
@@ -519,7 +578,7 @@ fn per_device(topic: Topic, answer: TbAnswer) -> bool {
     matches!(topic, Topic::Telemetry | Topic::Attributes | Topic::Claim)
         && matches!(
             answer,
-            TbAnswer::DeviceDataInvalid | TbAnswer::DeviceRefused(_)
+            TbAnswer::DeviceDataInvalid | TbAnswer::DeviceRefused(_) | TbAnswer::DeviceInvalid(_)
         )
 }
 
@@ -528,12 +587,28 @@ fn creates_before_converting(topic: Topic, answer: TbAnswer) -> bool {
     matches!(topic, Topic::Telemetry | Topic::Attributes) && answer == TbAnswer::DeviceDataInvalid
 }
 
+/// The device names a gateway payload carries: its `device` field, or else its top-level
+/// keys (telemetry, attributes, claims). Malformed JSON names none.
+fn named_devices(payload: &[u8]) -> Vec<String> {
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(map)) => match map.get("device") {
+            Some(serde_json::Value::String(name)) => vec![name.clone()],
+            _ => map.keys().cloned().collect(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 fn device_failure(
     name: &str,
     failure: DeviceFailure,
     refused: Option<ReasonCode>,
 ) -> (TbAnswer, String) {
     match failure {
+        DeviceFailure::Invalid(why) => (
+            TbAnswer::DeviceInvalid(refused.unwrap_or(ReasonCode::UNSPECIFIED_ERROR)),
+            format!("device {name:?} cannot be created: {why}"),
+        ),
         DeviceFailure::Limit => (
             TbAnswer::DeviceRefused(refused.unwrap_or(ReasonCode::QUOTA_EXCEEDED)),
             format!("device {name:?} cannot be created: Maximum number of devices reached!"),

@@ -106,6 +106,22 @@ pub enum DeviceFailure {
     /// "Maximum number of devices reached!"
     Limit,
     Refused(String),
+    /// The name or `type` fails ThingsBoard's validation (`DataValidationException`), which
+    /// a gateway learns of only when its request times out (§11.1 C3).
+    Invalid(String),
+}
+
+/// A gateway's PUBACK that ThingsBoard sends only when its request for the device times out.
+#[derive(Clone, Debug)]
+struct DeferredAnswer {
+    conn: ConnId,
+    pid: Option<u16>,
+    topic: String,
+    code: ReasonCode,
+    problem: String,
+    /// The devices it names, whose later messages wait on the same request.
+    devices: Vec<String>,
+    due: i64,
 }
 
 pub struct Core {
@@ -127,6 +143,11 @@ pub struct Core {
     pub settings: Settings,
     /// When the device-state check next runs (`state.defaultStateCheckIntervalInSec`).
     next_state_check: i64,
+    /// Answers waiting for the transport's request time-out, oldest first.
+    deferred: Vec<DeferredAnswer>,
+    /// When the core started: the transport's request clean-ups run every
+    /// `max_requests_timeout` from then.
+    started_at: i64,
     effects: Vec<Effect>,
 }
 
@@ -154,6 +175,8 @@ impl Core {
             claims: HashMap::new(),
             settings: config.settings.clone(),
             next_state_check: now.saturating_add(config.settings.state_check_interval_ms),
+            deferred: Vec::new(),
+            started_at: now,
             effects: Vec::new(),
         };
         core.load_demo_data(now);
@@ -303,7 +326,7 @@ impl Core {
         access_token: Option<String>,
     ) -> Result<Uuid, DeviceFailure> {
         if let Some(why) = tbgw_codec::device::device_name_problem(name) {
-            return Err(DeviceFailure::Refused(format!("device name: {why}")));
+            return Err(DeviceFailure::Invalid(format!("device name: {why}")));
         }
         if self.by_name.contains_key(name) {
             return Err(DeviceFailure::Refused(
@@ -312,7 +335,7 @@ impl Core {
         }
         let device_type = device_type.unwrap_or("default");
         if let Some(why) = tbgw_codec::device::device_type_problem(device_type) {
-            return Err(DeviceFailure::Refused(format!(
+            return Err(DeviceFailure::Invalid(format!(
                 "device profile name: {why}"
             )));
         }
@@ -594,6 +617,7 @@ impl Core {
     /// [`Settings::tick_interval_ms`]; tests call it after moving the clock.
     pub fn tick(&mut self) {
         let now = self.now();
+        self.answer_deferred(now);
         self.expire_sessions(now);
         self.time_out_own_rpc_requests(now);
         if now >= self.next_state_check {
@@ -703,6 +727,7 @@ impl Core {
         let Some(session) = self.sessions.remove(&conn) else {
             return;
         };
+        self.deferred.retain(|d| d.conn != conn);
         if self.holders.get(&session.device) == Some(&Holder::Direct(conn)) {
             self.holders.remove(&session.device);
             self.mark_disconnected(session.device);

@@ -25,7 +25,7 @@ fn failure(error: DeviceFailure) -> ApiError {
             "Can't create more then N devices! (the tenant's maxDevices)",
             ErrorCode::PermissionDenied,
         ),
-        DeviceFailure::Refused(why) => {
+        DeviceFailure::Refused(why) | DeviceFailure::Invalid(why) => {
             ApiError::new(StatusCode::BAD_REQUEST, why, ErrorCode::BadRequestParams)
         }
     }
