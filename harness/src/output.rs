@@ -117,13 +117,18 @@ pub enum Level {
 
 pub fn configure(color: ColorChoice, level: Level) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let on = match color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
-    };
+    let on = colour_wanted(color, no_color, std::io::stdout().is_terminal());
     COLOR.store(on, Ordering::Relaxed);
     LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// `--color` wins; `auto` colours a terminal unless `NO_COLOR` is set (no-color.org).
+fn colour_wanted(choice: ColorChoice, no_color: bool, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && !no_color,
+    }
 }
 
 pub fn level() -> Level {
@@ -177,6 +182,24 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_follows_color_then_no_color_then_the_terminal() {
+        use ColorChoice::*;
+        for (choice, no_color, terminal, wanted) in [
+            (Auto, false, true, true),
+            (Auto, true, true, false),
+            (Auto, false, false, false),
+            (Always, true, false, true),
+            (Never, false, true, false),
+        ] {
+            assert_eq!(
+                colour_wanted(choice, no_color, terminal),
+                wanted,
+                "{choice:?} NO_COLOR={no_color} terminal={terminal}"
+            );
+        }
+    }
 
     /// The bug: `tbgw list | head -2` panicked with a backtrace on the closed pipe.
     #[test]

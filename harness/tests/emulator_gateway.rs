@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use support::emulator::{
     Client, GATEWAY_TOKEN, Protocol, Rest, Seen, start, start_with, urlencode,
 };
+use tbgw_harness::emulator::Emulator;
 
 const BOTH: [Protocol; 2] = [Protocol::V311, Protocol::V5];
 
@@ -193,15 +194,22 @@ async fn attribute_requests_answer_value_values_or_neither() {
     }
 }
 
-#[tokio::test]
-async fn shared_attribute_updates_and_deletions_reach_the_gateway_without_a_subscription() {
+/// An emulator, the tenant's REST client, the gateway connected over MQTT 5 and one
+/// sub-device it connected, with that device's id.
+async fn gateway_with_device(name: &str) -> (Emulator, Rest, Client, String) {
     let emulator = start().await;
     let rest = Rest::tenant(&emulator).await;
     let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
-    gw.publish("v1/gateway/connect", r#"{"device":"S1"}"#, 1)
-        .await;
+    let connect = json!({ "device": name }).to_string();
+    gw.publish("v1/gateway/connect", connect, 1).await;
     assert_eq!(gw.puback().await, "Success");
-    let id = rest.device_id("S1").await;
+    let id = rest.device_id(name).await;
+    (emulator, rest, gw, id)
+}
+
+#[tokio::test]
+async fn shared_attribute_updates_and_deletions_reach_the_gateway_without_a_subscription() {
+    let (_emulator, rest, mut gw, id) = gateway_with_device("S1").await;
     rest.post(
         &format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE"),
         json!({"target": 21.5, "on": true}),
@@ -745,13 +753,7 @@ async fn new_credentials_end_the_gateways_session_with_0x98() {
 
 #[tokio::test]
 async fn a_sub_devices_new_credentials_drop_it_from_its_gateway_until_named_again() {
-    let emulator = start().await;
-    let rest = Rest::tenant(&emulator).await;
-    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
-    gw.publish("v1/gateway/connect", r#"{"device":"Sub"}"#, 1)
-        .await;
-    assert_eq!(gw.puback().await, "Success");
-    let id = rest.device_id("Sub").await;
+    let (_emulator, rest, mut gw, id) = gateway_with_device("Sub").await;
     let body = json!({"deviceId": {"entityType": "DEVICE", "id": id}, "credentialsType": "ACCESS_TOKEN", "credentialsId": "SUB_TOKEN_2"});
     assert_eq!(
         rest.post("/api/device/credentials", body).await.0,
@@ -840,4 +842,93 @@ async fn devices_a_gateway_creates_belong_to_the_gateways_customer() {
         )
         .await;
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!("CLAIMED")));
+}
+
+#[tokio::test]
+async fn a_renamed_sub_device_keeps_its_old_name_in_its_gateways_session() {
+    for protocol in BOTH {
+        let emulator = start().await;
+        let rest = Rest::tenant(&emulator).await;
+        let mut gw = Client::connect(&emulator, protocol, GATEWAY_TOKEN).await;
+        gw.publish("v1/gateway/connect", r#"{"device":"Old"}"#, 1)
+            .await;
+        assert_eq!(gw.puback().await, "Success");
+        let mut device = rest.device("Old").await;
+        device["name"] = json!("New");
+        let (status, _) = rest.post("/api/device", device.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{protocol:?}");
+        let id = device["id"]["id"].as_str().unwrap_or_default().to_owned();
+        rest.post(
+            &format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE"),
+            json!({"k": 1}),
+        )
+        .await;
+        let (topic, update) = gw
+            .until(
+                "the shared update",
+                |s| matches!(s, Seen::Publish { topic, .. } if topic == "v1/gateway/attributes"),
+            )
+            .await
+            .into_publish();
+        assert_eq!(topic, "v1/gateway/attributes");
+        assert_eq!(
+            update,
+            json!({"device": "Old", "data": {"k": 1}}),
+            "{protocol:?}"
+        );
+        // Data under the old name still reaches the renamed device.
+        gw.publish("v1/gateway/telemetry", r#"{"Old":[{"t":5}]}"#, 1)
+            .await;
+        assert_eq!(gw.puback().await, "Success");
+        let (_, values) = rest.get(&telemetry_path(&id, "keys=t")).await;
+        // Without useStrictDataTypes ThingsBoard answers values as strings.
+        assert_eq!(
+            values["t"][0]["value"],
+            json!("5"),
+            "{protocol:?}: {values}"
+        );
+        let (status, _) = rest.get("/api/tenant/devices?deviceName=Old").await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "no device was created under the old name"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_connect_on_one_connection_is_answered_again() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emulator = start().await;
+    let mut stream = tokio::net::TcpStream::connect(emulator.mqtt_addr)
+        .await
+        .expect("connect");
+    // MQTT 3.1.1 CONNECT, clean session, client id "e", the gateway's token; then the same
+    // again, then a PINGREQ: ThingsBoard answers both CONNECTs and keeps the connection.
+    let token = GATEWAY_TOKEN.as_bytes();
+    let mut connect = vec![0x10, (10 + 2 + 1 + 2 + token.len()) as u8, 0, 4];
+    connect.extend_from_slice(b"MQTT");
+    connect.extend_from_slice(&[4, 0x82, 0, 60, 0, 1, b'e', 0, token.len() as u8]);
+    connect.extend_from_slice(token);
+    stream
+        .write_all(&[connect.clone(), connect, vec![0xC0, 0x00]].concat())
+        .await
+        .expect("write");
+    let mut answer = [0u8; 10];
+    tokio::time::timeout(support::emulator::DEADLINE, stream.read_exact(&mut answer))
+        .await
+        .expect("an answer within the deadline")
+        .expect("read");
+    // CONNACK accepted, CONNACK accepted, PINGRESP.
+    assert_eq!(
+        answer,
+        [0x20, 0x02, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, 0xD0, 0x00]
+    );
+    let violations = emulator.violations();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.problem.contains("second CONNECT")),
+        "{violations:?}"
+    );
 }

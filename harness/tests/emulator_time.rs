@@ -2,7 +2,8 @@
 //! with time moved by the injected clock: session inactivity expiry of a gateway and of
 //! each sub-device, `active` turning false, the client-side RPC timeout, and PINGREQ's
 //! activity with and without `overwriteActivityTime` (`reference/thingsboard-behavior.md`
-//! §11.1 C2, C8 and §11.2). Nothing here sleeps.
+//! §11.1 C2, C3, C8 and §11.2), and the transport rate limits on a clock that stands still
+//! (so that their buckets never refill). Nothing here sleeps.
 
 mod support;
 
@@ -309,5 +310,131 @@ async fn a_device_name_that_fails_validation_is_answered_when_its_request_times_
             .iter()
             .any(|a| a.contains("once the device request timed out")),
         "{answers:?}"
+    );
+}
+
+/// Sets transport rate limits on the tenant profile, as a system administrator would.
+async fn set_rate_limits(emulator: &Emulator, limits: Value) {
+    let sysadmin = Rest::login(emulator, "sysadmin@thingsboard.org", "sysadmin").await;
+    let (_, info) = sysadmin.get("/api/tenantProfileInfo/default").await;
+    let id = info["id"]["id"].as_str().unwrap_or_default().to_owned();
+    let (_, mut profile) = sysadmin.get(&format!("/api/tenantProfile/{id}")).await;
+    if let (Some(configuration), Some(limits)) = (
+        profile["profileData"]["configuration"].as_object_mut(),
+        limits.as_object(),
+    ) {
+        configuration.extend(limits.clone());
+    }
+    let (status, saved) = sysadmin.post("/api/tenantProfile", profile).await;
+    assert!(status.is_success(), "{status} {saved}");
+}
+
+#[tokio::test]
+async fn a_message_over_a_gateway_rate_limit_is_puback_0x97_then_a_close_without_disconnect() {
+    // The clock stands still, so the buckets never refill.
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    set_rate_limits(
+        &emulator,
+        json!({"transportGatewayTelemetryMsgRateLimit": "2:60"}),
+    )
+    .await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Limited"})).await;
+    for t in 0..2 {
+        let telemetry = json!({"Limited": [{"t": t}]});
+        publish_acked(&mut gw, "v1/gateway/telemetry", telemetry).await;
+    }
+    // Attributes are not telemetry: the telemetry limit leaves them alone.
+    publish_acked(
+        &mut gw,
+        "v1/gateway/attributes",
+        json!({"Limited": {"a": 1}}),
+    )
+    .await;
+    gw.publish("v1/gateway/telemetry", r#"{"Limited":[{"t":2}]}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "QuotaExceeded");
+    let end = gw
+        .until("the close", |s| {
+            matches!(s, Seen::Disconnect(_) | Seen::Closed(_))
+        })
+        .await;
+    assert!(
+        matches!(end, Seen::Closed(_)),
+        "no DISCONNECT before the close: {end:?}"
+    );
+    // A new session has full buckets, and getSessionLimits reports the configured limits.
+    let mut again = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    again.subscribe("v1/devices/me/rpc/response/+", 1).await;
+    again
+        .until("SUBACK", |s| matches!(s, Seen::SubAck(_)))
+        .await;
+    let request = json!({"method": "getSessionLimits", "params": {}});
+    publish_acked(&mut again, "v1/devices/me/rpc/request/1", request).await;
+    let (_, limits) = again.message().await;
+    assert_eq!(
+        limits["gatewayRateLimits"]["telemetryMessages"],
+        json!("2:60"),
+        "{limits}"
+    );
+    assert_eq!(
+        limits["rateLimits"]["telemetryMessages"],
+        Value::Null,
+        "{limits}"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_message_that_would_create_a_device_is_disconnect_0x8b() {
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    set_rate_limits(&emulator, json!({"transportGatewayMsgRateLimit": "1:60"})).await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    publish_acked(
+        &mut gw,
+        "v1/gateway/telemetry",
+        json!({"First": [{"t": 1}]}),
+    )
+    .await;
+    gw.publish("v1/gateway/telemetry", r#"{"Second":[{"t":1}]}"#, 1)
+        .await;
+    let end = gw
+        .until("the end", |s| {
+            matches!(
+                s,
+                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
+            )
+        })
+        .await;
+    assert_eq!(
+        end,
+        Seen::Disconnect("ServerShuttingDown".into()),
+        "{:?}",
+        gw.seen
+    );
+    let rest = Rest::tenant(&emulator).await;
+    let (status, _) = rest.get("/api/tenant/devices?deviceName=Second").await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "the limited device was not created"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_that_is_not_count_colon_seconds_is_refused_with_400() {
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    let sysadmin = Rest::login(&emulator, "sysadmin@thingsboard.org", "sysadmin").await;
+    let (_, info) = sysadmin.get("/api/tenantProfileInfo/default").await;
+    let id = info["id"]["id"].as_str().unwrap_or_default().to_owned();
+    let (_, mut profile) = sysadmin.get(&format!("/api/tenantProfile/{id}")).await;
+    profile["profileData"]["configuration"]["transportGatewayMsgRateLimit"] = json!("ten");
+    let (status, body) = sysadmin.post("/api/tenantProfile", profile).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("count:seconds"),
+        "{body}"
     );
 }

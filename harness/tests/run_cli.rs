@@ -532,3 +532,44 @@ fn junit_json_and_console_carry_the_same_verdicts_and_junit_matches_its_schema()
         );
     }
 }
+
+#[test]
+fn colour_is_never_written_into_a_pipe_unless_asked_and_quiet_keeps_the_summary() {
+    let case = ["run", "--filter", "telemetry/null-dropped"];
+    let always = tbgw(&[&case[..], &["--color", "always"]].concat());
+    assert!(always.stdout.contains("\u{1b}["), "{}", always.all());
+    let auto = tbgw(&case);
+    assert!(!auto.stdout.contains('\u{1b}'), "{}", auto.all());
+    let never = tbgw(&[&case[..], &["--color", "never"]].concat());
+    assert!(!never.stdout.contains('\u{1b}'), "{}", never.all());
+    let quiet = tbgw(&[&case[..], &["--quiet"]].concat());
+    assert_eq!(quiet.code, 0, "{}", quiet.all());
+    assert!(
+        !quiet.stdout.contains("PASS   telemetry/null-dropped"),
+        "{}",
+        quiet.all()
+    );
+    assert!(quiet.stdout.contains("2 passed"), "{}", quiet.all());
+    assert!(
+        auto.stdout.contains("PASS   telemetry/null-dropped"),
+        "{}",
+        auto.all()
+    );
+}
+
+/// The bug: `tbgw run | head -1` ended with a panic and a backtrace once head exited.
+#[test]
+fn a_closed_stdout_ends_run_quietly() {
+    let mut child = cli::command()
+        .args(["run", "--filter", "telemetry/*"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("tbgw ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The run goes on to its end and its verdict, the lines nobody reads dropped.
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

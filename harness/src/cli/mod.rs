@@ -64,6 +64,7 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions {
+        /// The shell to write the script for, e.g. `tbgw completions bash > tbgw.bash`.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -118,5 +119,36 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bug: `--password` had no help text, so `tbgw run --help` did not say what it did.
+    #[test]
+    fn every_command_and_option_has_help_text() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                check(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "tbgw", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

@@ -173,10 +173,16 @@ fn handle_packet(
 
 fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> bool {
     match wire::decode(packet, version) {
-        Ok(Inbound::Connect(_)) => {
-            let problem = "a second CONNECT on the same connection".to_owned();
-            shared.with_core(|core| core.malformed(conn, problem));
-            false
+        Ok(Inbound::Connect(connect)) => {
+            let username = connect.username.clone();
+            let accepted = shared.with_core(|core| core.connect_again(conn, connect));
+            shared.observe(|| Traffic::Connected {
+                conn,
+                username,
+                version,
+                accepted,
+            });
+            accepted
         }
         Ok(Inbound::Publish(publish)) => {
             shared.observe(|| Traffic::Published {

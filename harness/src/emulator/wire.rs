@@ -179,6 +179,9 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
             pid: p,
             payload,
         } => {
+            if *qos > 0 && *p == 0 {
+                return Some(publish_with_packet_id_zero(topic, payload, false));
+            }
             let topic = TopicName::try_from(topic.as_str()).ok()?;
             v3::Packet::Publish(v3::Publish::new(
                 qos_pid(*qos, *p),
@@ -190,6 +193,20 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
         Outbound::Disconnect(_) => return None,
     };
     bytes_of(out.encode())
+}
+
+/// A QoS 1 PUBLISH with packet id 0, which MQTT forbids and mqtt-proto will not write, but
+/// ThingsBoard sends as its 65 536th publish on a connection (no wrap-around, §11.2).
+fn publish_with_packet_id_zero(topic: &str, payload: &[u8], v5: bool) -> Vec<u8> {
+    let topic_len = u16::try_from(topic.len()).unwrap_or(u16::MAX);
+    let mut body = topic_len.to_be_bytes().to_vec();
+    body.extend_from_slice(&topic.as_bytes()[..usize::from(topic_len)]);
+    body.extend_from_slice(&[0, 0]);
+    if v5 {
+        body.push(0); // no properties
+    }
+    body.extend_from_slice(payload);
+    frame::packet(0x32, &body)
 }
 
 /// SUBACK for 3.1.1: packet id, then one byte per filter (0x00, 0x01 or 0x80 Failure).
@@ -257,6 +274,9 @@ fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
             pid: p,
             payload,
         } => {
+            if *qos > 0 && *p == 0 {
+                return Some(publish_with_packet_id_zero(topic, payload, true));
+            }
             let topic = TopicName::try_from(topic.as_str()).ok()?;
             v5::Packet::Publish(v5::Publish::new(
                 qos_pid(*qos, *p),
@@ -354,6 +374,29 @@ fn after_fixed_header(packet: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
     use tbgw_codec::ReasonCode;
+
+    #[test]
+    fn a_qos_1_publish_with_packet_id_0_is_written_as_thingsboard_writes_it() {
+        let publish = |version| {
+            encode(
+                &Outbound::Publish {
+                    topic: "t/x".into(),
+                    qos: 1,
+                    pid: 0,
+                    payload: b"{}".to_vec(),
+                },
+                version,
+            )
+        };
+        assert_eq!(
+            publish(Version::V3),
+            Some(vec![0x32, 9, 0, 3, b't', b'/', b'x', 0, 0, b'{', b'}'])
+        );
+        assert_eq!(
+            publish(Version::V5),
+            Some(vec![0x32, 10, 0, 3, b't', b'/', b'x', 0, 0, 0, b'{', b'}'])
+        );
+    }
 
     #[test]
     fn frames_are_found_and_oversized_ones_refused_from_the_header() {

@@ -165,6 +165,19 @@ pub enum Seen {
     PingResp,
 }
 
+impl Seen {
+    /// A PUBLISH as (topic, JSON payload; a string when it is not JSON).
+    pub fn into_publish(self) -> (String, Value) {
+        match self {
+            Seen::Publish { topic, payload } => {
+                let json = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
+                (topic, json)
+            }
+            other => panic!("expected a PUBLISH, got {other:?}"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     V311,

@@ -7,6 +7,7 @@ use tbgw_codec::{AttributeChange, Direction, Message, Mode, ReasonCode, TbAnswer
 
 use super::gateway::describe;
 use super::packets::{ConnId, PublishIn};
+use super::rate_limits::LimitConfig;
 use super::session::Session;
 use super::store::Scope;
 use super::{Core, rest_json};
@@ -103,10 +104,12 @@ impl Core {
         payload: Vec<u8>,
     ) {
         let name = serde_json::to_string(name).unwrap_or_default();
-        let body: &[u8] = if payload.is_empty() {
-            b"null"
-        } else {
-            &payload
+        // An empty claim asks for the defaults (`JsonConverter` L152-158); empty telemetry or
+        // attributes are a bad payload.
+        let body: &[u8] = match (payload.is_empty(), topic) {
+            (true, Topic::Claim) => b"{}",
+            (true, _) => b"null",
+            (false, _) => &payload,
         };
         let bytes = [b"{", name.as_bytes(), b":", body, b"}"].concat();
         let Some(device) = self.session(conn).map(|s| s.device) else {
@@ -144,15 +147,10 @@ impl Core {
                     self.ack_success(conn, publish);
                 }
             }
+            // Every error of the device API is an `AdaptorException` (`JsonMqttAdaptor`
+            // L55-95): 0x99 on MQTT 5 at QoS 1, else the connection closes (§11.2).
             Err(error) => {
-                let answer = match error.thingsboard {
-                    // A refused entry of the device's own payload is a bad payload.
-                    TbAnswer::DeviceRefused(_) | TbAnswer::DeviceInvalid(_) => {
-                        TbAnswer::InvalidPayload
-                    }
-                    other => other,
-                };
-                self.answer(conn, publish, answer, describe(&error));
+                self.answer(conn, publish, TbAnswer::InvalidPayload, describe(&error));
             }
         }
     }
@@ -162,9 +160,9 @@ impl Core {
     fn own_attributes(&self, device: uuid::Uuid, payload: &[u8]) -> Value {
         let request: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let keys = |field: &str| -> Option<Vec<String>> {
+            // Not trimmed, as ThingsBoard reads them: "a, b" asks for "a" and " b".
             request.get(field).and_then(Value::as_str).map(|s| {
                 s.split(',')
-                    .map(str::trim)
                     .filter(|k| !k.is_empty())
                     .map(str::to_owned)
                     .collect()
@@ -195,18 +193,29 @@ impl Core {
     }
 
     /// The `getSessionLimits` answer (`SessionLimits` / `GatewaySessionLimits`); unset limits are null.
+    /// `MqttTransportHandler.getSessionLimits`: for a gateway, `rateLimits` are the limits
+    /// of each of its devices (`transportGatewayDevice…`) and `gatewayRateLimits` its own
+    /// (`transportGateway…`); unset ones are null. A plain device's `transportDevice…`
+    /// limits are not modelled (null).
     fn session_limits(&self, session: Option<&Session>) -> Value {
-        let limits =
-            json!({"messages": null, "telemetryMessages": null, "telemetryDataPoints": null});
+        let limits = &self.tenant_profile.transport_limits;
+        let as_json = |config: &LimitConfig| {
+            let [messages, telemetry, points] = config.values();
+            json!({"messages": messages, "telemetryMessages": telemetry, "telemetryDataPoints": points})
+        };
+        let gateway = session.is_some_and(|s| s.gateway);
+        let device_limits = if gateway {
+            as_json(&limits.gateway_device)
+        } else {
+            as_json(&LimitConfig::default())
+        };
         let mut answer = json!({
             "maxPayloadSize": self.settings.max_payload_size,
             "maxInflightMessages": self.settings.queue_size_before_connect,
-            "rateLimits": limits,
+            "rateLimits": device_limits,
         });
-        if session.is_some_and(|s| s.gateway)
-            && let Some(map) = answer.as_object_mut()
-        {
-            map.insert("gatewayRateLimits".into(), limits);
+        if gateway && let Some(map) = answer.as_object_mut() {
+            map.insert("gatewayRateLimits".into(), as_json(&limits.gateway));
         }
         answer
     }

@@ -22,6 +22,11 @@ enum Outcome {
     /// The PUBACK was already written (attribute requests acknowledge before answering).
     Acknowledged,
     Failed(TbAnswer, String),
+    /// Over a transport rate limit of the tenant profile, for this device.
+    RateLimited {
+        device: String,
+        creates_device: bool,
+    },
 }
 
 impl Core {
@@ -147,6 +152,10 @@ impl Core {
             Outcome::Success => self.ack(conn, publish.pid, ReasonCode::SUCCESS),
             Outcome::Silent | Outcome::Acknowledged => {}
             Outcome::Failed(answer, problem) => self.answer(conn, publish, answer, problem),
+            Outcome::RateLimited {
+                device,
+                creates_device,
+            } => self.rate_limited(conn, publish, &device, creates_device),
         }
     }
 
@@ -292,6 +301,77 @@ impl Core {
         }
     }
 
+    /// Takes one message for `device` from the gateway's and the device's rate limits (both
+    /// apply to every device of a message); `Err` when one refuses it (`DTS.checkLimits`).
+    fn admit(
+        &mut self,
+        conn: ConnId,
+        device: &str,
+        telemetry: bool,
+        points: u64,
+    ) -> Result<(), Outcome> {
+        let now = self.now();
+        let limits = self.tenant_profile.transport_limits.clone();
+        let creates_device = self.device_by_name(device).is_none();
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return Ok(());
+        };
+        let admitted = session
+            .gateway_limits
+            .admit(&limits.gateway, telemetry, points, now)
+            && session
+                .device_limits
+                .entry(device.to_owned())
+                .or_default()
+                .admit(&limits.gateway_device, telemetry, points, now);
+        if admitted {
+            Ok(())
+        } else {
+            Err(Outcome::RateLimited {
+                device: device.to_owned(),
+                creates_device,
+            })
+        }
+    }
+
+    /// A message over a rate limit: PUBACK 0x97 and a TCP close without DISCONNECT (the v5
+    /// notice with reason 150 comes after the close, so it never arrives); at QoS 0 nothing
+    /// at all [derived]. When the message would create the device, the limit's exception
+    /// escapes instead: DISCONNECT 0x8B (§11.2, derived).
+    fn rate_limited(&mut self, conn: ConnId, publish: &PublishIn, device: &str, creates: bool) {
+        let problem = format!(
+            "a message for device {device:?} over the tenant profile's transport rate limits"
+        );
+        let v5 = self.session(conn).map(|s| s.version) == Some(Version::V5);
+        let said = if creates {
+            self.kick(conn, ReasonCode::SERVER_SHUTTING_DOWN);
+            if v5 {
+                "DISCONNECT 0x8B (the limit's exception escaped while creating the device), connection closed".to_owned()
+            } else {
+                "connection closed (the limit's exception escaped while creating the device)"
+                    .to_owned()
+            }
+        } else if let Some(pid) = publish.pid {
+            self.send(
+                conn,
+                Outbound::PubAck {
+                    pid,
+                    reason: ReasonCode::QUOTA_EXCEEDED,
+                },
+            );
+            self.drop_connection(conn);
+            if v5 {
+                "PUBACK 0x97 Quota exceeded, then the connection closed without DISCONNECT"
+                    .to_owned()
+            } else {
+                "PUBACK, then the connection closed".to_owned()
+            }
+        } else {
+            "nothing (QoS 0): the data is dropped, the connection kept".to_owned()
+        };
+        self.violation(conn, &publish.topic, problem, said);
+    }
+
     /// Acts on a decoded gateway message.
     fn apply(&mut self, conn: ConnId, publish: &PublishIn, message: Message) -> Outcome {
         let mut failure: Option<(TbAnswer, String)> = None;
@@ -314,6 +394,11 @@ impl Core {
             Message::Disconnect(disconnect) => self.disconnect_sub_device(conn, &disconnect.device),
             Message::Telemetry(telemetry) => {
                 for device in telemetry.devices {
+                    let points: usize = device.entries.iter().map(|e| e.values.len()).sum();
+                    let points = u64::try_from(points).unwrap_or(u64::MAX);
+                    if let Err(limited) = self.admit(conn, &device.device, true, points) {
+                        return limited;
+                    }
                     let result = self.connect_sub_device(conn, &device.device, None);
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
@@ -326,6 +411,9 @@ impl Core {
             }
             Message::ClientAttributes(attributes) => {
                 for device in attributes.devices {
+                    if let Err(limited) = self.admit(conn, &device.device, false, 0) {
+                        return limited;
+                    }
                     let result = self.connect_sub_device(conn, &device.device, None);
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
@@ -442,7 +530,7 @@ impl Core {
         // One session per device: a direct connection gets 0x8E (even the gateway's own,
         // when it reports data under its own name); another gateway silently loses it.
         if let Some(holder) = self.holders.get(&id).copied() {
-            self.take_over(id, name, holder);
+            self.take_over(id, holder);
         }
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.sub_devices.insert(name.to_owned(), id);

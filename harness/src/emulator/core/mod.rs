@@ -9,6 +9,7 @@ pub mod device_api;
 pub mod entities;
 pub mod gateway;
 pub mod packets;
+pub mod rate_limits;
 pub mod rpc;
 pub mod session;
 pub mod settings;
@@ -98,6 +99,8 @@ pub enum Holder {
 pub struct TenantProfile {
     pub id: Uuid,
     pub max_devices: u64,
+    /// `transportGateway…` and `transportGatewayDevice…`; none by default.
+    pub transport_limits: rate_limits::TransportLimits,
 }
 
 /// Why a device could not be created or connected.
@@ -160,6 +163,7 @@ impl Core {
             tenant_profile: TenantProfile {
                 id: Uuid::new_v4(),
                 max_devices: config.max_devices,
+                transport_limits: rate_limits::TransportLimits::default(),
             },
             customers: Vec::new(),
             users: Vec::new(),
@@ -402,17 +406,13 @@ impl Core {
         let gateway = last_connected_gateway(device);
         self.by_name.remove(&old_name);
         self.by_name.insert(name.to_owned(), id);
-        if old_name != name {
-            for session in self.sessions.values_mut() {
-                if session.sub_devices.get(&old_name) == Some(&id) {
-                    session.sub_devices.remove(&old_name);
-                    session.sub_devices.insert(name.to_owned(), id);
-                }
-            }
-            if let Some(gateway) = gateway {
-                let params = json!({ old_name: name });
-                self.notify_gateway(gateway, "gateway_device_renamed", params);
-            }
+        // A gateway's map keeps the old name (§11.2): pushes and RPCs use it, and data sent
+        // under it still reaches the renamed device, until the gateway names the new one.
+        if old_name != name
+            && let Some(gateway) = gateway
+        {
+            let params = json!({ old_name: name });
+            self.notify_gateway(gateway, "gateway_device_renamed", params);
         }
         Ok(())
     }
@@ -430,7 +430,7 @@ impl Core {
         self.rpc.forget_device(id);
         // A gateway silently forgets a deleted sub-device; a device's (or a gateway's) own
         // connection is closed.
-        self.drop_sub_session(id, &device.name);
+        self.drop_sub_session(id);
         self.end_own_sessions(id);
         if let Some(gateway) = last_connected_gateway(&device) {
             self.notify_gateway(gateway, "gateway_device_deleted", json!(device.name));
@@ -458,12 +458,11 @@ impl Core {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
         let old = std::mem::replace(&mut device.access_token, token.clone());
-        let name = device.name.clone();
         self.by_token.remove(&old);
         self.by_token.insert(token, id);
         // Every session of the device closes, its gateway sub-session too, which the gateway
         // drops silently: pushes and RPCs stop until it names the device again (§11.1 C7).
-        if self.drop_sub_session(id, &name) {
+        if self.drop_sub_session(id) {
             self.mark_disconnected(id);
         }
         self.end_own_sessions(id);
@@ -472,14 +471,13 @@ impl Core {
 
     /// Removes a device's sub-session from the gateway holding it, without a word to the
     /// gateway; `true` when there was one.
-    fn drop_sub_session(&mut self, id: Uuid, name: &str) -> bool {
+    fn drop_sub_session(&mut self, id: Uuid) -> bool {
         let Some(Holder::Gateway(conn)) = self.holders.get(&id).copied() else {
             return false;
         };
         self.holders.remove(&id);
         if let Some(session) = self.sessions.get_mut(&conn) {
-            session.sub_devices.remove(name);
-            session.sub_activity.remove(&id);
+            session.forget_sub_device(id);
         }
         true
     }
@@ -503,6 +501,16 @@ impl Core {
     }
 
     // ----- MQTT sessions ----------------------------------------------------------
+
+    /// A second CONNECT on a connection, which MQTT forbids: ThingsBoard processes it again,
+    /// with a new CONNACK and a new session in place of the first (§11.2, derived).
+    pub fn connect_again(&mut self, conn: ConnId, connect: ConnectIn) -> bool {
+        let problem = "a second CONNECT on the same connection (MQTT forbids it)".to_owned();
+        let answer = "processed again: a new CONNACK and a new session".to_owned();
+        self.violation(conn, "", problem, answer);
+        self.end_session(conn);
+        self.connect(conn, connect)
+    }
 
     /// A CONNECT: authenticate by access token (the username).
     pub fn connect(&mut self, conn: ConnId, connect: ConnectIn) -> bool {
@@ -542,7 +550,7 @@ impl Core {
         };
         // One session per device: the older one is closed.
         if let Some(holder) = self.holders.get(&device_id).copied() {
-            self.take_over(device_id, &name, holder);
+            self.take_over(device_id, holder);
         }
         let mut session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
         session.last_activity = self.now();
@@ -559,15 +567,11 @@ impl Core {
     }
 
     /// Ends whatever session holds `device` before another takes it.
-    fn take_over(&mut self, device: Uuid, name: &str, holder: Holder) {
+    fn take_over(&mut self, device: Uuid, holder: Holder) {
         match holder {
             Holder::Direct(conn) => self.kick(conn, ReasonCode::SESSION_TAKEN_OVER),
-            Holder::Gateway(conn) => {
-                if let Some(session) = self.sessions.get_mut(&conn) {
-                    session.sub_devices.remove(name);
-                    session.sub_activity.remove(&device);
-                }
-                self.holders.remove(&device);
+            Holder::Gateway(_) => {
+                self.drop_sub_session(device);
             }
         }
     }
@@ -892,7 +896,9 @@ impl Core {
             return;
         };
         let qos = session.qos_for(&topic);
-        let pid = if qos > 0 { session.next_pid() } else { 0 };
+        // Every publish takes an id, QoS 0 too (which does not carry it).
+        let pid = session.next_pid();
+        let pid = if qos > 0 { pid } else { 0 };
         self.send(
             conn,
             Outbound::Publish {
@@ -934,12 +940,23 @@ impl Core {
         }
     }
 
+    /// The name a gateway session knows a sub-device by: the one it was connected under,
+    /// even after a rename.
+    fn name_in_gateway(&self, conn: ConnId, device: Uuid) -> Option<String> {
+        let session = self.sessions.get(&conn)?;
+        session
+            .sub_devices
+            .iter()
+            .find(|(_, id)| **id == device)
+            .map(|(name, _)| name.clone())
+    }
+
     fn push_attributes(&mut self, device: Uuid, change: AttributeChange) {
-        let Some(name) = self.devices.get(&device).map(|d| d.name.clone()) else {
-            return;
-        };
         match self.holders.get(&device).copied() {
             Some(Holder::Gateway(conn)) => {
+                let Some(name) = self.name_in_gateway(conn, device) else {
+                    return;
+                };
                 let update = Message::AttributeUpdate(AttributeUpdate {
                     device: name,
                     change,
@@ -963,11 +980,11 @@ impl Core {
 
     /// Sends an RPC request to the device if it can take it now; `false` leaves it pending.
     fn send_rpc(&mut self, device: Uuid, id: i32, method: &str, params: &Value) -> bool {
-        let Some(name) = self.devices.get(&device).map(|d| d.name.clone()) else {
-            return false;
-        };
         match self.holders.get(&device).copied() {
             Some(Holder::Gateway(conn)) => {
+                let Some(name) = self.name_in_gateway(conn, device) else {
+                    return false;
+                };
                 let request = Message::RpcRequest(RpcRequest {
                     device: name,
                     id,

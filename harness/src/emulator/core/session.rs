@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::packets::{ConnId, Version};
+use super::rate_limits::SessionLimits;
 
 /// The filters ThingsBoard grants on a gateway session (an exact string match).
 pub const GATEWAY_FILTERS: [&str; 3] = [
@@ -59,7 +60,11 @@ pub struct Session {
     /// The device's own client-side RPC requests waiting for an answer: (request id,
     /// when ThingsBoard answers `{"error":"timeout"}`).
     pub own_rpc_requests: Vec<(String, i64)>,
-    next_pid: u16,
+    /// The gateway's `transportGateway…` rate limits, and each sub-device's
+    /// `transportGatewayDevice…` ones (by the name the gateway uses).
+    pub gateway_limits: SessionLimits,
+    pub device_limits: HashMap<String, SessionLimits>,
+    next_pid: u32,
 }
 
 impl Session {
@@ -84,14 +89,18 @@ impl Session {
             sub_activity: HashMap::new(),
             overwrite_activity_time: false,
             own_rpc_requests: Vec::new(),
+            gateway_limits: SessionLimits::default(),
+            device_limits: HashMap::new(),
             next_pid: 1,
         }
     }
 
-    /// ThingsBoard counts packet ids from 1 per connection; it never wraps (tbgw skips 0).
+    /// ThingsBoard counts packet ids from 1 per connection, one for every publish (QoS 0
+    /// included), and has no wrap-around: the 65 536th publish carries id 0 on the wire
+    /// (§11.2, derived).
     pub fn next_pid(&mut self) -> u16 {
-        let pid = self.next_pid;
-        self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+        let pid = (self.next_pid & 0xFFFF) as u16;
+        self.next_pid = self.next_pid.wrapping_add(1);
         pid
     }
 
@@ -105,6 +114,12 @@ impl Session {
 
     pub fn subscribed(&self, filter: &str) -> bool {
         self.subscriptions.contains_key(filter)
+    }
+
+    /// Drops a sub-device from the map, whatever name it is known by.
+    pub fn forget_sub_device(&mut self, id: Uuid) {
+        self.sub_devices.retain(|_, known| *known != id);
+        self.sub_activity.remove(&id);
     }
 
     /// The sub-devices quiet for longer than `timeout_ms` at `now`. With
@@ -142,7 +157,22 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::filter_matches;
+    use super::*;
+
+    #[test]
+    fn packet_ids_count_every_publish_and_the_65536th_is_0() {
+        let mut session = Session::new(1, Version::V5, "c".into(), Uuid::nil(), "d".into(), true);
+        assert_eq!(session.next_pid(), 1);
+        for _ in 2..65_536 {
+            session.next_pid();
+        }
+        assert_eq!(
+            session.next_pid(),
+            0,
+            "no wrap-around code: id 0 on the wire"
+        );
+        assert_eq!(session.next_pid(), 1);
+    }
 
     #[test]
     fn filters_match_single_and_multi_level_wildcards() {

@@ -1,0 +1,215 @@
+//! ThingsBoard's transport rate limits (`TbRateLimits`, bucket4j with greedy refill): a
+//! limit is `"count:seconds,count:seconds"` from the tenant profile, and a message passes
+//! only while every bucket has room (§11.2).
+
+/// One `count:seconds` bucket: it holds up to `capacity` tokens and refills at `capacity`
+/// per `period_ms`, continuously. Tokens are kept multiplied by `period_ms`, so the refill is
+/// exact in integers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Bucket {
+    capacity: u64,
+    period_ms: u64,
+    /// Tokens × `period_ms`.
+    scaled_tokens: u128,
+    refilled_at: i64,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: i64) {
+        let elapsed = u128::try_from(now.saturating_sub(self.refilled_at)).unwrap_or(0);
+        let full = u128::from(self.capacity) * u128::from(self.period_ms);
+        self.scaled_tokens = (self.scaled_tokens + elapsed * u128::from(self.capacity)).min(full);
+        self.refilled_at = now.max(self.refilled_at);
+    }
+
+    fn try_consume(&mut self, tokens: u64, now: i64) -> bool {
+        self.refill(now);
+        let wanted = u128::from(tokens) * u128::from(self.period_ms);
+        if self.scaled_tokens >= wanted {
+            self.scaled_tokens -= wanted;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A limit as configured, with its buckets' state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The configuration it was made from, to notice when the tenant profile changes.
+    pub config: String,
+    buckets: Vec<Bucket>,
+}
+
+impl RateLimit {
+    /// Parses `"10:1,300:60"`; every bucket starts full at `now`.
+    pub fn parse(config: &str, now: i64) -> Result<RateLimit, String> {
+        let mut buckets = Vec::new();
+        for part in config.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = part.split_once(':').and_then(|(count, seconds)| {
+                let capacity = count.trim().parse::<u64>().ok().filter(|c| *c > 0)?;
+                let seconds = seconds.trim().parse::<u64>().ok().filter(|s| *s > 0)?;
+                Some((capacity, seconds.checked_mul(1000)?))
+            });
+            let Some((capacity, period_ms)) = parsed else {
+                return Err(format!(
+                    "rate limit {config:?}: {part:?} is not count:seconds (for example \"10:1,300:60\")"
+                ));
+            };
+            buckets.push(Bucket {
+                capacity,
+                period_ms,
+                scaled_tokens: u128::from(capacity) * u128::from(period_ms),
+                refilled_at: now,
+            });
+        }
+        Ok(RateLimit {
+            config: config.to_owned(),
+            buckets,
+        })
+    }
+
+    /// Takes `tokens` from every bucket, as `TbRateLimits.tryConsume` does (bucket4j checks
+    /// the buckets together: nothing is taken when one of them lacks room).
+    pub fn try_consume(&mut self, tokens: u64, now: i64) -> bool {
+        for bucket in &mut self.buckets {
+            bucket.refill(now);
+        }
+        let room = self
+            .buckets
+            .iter()
+            .all(|b| b.scaled_tokens >= u128::from(tokens) * u128::from(b.period_ms));
+        if room {
+            for bucket in &mut self.buckets {
+                bucket.try_consume(tokens, now);
+            }
+        }
+        room
+    }
+}
+
+/// The three limits of one kind of session: messages, telemetry messages, data points.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitConfig {
+    pub messages: Option<String>,
+    pub telemetry_messages: Option<String>,
+    pub telemetry_data_points: Option<String>,
+}
+
+/// The tenant profile's transport limits: `transportGateway…` for a gateway's own session,
+/// `transportGatewayDevice…` for each of its sub-devices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransportLimits {
+    pub gateway: LimitConfig,
+    pub gateway_device: LimitConfig,
+}
+
+/// The tenant-profile fields, in `LimitConfig` order, for the gateway and for its devices.
+pub const GATEWAY_FIELDS: [&str; 3] = [
+    "transportGatewayMsgRateLimit",
+    "transportGatewayTelemetryMsgRateLimit",
+    "transportGatewayTelemetryDataPointsRateLimit",
+];
+pub const GATEWAY_DEVICE_FIELDS: [&str; 3] = [
+    "transportGatewayDeviceMsgRateLimit",
+    "transportGatewayDeviceTelemetryMsgRateLimit",
+    "transportGatewayDeviceTelemetryDataPointsRateLimit",
+];
+
+impl LimitConfig {
+    pub fn values(&self) -> [&Option<String>; 3] {
+        [
+            &self.messages,
+            &self.telemetry_messages,
+            &self.telemetry_data_points,
+        ]
+    }
+
+    pub fn from_values(values: [Option<String>; 3]) -> LimitConfig {
+        let [messages, telemetry_messages, telemetry_data_points] = values;
+        LimitConfig {
+            messages,
+            telemetry_messages,
+            telemetry_data_points,
+        }
+    }
+}
+
+/// One session's bucket state for one `LimitConfig`, rebuilt when the configuration changes.
+#[derive(Clone, Debug, Default)]
+pub struct SessionLimits {
+    limits: [Option<RateLimit>; 3],
+}
+
+impl SessionLimits {
+    /// Takes one message (and, for telemetry, one telemetry message and `points` data
+    /// points) under `config`; `false` when a limit refuses it.
+    pub fn admit(&mut self, config: &LimitConfig, telemetry: bool, points: u64, now: i64) -> bool {
+        let wanted = [(0, 1, true), (1, 1, telemetry), (2, points, telemetry)];
+        for (index, tokens, applies) in wanted {
+            if !applies {
+                continue;
+            }
+            let Some(text) = config.values()[index] else {
+                self.limits[index] = None;
+                continue;
+            };
+            let slot = &mut self.limits[index];
+            if slot.as_ref().map(|l| l.config.as_str()) != Some(text.as_str()) {
+                *slot = RateLimit::parse(text, now).ok();
+            }
+            if let Some(limit) = slot
+                && !limit.try_consume(tokens, now)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_refills_continuously_and_every_bucket_must_have_room() {
+        let mut limit = RateLimit::parse("2:1,3:60", 0).expect("valid");
+        assert!(limit.try_consume(1, 0));
+        assert!(limit.try_consume(1, 0));
+        assert!(!limit.try_consume(1, 0), "2 per second");
+        assert!(!limit.try_consume(1, 499), "half a token after 0.5 s");
+        assert!(limit.try_consume(1, 500), "one token after 0.5 s");
+        assert!(
+            !limit.try_consume(1, 5_000),
+            "3 per minute, though the first bucket is full"
+        );
+    }
+
+    #[test]
+    fn a_limit_that_is_not_count_colon_seconds_is_refused_with_an_example() {
+        for bad in ["10", "10:0", "a:1", "10:1,x"] {
+            let error = RateLimit::parse(bad, 0).expect_err(bad);
+            assert!(error.contains("count:seconds"), "{error}");
+        }
+        assert!(RateLimit::parse(" 10:1 , 300:60 ", 0).is_ok());
+    }
+
+    #[test]
+    fn data_points_count_against_their_own_limit() {
+        let config = LimitConfig {
+            messages: None,
+            telemetry_messages: None,
+            telemetry_data_points: Some("5:60".into()),
+        };
+        let mut session = SessionLimits::default();
+        assert!(session.admit(&config, true, 3, 0));
+        assert!(
+            session.admit(&config, false, 0, 0),
+            "attributes carry no data points"
+        );
+        assert!(!session.admit(&config, true, 3, 0));
+        assert!(session.admit(&config, true, 2, 0));
+    }
+}
