@@ -53,7 +53,7 @@ pub struct CaseRun<'a> {
     pub transcript: Vec<String>,
     /// The run-unique prefix of every name this case creates.
     pub prefix: String,
-    /// The tenant profile to put back after a `device_limit` step.
+    /// The tenant profile to put back after a `device_limit` or `rate_limits` step.
     pub saved_tenant_profile: Option<Value>,
 }
 
@@ -292,6 +292,7 @@ impl<'a> CaseRun<'a> {
                 Step::Claim(s) => self.claim(s).await,
                 Step::DeleteDevice(s) => self.delete_device(s).await,
                 Step::DeviceLimit(s) => self.device_limit(s).await,
+                Step::RateLimits(s) => self.rate_limits(s).await,
             };
             if let Err(error) = result {
                 let step_name = format!("{} (step {})", step.value.verb(), index + 1);

@@ -312,6 +312,9 @@ pub enum Step {
     /// Set the tenant's device limit (as the system administrator) to its device count plus
     /// `headroom`, for this case; restored afterwards. A case with this step runs alone.
     DeviceLimit(DeviceLimit),
+    /// Set the tenant profile's gateway transport rate limits (as the system administrator)
+    /// for this case; restored afterwards. A case with this step runs alone.
+    RateLimits(RateLimits),
 }
 
 impl Step {
@@ -337,6 +340,7 @@ impl Step {
             Step::Claim(_) => "claim",
             Step::DeleteDevice(_) => "delete_device",
             Step::DeviceLimit(_) => "device_limit",
+            Step::RateLimits(_) => "rate_limits",
         }
     }
 }
@@ -772,6 +776,54 @@ fn customer() -> User {
 #[serde(deny_unknown_fields)]
 pub struct DeviceRef {
     pub device: String,
+}
+
+/// The tenant profile's gateway transport rate limits, under ThingsBoard's own names, each
+/// `"count:seconds,count:seconds"`; the ones not given are left as they are.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    #[serde(rename = "transportGatewayMsgRateLimit")]
+    pub gateway_messages: Option<String>,
+    #[serde(rename = "transportGatewayTelemetryMsgRateLimit")]
+    pub gateway_telemetry_messages: Option<String>,
+    #[serde(rename = "transportGatewayTelemetryDataPointsRateLimit")]
+    pub gateway_telemetry_data_points: Option<String>,
+    #[serde(rename = "transportGatewayDeviceMsgRateLimit")]
+    pub device_messages: Option<String>,
+    #[serde(rename = "transportGatewayDeviceTelemetryMsgRateLimit")]
+    pub device_telemetry_messages: Option<String>,
+    #[serde(rename = "transportGatewayDeviceTelemetryDataPointsRateLimit")]
+    pub device_telemetry_data_points: Option<String>,
+}
+
+impl RateLimits {
+    /// (ThingsBoard's field, value) of the limits given.
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("transportGatewayMsgRateLimit", &self.gateway_messages),
+            (
+                "transportGatewayTelemetryMsgRateLimit",
+                &self.gateway_telemetry_messages,
+            ),
+            (
+                "transportGatewayTelemetryDataPointsRateLimit",
+                &self.gateway_telemetry_data_points,
+            ),
+            ("transportGatewayDeviceMsgRateLimit", &self.device_messages),
+            (
+                "transportGatewayDeviceTelemetryMsgRateLimit",
+                &self.device_telemetry_messages,
+            ),
+            (
+                "transportGatewayDeviceTelemetryDataPointsRateLimit",
+                &self.device_telemetry_data_points,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -85,7 +85,7 @@ fn changes_the_tenant(suite: &Suite, planned: &Planned) -> bool {
         .scenario
         .steps
         .iter()
-        .any(|s| matches!(s.value, Step::DeviceLimit(_)))
+        .any(|s| matches!(s.value, Step::DeviceLimit(_) | Step::RateLimits(_)))
 }
 
 /// Runs the plan; `done` is called with the plan's index as each case finishes (for

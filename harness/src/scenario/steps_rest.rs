@@ -9,8 +9,8 @@ use super::case::{CaseRun, DEFAULT_WITHIN, StepError, StepResult, fail};
 use super::matcher::{self, Objects};
 use super::model::{
     AttributesCheck, Claim, ClaimAction, DeleteShared, DeviceCheck, DeviceLimit, DeviceRef, Method,
-    RelationCheck, Rest, RestExpect, RpcApi, RpcCall, RpcKind, RpcResult, TimeseriesCheck, User,
-    WriteShared,
+    RateLimits, RelationCheck, Rest, RestExpect, RpcApi, RpcCall, RpcKind, RpcResult,
+    TimeseriesCheck, User, WriteShared,
 };
 use crate::target::rest::{Reply, device_by_name, encode};
 
@@ -429,17 +429,56 @@ impl CaseRun<'_> {
     }
 
     pub async fn device_limit(&mut self, step: &DeviceLimit) -> StepResult {
-        let count = self
-            .rest(
-                User::Tenant,
-                Method::Get,
-                "/api/tenant/devices?pageSize=1&page=0",
-                None,
-            )
-            .await?
-            .json
-            .and_then(|j| j.get("totalElements").and_then(Value::as_u64))
-            .ok_or_else(|| StepError::Error("cannot count the tenant's devices".into()))?;
+        let count = self.device_count().await?;
+        let max = count + step.headroom;
+        self.change_tenant_profile("maxDevices", |config| {
+            config["maxDevices"] = json!(max);
+        })
+        .await?;
+        self.note(format!(
+            "REST tenant profile maxDevices = device count + {}",
+            step.headroom
+        ));
+        Ok(())
+    }
+
+    pub async fn rate_limits(&mut self, step: &RateLimits) -> StepResult {
+        let fields = step.fields();
+        let mut values = Vec::with_capacity(fields.len());
+        for (field, value) in &fields {
+            values.push((*field, self.text(value)?));
+        }
+        self.change_tenant_profile("the rate limits", |config| {
+            for (field, value) in &values {
+                config[*field] = json!(value);
+            }
+        })
+        .await?;
+        let shown: Vec<String> = values.iter().map(|(f, v)| format!("{f} = {v:?}")).collect();
+        self.note(format!("REST tenant profile {}", shown.join(", ")));
+        Ok(())
+    }
+
+    async fn device_count(&mut self) -> Result<u64, StepError> {
+        self.rest(
+            User::Tenant,
+            Method::Get,
+            "/api/tenant/devices?pageSize=1&page=0",
+            None,
+        )
+        .await?
+        .json
+        .and_then(|j| j.get("totalElements").and_then(Value::as_u64))
+        .ok_or_else(|| StepError::Error("cannot count the tenant's devices".into()))
+    }
+
+    /// Reads the default tenant profile as the system administrator, keeps the first copy
+    /// for the clean-up to put back, changes its configuration and saves it.
+    async fn change_tenant_profile(
+        &mut self,
+        what: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> StepResult {
         let info = self
             .rest(
                 User::Sysadmin,
@@ -471,9 +510,8 @@ impl CaseRun<'_> {
         if self.saved_tenant_profile.is_none() {
             self.saved_tenant_profile = Some(profile.clone());
         }
-        let max = count + step.headroom;
         if let Some(config) = profile.pointer_mut("/profileData/configuration") {
-            config["maxDevices"] = json!(max);
+            change(config);
         }
         let reply = self
             .rest(
@@ -485,14 +523,10 @@ impl CaseRun<'_> {
             .await?;
         if reply.status != 200 {
             return Err(StepError::Error(format!(
-                "cannot set maxDevices: {}",
+                "cannot set {what} of the tenant profile: {}",
                 reply.summary()
             )));
         }
-        self.note(format!(
-            "REST tenant profile maxDevices = device count + {}",
-            step.headroom
-        ));
         Ok(())
     }
 }
