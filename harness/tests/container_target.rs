@@ -171,8 +171,26 @@ async fn the_platform_suite_through_the_emulator_image_matches_the_in_process_ru
     } = tbgw(&["run", "--json", &in_process.display().to_string()], &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
+    // The cases that wait for ThingsBoard's timers are SKIP on a container (they would take
+    // minutes there) and run on the embedded target's own emulator: compare the rest.
     let container = outcomes(&through_container);
-    let embedded = outcomes(&in_process);
+    let skipped: Vec<(String, String)> = container
+        .iter()
+        .filter(|c| c.2 == "\"SKIP\"")
+        .map(|c| (c.0.clone(), c.1.clone()))
+        .collect();
+    assert!(
+        !skipped.is_empty(),
+        "the timer cases are skipped on a container"
+    );
+    let container: Vec<_> = container
+        .into_iter()
+        .filter(|c| c.2 != "\"SKIP\"")
+        .collect();
+    let embedded: Vec<_> = outcomes(&in_process)
+        .into_iter()
+        .filter(|e| !skipped.contains(&(e.0.clone(), e.1.clone())))
+        .collect();
     assert!(container.len() > 100, "{} case runs", container.len());
     assert_eq!(container.len(), embedded.len());
     for (c, e) in container.iter().zip(&embedded) {

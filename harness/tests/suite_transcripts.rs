@@ -75,6 +75,9 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         profile: None,
         run_id: runner::new_run_id(),
         interrupt: tbgw_harness::process::interrupt::Interrupt::never(),
+        timer_cases: runner::TimerCases::for_target(TargetKind::Embedded, false)
+            .await
+            .expect("the timers' emulator starts"),
     };
     let results = runner::run(
         Arc::new(suite),

@@ -92,12 +92,17 @@ fn list_platform(suite: &Suite, filter: Option<&GlobMatcher>) -> usize {
         shown += 1;
         let versions: Vec<&str> = s.mqtt.iter().map(|v| v.0.as_str()).collect();
         outln!(
-            "{}  [{}]  {}  {}{}",
+            "{}  [{}]  {}  {}{}{}",
             s.id,
             versions.join(", "),
             s.profile.as_str(),
             s.requirement.trim(),
-            basis_mark(s.basis)
+            basis_mark(s.basis),
+            if s.timers {
+                "  (waits for ThingsBoard's timers: minutes on a real server, with --timers)"
+            } else {
+                ""
+            }
         );
         for d in suite
             .deviations

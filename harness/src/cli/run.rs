@@ -13,7 +13,7 @@ use crate::report::{self, Summary, console};
 use crate::scenario::load::{self, Suite};
 use crate::scenario::model::Profile;
 use crate::scenario::outcome::Verdict;
-use crate::scenario::runner::{self, RunOptions};
+use crate::scenario::runner::{self, RunOptions, TimerCases};
 use crate::target::{Platform, TargetKind};
 use crate::{errln, exit, outln};
 
@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// Cases running at once (at least 1).
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
+    /// Also run the cases that wait for ThingsBoard's timers (`timers: true`, up to about 11
+    /// minutes each) on a remote or container target; the embedded target always runs them,
+    /// on an emulator whose timers are shortened.
+    #[arg(long)]
+    timers: bool,
 }
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
@@ -168,6 +173,13 @@ async fn run_suite(
             "container {id}: remove it with `docker rm -f {id}`"
         )));
     }
+    let timer_cases = match TimerCases::for_target(kind, args.timers).await {
+        Ok(timer_cases) => timer_cases,
+        Err(message) => {
+            errln!("tbgw run: the emulator for the cases that wait for timers: {message}");
+            return exit::code(exit::TARGET_FAILED);
+        }
+    };
     let run_id = runner::new_run_id();
     if kind == TargetKind::Remote {
         left_behind.push(interrupt::note_left_behind(format!(
@@ -184,6 +196,7 @@ async fn run_suite(
         profile: args.profile,
         run_id,
         interrupt: interrupt.clone(),
+        timer_cases,
     };
     let total = planned.len();
     let results = runner::run(

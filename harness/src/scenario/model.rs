@@ -35,6 +35,12 @@ pub struct Scenario {
     /// ThingsBoard says which verdicts to double-check.
     #[serde(default)]
     pub basis: Basis,
+    /// The case waits for ThingsBoard's timers (session or device inactivity, the
+    /// client-side RPC timeout): minutes on a real server. The embedded target runs it on an
+    /// emulator of its own whose timers are shortened; other targets skip it unless
+    /// `--timers`.
+    #[serde(default)]
+    pub timers: bool,
     /// The MQTT versions to run the case under (`[3.1.1, 5]`, or one: `5`); both when
     /// omitted.
     #[serde(default = "both_versions", deserialize_with = "one_or_more_versions")]

@@ -13,9 +13,10 @@ use super::case::CaseRun;
 use super::load::{LoadedDeviation, Suite};
 use super::model::{Profile, Step};
 use super::outcome::{CaseResult, Failure, Verdict};
+use crate::emulator::core::settings::{FOR_TIMER_CASES, Settings};
 use crate::mqtt::Version;
 use crate::process::interrupt::Interrupt;
-use crate::target::Platform;
+use crate::target::{Platform, TargetKind};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -28,7 +29,49 @@ pub struct RunOptions {
     pub run_id: String,
     /// On Ctrl-C, cases not started are not run and running ones stop and clean up.
     pub interrupt: Interrupt,
+    /// Where the cases marked `timers: true` run.
+    pub timer_cases: TimerCases,
 }
+
+/// Where the cases that wait for ThingsBoard's timers run.
+#[derive(Clone)]
+pub enum TimerCases {
+    /// Not at all: SKIP, saying how to run them.
+    Skip,
+    /// On the target, with room for ThingsBoard's real timeouts (`--timers`).
+    OnTarget,
+    /// On an emulator of their own whose timers are shortened (the embedded target).
+    OnEmulator(Arc<Platform>),
+}
+
+impl std::fmt::Debug for TimerCases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimerCases::Skip => "Skip",
+            TimerCases::OnTarget => "OnTarget",
+            TimerCases::OnEmulator(_) => "OnEmulator",
+        })
+    }
+}
+
+impl TimerCases {
+    /// The embedded target starts an emulator of their own (ThingsBoard's timer variables
+    /// in seconds, [`FOR_TIMER_CASES`]); other targets run them only when asked.
+    pub async fn for_target(kind: TargetKind, asked: bool) -> Result<TimerCases, String> {
+        match kind {
+            TargetKind::Embedded => {
+                let own = Platform::embedded(Settings::with(&FOR_TIMER_CASES)).await?;
+                Ok(TimerCases::OnEmulator(Arc::new(own)))
+            }
+            _ if asked => Ok(TimerCases::OnTarget),
+            _ => Ok(TimerCases::Skip),
+        }
+    }
+}
+
+/// A case waiting for ThingsBoard's timers may take this long on a real server (scaled):
+/// the 600 s inactivity timeouts plus the 60 s state check and some room.
+const TIMER_CASE_LIMIT: Duration = Duration::from_secs(900);
 
 /// A run-unique prefix for the names a run creates; `tbgw clean --run` takes it.
 pub fn new_run_id() -> String {
@@ -136,6 +179,30 @@ pub async fn run(
     results.into_iter().flatten().collect()
 }
 
+/// SKIP for a case that would wait minutes for ThingsBoard's timers on this target.
+fn skipped_for_timers(suite: &Suite, planned: Planned, started_ms: u64) -> CaseResult {
+    let case = &suite.cases[planned.case];
+    CaseResult {
+        id: case.scenario.id.clone(),
+        mqtt: planned.version.as_str().to_owned(),
+        profile: case.scenario.profile.as_str().to_owned(),
+        requirement: case.scenario.requirement.trim().to_owned(),
+        refs: case.scenario.refs.clone(),
+        file: case.file.clone(),
+        basis: Some(case.scenario.basis.as_str().to_owned()),
+        verdict: Verdict::Skip,
+        started_ms,
+        duration_ms: 0,
+        failure: None,
+        note: Some(
+            "waits for ThingsBoard's timers (up to about 11 minutes on a real server); run it with --timers"
+                .into(),
+        ),
+        transcript: Vec::new(),
+        wire: Vec::new(),
+    }
+}
+
 /// A whole case must end within this (scaled): a hung step cannot stall the suite.
 const CASE_LIMIT: Duration = Duration::from_secs(120);
 
@@ -149,6 +216,12 @@ async fn run_one(
     let case = &suite.cases[planned.case];
     let started = Instant::now();
     let started_ms = super::outcome::now_unix_ms();
+    let (platform, case_limit) = match (&options.timer_cases, case.scenario.timers) {
+        (_, false) => (platform, CASE_LIMIT),
+        (TimerCases::Skip, true) => return skipped_for_timers(suite, planned, started_ms),
+        (TimerCases::OnTarget, true) => (platform, TIMER_CASE_LIMIT),
+        (TimerCases::OnEmulator(own), true) => (own.as_ref(), CASE_LIMIT),
+    };
     let mut run = CaseRun::new(
         case,
         planned.version,
@@ -156,7 +229,7 @@ async fn run_one(
         options.timeout_multiplier,
         prefix,
     );
-    let limit = CASE_LIMIT.mul_f64(options.timeout_multiplier);
+    let limit = case_limit.mul_f64(options.timeout_multiplier);
     let steps = tokio::time::timeout(limit, async {
         if let Err(message) = run.set_up().await {
             return Err((

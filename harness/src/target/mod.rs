@@ -58,27 +58,30 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// An in-process emulator with these settings.
+    pub async fn embedded(settings: Settings) -> Result<Platform, String> {
+        let mut emulator_options = Options::ephemeral();
+        emulator_options.config.settings = settings;
+        let emulator = Emulator::start(emulator_options)
+            .await
+            .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
+        let rest = RestClient::new(
+            &format!("http://{}", emulator.http_addr),
+            rest::demo_users(),
+        )?;
+        Ok(Platform {
+            kind: TargetKind::Embedded,
+            mqtt: emulator.mqtt_addr.to_string(),
+            rest: Arc::new(rest),
+            _emulator: Some(emulator),
+            container: None,
+        })
+    }
+
     /// Starts (or reaches) the target; the error says what failed and where (exit 3).
     pub async fn start(kind: TargetKind, options: &TargetOptions) -> Result<Platform, String> {
         match kind {
-            TargetKind::Embedded => {
-                let mut emulator_options = Options::ephemeral();
-                emulator_options.config.settings = Settings::for_suite_runs();
-                let emulator = Emulator::start(emulator_options)
-                    .await
-                    .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
-                let rest = RestClient::new(
-                    &format!("http://{}", emulator.http_addr),
-                    rest::demo_users(),
-                )?;
-                Ok(Platform {
-                    kind,
-                    mqtt: emulator.mqtt_addr.to_string(),
-                    rest: Arc::new(rest),
-                    _emulator: Some(emulator),
-                    container: None,
-                })
-            }
+            TargetKind::Embedded => Platform::embedded(Settings::for_suite_runs()).await,
             TargetKind::Container => {
                 let mut running = container::start(Spec::of(&options.container)).await?;
                 let rest = RestClient::new(&running.rest, with_demo_users(&options.users))?;

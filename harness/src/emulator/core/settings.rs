@@ -147,16 +147,32 @@ impl Default for Settings {
 /// cases allow for a real server but which would only slow a run against the emulator.
 pub const FOR_SUITE_RUNS: [(&str, &str); 1] = [("TB_QUEUE_TRANSPORT_MAX_REQUEST_TIMEOUT", "100")];
 
+/// The emulator that runs the cases marked `timers: true` on the embedded target: the same
+/// variables, seconds instead of minutes.
+pub const FOR_TIMER_CASES: [(&str, &str); 6] = [
+    ("TB_TRANSPORT_SESSIONS_INACTIVITY_TIMEOUT", "3000"),
+    ("TB_TRANSPORT_SESSIONS_REPORT_TIMEOUT", "100"),
+    ("DEFAULT_INACTIVITY_TIMEOUT", "1"),
+    ("DEFAULT_STATE_CHECK_INTERVAL", "1"),
+    ("CLIENT_SIDE_RPC_TIMEOUT", "1000"),
+    ("TB_QUEUE_TRANSPORT_MAX_REQUEST_TIMEOUT", "100"),
+];
+
 impl Settings {
-    /// ThingsBoard's defaults with [`FOR_SUITE_RUNS`] applied.
-    pub fn for_suite_runs() -> Settings {
+    /// ThingsBoard's defaults with these variables applied.
+    pub fn with(variables: &[(&str, &str)]) -> Settings {
         let lookup = |name: &str| {
-            FOR_SUITE_RUNS
+            variables
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         };
         Settings::from_env(lookup).unwrap_or_default()
+    }
+
+    /// ThingsBoard's defaults with [`FOR_SUITE_RUNS`] applied.
+    pub fn for_suite_runs() -> Settings {
+        Settings::with(&FOR_SUITE_RUNS)
     }
 
     /// The defaults, overridden by every variable `lookup` finds. A value that is not a
@@ -233,6 +249,18 @@ mod tests {
         assert_eq!(settings.session_inactivity_timeout_ms, 20_000);
         assert_eq!(settings.client_side_rpc_timeout_ms, 60_000);
         assert_eq!(Settings::from_env(|_| None), Ok(Settings::default()));
+    }
+
+    #[test]
+    fn the_suites_own_settings_parse() {
+        assert_eq!(
+            Settings::for_suite_runs().transport_api_request_timeout_ms,
+            100
+        );
+        let timers = Settings::with(&FOR_TIMER_CASES);
+        assert_eq!(timers.session_inactivity_timeout_ms, 3000);
+        assert_eq!(timers.device_inactivity_timeout_ms, 1000);
+        assert_eq!(timers.tick_interval_ms(), 100);
     }
 
     #[test]
