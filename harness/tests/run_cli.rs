@@ -573,3 +573,24 @@ fn a_closed_stdout_ends_run_quietly() {
     // The run goes on to its end and its verdict, the lines nobody reads dropped.
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+/// A failure of a case whose expectation was only read from ThingsBoard's code says so, so
+/// that a first run against a real ThingsBoard tells which verdicts to double-check.
+#[test]
+fn a_failing_derived_case_says_its_expectation_is_derived() {
+    let text = HEADER.replace("profile: tb\n", "profile: tb\nbasis: derived\n");
+    let (_dir, file) = scenario(
+        "derived",
+        &format!(
+            "{text}  - publish: {{topic: v1/gateway/telemetry, json: {{\"${{run}}-A\": [{{a: 1}}]}}, expect: {{puback: 0x99}}}}\n"
+        ),
+    );
+    let ran = tbgw(&["run", &file]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout
+            .contains("  basis:       derived: read from ThingsBoard's source"),
+        "{}",
+        ran.all()
+    );
+}

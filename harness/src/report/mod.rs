@@ -95,6 +95,11 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
         let label = if i == 0 { "refs:" } else { "" };
         out.push_str(&format!("  {label:<12} {reference}\n"));
     }
+    if result.basis.as_deref() == Some("derived") {
+        out.push_str(
+            "  basis:       derived: read from ThingsBoard's source, never seen on a server; on a real ThingsBoard, check the server's behaviour before the case\n",
+        );
+    }
     if let Some(note) = &result.note {
         out.push_str(&format!("  deviation:   {note}\n"));
     }
