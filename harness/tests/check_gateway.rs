@@ -388,3 +388,42 @@ fn sigterm_to_tbgw_stops_the_gateways_whole_group_and_writes_the_reports() {
     let report = cli::report(&json, &ran);
     assert_eq!(report["interrupted_by"], "SIGTERM", "{}", ran.all());
 }
+
+/// A second signal while tbgw stops the gateway gracefully ends tbgw at once, the gateway's
+/// group killed, instead of waiting out the grace.
+#[test]
+fn a_second_sigterm_exits_at_once_and_still_kills_the_gateways_group() {
+    let dir = cli::temp_dir("check-second-sigterm");
+    let (command, pid) = stubborn_gateway(&dir);
+    let mut child = cli::command()
+        .args(["check-gateway", "--grace", "600", "--cmd", &command])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw runs");
+    let stderr = cli::line_reader(child.stderr.take().expect("stderr"));
+    let gateway = pid
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway started");
+    cli::signal(child.id(), "TERM");
+    // The first signal starts the graceful stop (the gateway ignores SIGTERM, so it would
+    // take the whole 600 s grace); tbgw says so before it waits.
+    let (stopping, seen) =
+        cli::wait_for_line(&stderr, "again to exit at once", Duration::from_secs(30));
+    assert!(stopping, "{seen:?}");
+    cli::signal(child.id(), "TERM");
+    let status = child.wait().expect("tbgw ends");
+    // The rest of what it said, up to the pipe's end (or a deadline, should a process still
+    // hold it).
+    let mut rest = Vec::new();
+    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(10)) {
+        rest.push(line);
+    }
+    assert_eq!(status.code(), Some(143), "{seen:?} {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("SIGTERM again: exiting at once")),
+        "{seen:?} {rest:?}"
+    );
+    assert!(!alive(gateway), "the gateway {gateway} is still running");
+}

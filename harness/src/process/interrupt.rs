@@ -7,11 +7,14 @@
 
 use std::sync::Mutex;
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process_group, waitpgid};
 use tokio::sync::watch;
 
 /// Process groups started by tbgw and not yet stopped.
 static GROUPS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// How long the exit on a second signal waits for the SIGKILLed groups to be reaped.
+const REAP_AFTER_KILL: std::time::Duration = std::time::Duration::from_secs(2);
 /// What an immediate exit would leave behind, one line each (a container, devices).
 static LEFT_BEHIND: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -147,6 +150,18 @@ fn exit_now(which: Caught) -> ! {
     if let Ok(groups) = GROUPS.lock() {
         for group in groups.iter() {
             let _ = kill_process_group(*group, Signal::KILL);
+        }
+        // Reap them (tbgw is their subreaper): a zombie left to an init that never reaps
+        // would still look like a running process to `kill -0` and `ps`.
+        let deadline = std::time::Instant::now() + REAP_AFTER_KILL;
+        for group in groups.iter() {
+            while std::time::Instant::now() < deadline {
+                match waitpgid(*group, WaitOptions::NOHANG) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => std::thread::yield_now(),
+                    Err(_) => break, // no child of this group is left
+                }
+            }
         }
     }
     let left: Vec<String> = LEFT_BEHIND
