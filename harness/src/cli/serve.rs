@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Args;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::emulator::core::Config;
 use crate::emulator::core::settings::Settings;
@@ -113,9 +114,11 @@ async fn serve(args: ServeArgs, settings: Settings) -> ExitCode {
             from_env.join(", ")
         );
     }
+    // Listening before `ready` is printed: a signal right after it (a supervisor, a test)
+    // must stop serve cleanly, not kill it with the default action.
+    let mut interrupt = listen(SignalKind::interrupt());
+    let mut terminate = listen(SignalKind::terminate());
     crate::outln!("tbgw serve: ready");
-    let terminate = terminated();
-    tokio::pin!(terminate);
     loop {
         tokio::select! {
             violation = violations.recv() => match violation {
@@ -125,23 +128,25 @@ async fn serve(args: ServeArgs, settings: Settings) -> ExitCode {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
-            _ = &mut terminate => break,
+            _ = received(&mut interrupt) => break,
+            _ = received(&mut terminate) => break,
         }
     }
     crate::outln!("tbgw serve: stopped");
     exit::code(exit::OK)
 }
 
-/// SIGTERM, as `docker stop` and service managers send it (PID 1 in a container would
-/// otherwise ignore it).
-async fn terminated() {
-    #[cfg(unix)]
-    if let Ok(mut signal) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        signal.recv().await;
-        return;
+/// SIGINT (Ctrl-C) or SIGTERM, as `docker stop` and service managers send it (PID 1 in a
+/// container would otherwise ignore it); `None` when it cannot be listened for.
+fn listen(kind: SignalKind) -> Option<Signal> {
+    signal(kind).ok()
+}
+
+async fn received(signal: &mut Option<Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
-    std::future::pending::<()>().await
 }
