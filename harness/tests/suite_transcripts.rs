@@ -75,7 +75,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         profile: None,
         run_id: runner::new_run_id(),
         interrupt: tbgw_harness::process::interrupt::Interrupt::never(),
-        timer_cases: runner::TimerCases::for_target(TargetKind::Embedded, false)
+        timer_cases: runner::TimerCases::for_target(TargetKind::Embedded, false, &suite, &planned)
             .await
             .expect("the timers' emulator starts"),
     };

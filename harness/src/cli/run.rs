@@ -173,7 +173,7 @@ async fn run_suite(
             "container {id}: remove it with `docker rm -f {id}`"
         )));
     }
-    let timer_cases = match TimerCases::for_target(kind, args.timers).await {
+    let timer_cases = match TimerCases::for_target(kind, args.timers, &suite, &planned).await {
         Ok(timer_cases) => timer_cases,
         Err(message) => {
             errln!("tbgw run: the emulator for the cases that wait for timers: {message}");

@@ -8,7 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::packets::{ConnId, Version};
+use super::core::Core;
+use super::core::packets::{ConnId, ConnectIn, Version};
 use super::wire::{self, Frame, Inbound};
 use super::{Shared, Traffic};
 
@@ -144,15 +145,7 @@ fn handle_packet(
         shared.set_version(conn, detected);
         let accepted = match wire::decode(&packet, detected) {
             Ok(Inbound::Connect(connect)) => {
-                let username = connect.username.clone();
-                let accepted = shared.with_core(|core| core.connect(conn, connect));
-                shared.observe(|| Traffic::Connected {
-                    conn,
-                    username,
-                    version: detected,
-                    accepted,
-                });
-                accepted
+                answer_connect(shared, conn, connect, detected, Core::connect)
             }
             _ => false,
         };
@@ -171,18 +164,30 @@ fn handle_packet(
     dispatch(shared, conn, &packet, current)
 }
 
+/// Has the core answer a CONNECT (the first, or another on the same connection) and tells
+/// the observers whether it was accepted.
+fn answer_connect(
+    shared: &Shared,
+    conn: ConnId,
+    connect: ConnectIn,
+    version: Version,
+    answer: fn(&mut Core, ConnId, ConnectIn) -> bool,
+) -> bool {
+    let username = connect.username.clone();
+    let accepted = shared.with_core(|core| answer(core, conn, connect));
+    shared.observe(|| Traffic::Connected {
+        conn,
+        username,
+        version,
+        accepted,
+    });
+    accepted
+}
+
 fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> bool {
     match wire::decode(packet, version) {
         Ok(Inbound::Connect(connect)) => {
-            let username = connect.username.clone();
-            let accepted = shared.with_core(|core| core.connect_again(conn, connect));
-            shared.observe(|| Traffic::Connected {
-                conn,
-                username,
-                version,
-                accepted,
-            });
-            accepted
+            answer_connect(shared, conn, connect, version, Core::connect_again)
         }
         Ok(Inbound::Publish(publish)) => {
             shared.observe(|| Traffic::Published {

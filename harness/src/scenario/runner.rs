@@ -56,9 +56,18 @@ impl std::fmt::Debug for TimerCases {
 
 impl TimerCases {
     /// The embedded target starts an emulator of their own (ThingsBoard's timer variables
-    /// in seconds, [`FOR_TIMER_CASES`]); other targets run them only when asked.
-    pub async fn for_target(kind: TargetKind, asked: bool) -> Result<TimerCases, String> {
+    /// in seconds, [`FOR_TIMER_CASES`]) when the plan has such cases; other targets run them
+    /// only when asked.
+    pub async fn for_target(
+        kind: TargetKind,
+        asked: bool,
+        suite: &Suite,
+        planned: &[Planned],
+    ) -> Result<TimerCases, String> {
+        let any = planned.iter().any(|p| suite.cases[p.case].scenario.timers);
         match kind {
+            // Nothing will ask for it.
+            TargetKind::Embedded if !any => Ok(TimerCases::Skip),
             TargetKind::Embedded => {
                 let own = Platform::embedded(Settings::with(&FOR_TIMER_CASES)).await?;
                 Ok(TimerCases::OnEmulator(Arc::new(own)))
@@ -181,6 +190,15 @@ pub async fn run(
 
 /// SKIP for a case that would wait minutes for ThingsBoard's timers on this target.
 fn skipped_for_timers(suite: &Suite, planned: Planned, started_ms: u64) -> CaseResult {
+    let note = "waits for ThingsBoard's timers (up to about 11 minutes on a real server); run it with --timers";
+    CaseResult {
+        note: Some(note.into()),
+        ..result_of(suite, planned, Verdict::Skip, started_ms)
+    }
+}
+
+/// What a result says of its case, with nothing run yet: no time, failure, note or wire.
+fn result_of(suite: &Suite, planned: Planned, verdict: Verdict, started_ms: u64) -> CaseResult {
     let case = &suite.cases[planned.case];
     CaseResult {
         id: case.scenario.id.clone(),
@@ -190,14 +208,11 @@ fn skipped_for_timers(suite: &Suite, planned: Planned, started_ms: u64) -> CaseR
         refs: case.scenario.refs.clone(),
         file: case.file.clone(),
         basis: Some(case.scenario.basis.as_str().to_owned()),
-        verdict: Verdict::Skip,
+        verdict,
         started_ms,
         duration_ms: 0,
         failure: None,
-        note: Some(
-            "waits for ThingsBoard's timers (up to about 11 minutes on a real server); run it with --timers"
-                .into(),
-        ),
+        note: None,
         transcript: Vec::new(),
         wire: Vec::new(),
     }
@@ -294,20 +309,12 @@ async fn run_one(
         note = Some(format!("clean-up: {problem}"));
     }
     CaseResult {
-        id: case.scenario.id.clone(),
-        mqtt: planned.version.as_str().to_owned(),
-        profile: case.scenario.profile.as_str().to_owned(),
-        requirement: case.scenario.requirement.trim().to_owned(),
-        refs: case.scenario.refs.clone(),
-        file: case.file.clone(),
-        basis: Some(case.scenario.basis.as_str().to_owned()),
-        verdict,
-        started_ms,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         failure,
         note,
         transcript: run.transcript.clone(),
         wire: run.log.entries(),
+        ..result_of(suite, planned, verdict, started_ms)
     }
 }
 

@@ -105,6 +105,17 @@ impl CaseRun<'_> {
             None => format!("{}-{}", self.prefix, step.session),
         };
         let password = step.password.as_deref().map(|p| self.text(p)).transpose()?;
+        // What the transcript says beyond the usual token-only, clean CONNECT.
+        let mut with = String::new();
+        if password.is_some() {
+            with.push_str(", a password");
+        }
+        if step.client_id.is_some() {
+            with.push_str(&format!(", client id {client_id:?}"));
+        }
+        if !step.clean {
+            with.push_str(", clean = false");
+        }
         let connect = Outgoing::Connect {
             client_id,
             username: token,
@@ -120,16 +131,6 @@ impl CaseRun<'_> {
         )
         .await
         .map_err(StepError::Error)?;
-        let mut with = String::new();
-        if step.password.is_some() {
-            with.push_str(", a password");
-        }
-        if let Some(id) = &step.client_id {
-            with.push_str(&format!(", client id {:?}", self.text(id)?));
-        }
-        if !step.clean {
-            with.push_str(", clean = false");
-        }
         self.note(format!(
             "{} -> CONNECT as {who}{with} (MQTT {})",
             step.session, self.version

@@ -332,18 +332,20 @@ impl Client {
 
     /// The next PUBLISH received, as (topic, JSON payload).
     pub async fn message(&mut self) -> (String, Value) {
-        match self
-            .until("PUBLISH", |s| {
-                matches!(s, Seen::Publish { .. } | Seen::Closed(_))
-            })
-            .await
-        {
-            Seen::Publish { topic, payload } => {
-                let json = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
-                (topic, json)
-            }
-            other => panic!("expected a PUBLISH, got {other:?}"),
-        }
+        self.until("PUBLISH", |s| {
+            matches!(s, Seen::Publish { .. } | Seen::Closed(_))
+        })
+        .await
+        .into_publish()
+    }
+
+    /// The publishes received so far whose payload contains `text` (PUBACK waits read past
+    /// publishes, so a test that must see none looks here).
+    pub fn publishes_containing(&self, text: &str) -> Vec<&Seen> {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Publish { payload, .. } if payload.contains(text)))
+            .collect()
     }
 }
 

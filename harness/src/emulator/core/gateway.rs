@@ -54,7 +54,12 @@ impl Core {
                     let answer = "accepted by ThingsBoard (not strict)".to_owned();
                     self.violation(conn, &publish.topic, describe(&error), answer);
                 }
-                let names = data_device_names(&decoded.message);
+                // Only a QoS 0 message can need its device names for the notices.
+                let names = if publish.pid.is_none() {
+                    data_device_names(&decoded.message)
+                } else {
+                    Vec::new()
+                };
                 let outcome = if decoded.acknowledged() {
                     self.apply(conn, publish, decoded.message)
                 } else {
@@ -178,11 +183,7 @@ impl Core {
         };
         let v5 = version == Version::V5;
         let pid = publish.pid;
-        let puback = |code: ReasonCode| match (v5, pid) {
-            (_, None) => "no PUBACK (QoS 0)".to_owned(),
-            (true, Some(_)) => format!("PUBACK {code}"),
-            (false, Some(_)) => "PUBACK (MQTT 3.1.1: no reason code)".to_owned(),
-        };
+        let puback = |code: ReasonCode| puback_said(v5, pid, code);
         let said = match answer {
             TbAnswer::Accepts => {
                 self.ack(conn, pid, ReasonCode::SUCCESS);
@@ -291,11 +292,7 @@ impl Core {
                 continue;
             };
             self.ack(d.conn, d.pid, d.code);
-            let said = match (v5, d.pid) {
-                (_, None) => "no PUBACK (QoS 0)".to_owned(),
-                (true, Some(_)) => format!("PUBACK {}", d.code),
-                (false, Some(_)) => "PUBACK (MQTT 3.1.1: no reason code)".to_owned(),
-            };
+            let said = puback_said(v5, d.pid, d.code);
             let answer = format!("{said} once the device request timed out, connection kept");
             self.violation(d.conn, &d.topic, d.problem, answer);
         }
@@ -310,9 +307,12 @@ impl Core {
         telemetry: bool,
         points: u64,
     ) -> Result<(), Outcome> {
+        // No limit configured (ThingsBoard's default): no bucket to keep per device.
+        if self.tenant_profile.transport_limits.is_empty() {
+            return Ok(());
+        }
         let now = self.now();
-        let limits = self.tenant_profile.transport_limits.clone();
-        let creates_device = self.device_by_name(device).is_none();
+        let limits = &self.tenant_profile.transport_limits;
         let Some(session) = self.sessions.get_mut(&conn) else {
             return Ok(());
         };
@@ -325,13 +325,12 @@ impl Core {
                 .or_default()
                 .admit(&limits.gateway_device, telemetry, points, now);
         if admitted {
-            Ok(())
-        } else {
-            Err(Outcome::RateLimited {
-                device: device.to_owned(),
-                creates_device,
-            })
+            return Ok(());
         }
+        Err(Outcome::RateLimited {
+            device: device.to_owned(),
+            creates_device: self.device_by_name(device).is_none(),
+        })
     }
 
     /// A message over a rate limit: PUBACK 0x97 and a TCP close without DISCONNECT (the v5
@@ -351,14 +350,8 @@ impl Core {
                 "connection closed (the limit's exception escaped while creating the device)"
                     .to_owned()
             }
-        } else if let Some(pid) = publish.pid {
-            self.send(
-                conn,
-                Outbound::PubAck {
-                    pid,
-                    reason: ReasonCode::QUOTA_EXCEEDED,
-                },
-            );
+        } else if publish.pid.is_some() {
+            self.ack(conn, publish.pid, ReasonCode::QUOTA_EXCEEDED);
             self.drop_connection(conn);
             if v5 {
                 "PUBACK 0x97 Quota exceeded, then the connection closed without DISCONNECT"
@@ -532,11 +525,13 @@ impl Core {
         if let Some(holder) = self.holders.get(&id).copied() {
             self.take_over(id, holder);
         }
+        let now = self.now();
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.sub_devices.insert(name.to_owned(), id);
+            // Its activity from now on; `mark_connected` records the attribute.
+            session.sub_activity.insert(id, now);
             self.holders.insert(id, Holder::Gateway(conn));
             self.mark_connected(id);
-            self.sub_device_active(conn, id);
             self.deliver_pending_rpc(id);
         }
         Ok(id)
@@ -649,6 +644,15 @@ fn add_values<'k>(fields: &mut Vec<(&'k str, Json)>, found: Vec<(&'k str, Json)>
         values.insert(key, value);
     }
     fields.push(("values", Json::Object(values)));
+}
+
+/// What a refused message's PUBACK was, in a violation line.
+fn puback_said(v5: bool, pid: Option<u16>, code: ReasonCode) -> String {
+    match (v5, pid) {
+        (_, None) => "no PUBACK (QoS 0)".to_owned(),
+        (true, Some(_)) => format!("PUBACK {code}"),
+        (false, Some(_)) => "PUBACK (MQTT 3.1.1: no reason code)".to_owned(),
+    }
 }
 
 /// The devices of a telemetry or client-attributes message, in message order (each gets

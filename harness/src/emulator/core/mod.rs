@@ -653,20 +653,19 @@ impl Core {
             self.violation(conn, "", problem, answer.into());
             self.kick(conn, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
         }
-        let expired: Vec<(ConnId, String, Uuid)> = self
+        let expired: Vec<(ConnId, Uuid)> = self
             .sessions
             .values()
             .flat_map(|s| {
                 let conn = s.conn;
                 s.expired_sub_devices(now, timeout)
                     .into_iter()
-                    .map(move |(name, id)| (conn, name, id))
+                    .map(move |id| (conn, id))
             })
             .collect();
-        for (conn, name, id) in expired {
+        for (conn, id) in expired {
             if let Some(session) = self.sessions.get_mut(&conn) {
-                session.sub_devices.remove(&name);
-                session.sub_activity.remove(&id);
+                session.forget_sub_device(id);
             }
             if self.holders.get(&id) == Some(&Holder::Gateway(conn)) {
                 self.holders.remove(&id);
@@ -755,14 +754,13 @@ impl Core {
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.last_activity = now;
             let device = session.device;
+            // Their sessions' expiry follows `last_activity` then (`expired_sub_devices`);
+            // the devices' `lastActivityTime` is recorded here.
             let subs: Vec<Uuid> = if session.overwrite_activity_time {
                 session.sub_devices.values().copied().collect()
             } else {
                 Vec::new()
             };
-            for sub in &subs {
-                session.sub_activity.insert(*sub, now);
-            }
             self.record_activity(device);
             for sub in subs {
                 self.record_activity(sub);

@@ -15,22 +15,32 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// A full bucket at `now`.
+    fn new(capacity: u64, period_ms: u64, now: i64) -> Bucket {
+        let mut bucket = Bucket {
+            capacity,
+            period_ms,
+            scaled_tokens: 0,
+            refilled_at: now,
+        };
+        bucket.scaled_tokens = bucket.full();
+        bucket
+    }
+
+    fn full(&self) -> u128 {
+        u128::from(self.capacity) * u128::from(self.period_ms)
+    }
+
     fn refill(&mut self, now: i64) {
         let elapsed = u128::try_from(now.saturating_sub(self.refilled_at)).unwrap_or(0);
-        let full = u128::from(self.capacity) * u128::from(self.period_ms);
-        self.scaled_tokens = (self.scaled_tokens + elapsed * u128::from(self.capacity)).min(full);
+        let refilled = self.scaled_tokens + elapsed * u128::from(self.capacity);
+        self.scaled_tokens = refilled.min(self.full());
         self.refilled_at = now.max(self.refilled_at);
     }
 
-    fn try_consume(&mut self, tokens: u64, now: i64) -> bool {
-        self.refill(now);
-        let wanted = u128::from(tokens) * u128::from(self.period_ms);
-        if self.scaled_tokens >= wanted {
-            self.scaled_tokens -= wanted;
-            true
-        } else {
-            false
-        }
+    /// `tokens`, scaled as the bucket keeps them.
+    fn scaled(&self, tokens: u64) -> u128 {
+        u128::from(tokens) * u128::from(self.period_ms)
     }
 }
 
@@ -57,12 +67,7 @@ impl RateLimit {
                     "rate limit {config:?}: {part:?} is not count:seconds (for example \"10:1,300:60\")"
                 ));
             };
-            buckets.push(Bucket {
-                capacity,
-                period_ms,
-                scaled_tokens: u128::from(capacity) * u128::from(period_ms),
-                refilled_at: now,
-            });
+            buckets.push(Bucket::new(capacity, period_ms, now));
         }
         Ok(RateLimit {
             config: config.to_owned(),
@@ -79,10 +84,10 @@ impl RateLimit {
         let room = self
             .buckets
             .iter()
-            .all(|b| b.scaled_tokens >= u128::from(tokens) * u128::from(b.period_ms));
+            .all(|b| b.scaled_tokens >= b.scaled(tokens));
         if room {
             for bucket in &mut self.buckets {
-                bucket.try_consume(tokens, now);
+                bucket.scaled_tokens -= bucket.scaled(tokens);
             }
         }
         room
@@ -103,6 +108,14 @@ pub struct LimitConfig {
 pub struct TransportLimits {
     pub gateway: LimitConfig,
     pub gateway_device: LimitConfig,
+}
+
+impl TransportLimits {
+    /// No limit set at all, as in ThingsBoard's default tenant profile.
+    pub fn is_empty(&self) -> bool {
+        let unset = |config: &LimitConfig| config.values().iter().all(|v| v.is_none());
+        unset(&self.gateway) && unset(&self.gateway_device)
+    }
 }
 
 /// The tenant-profile fields, in `LimitConfig` order, for the gateway and for its devices.

@@ -124,10 +124,10 @@ impl Session {
 
     /// The sub-devices quiet for longer than `timeout_ms` at `now`. With
     /// `overwrite_activity_time`, a sub-device is as active as its gateway.
-    pub fn expired_sub_devices(&self, now: i64, timeout_ms: i64) -> Vec<(String, Uuid)> {
+    pub fn expired_sub_devices(&self, now: i64, timeout_ms: i64) -> Vec<Uuid> {
         self.sub_devices
-            .iter()
-            .filter(|(_, id)| {
+            .values()
+            .filter(|id| {
                 let own = self.sub_activity.get(id).copied().unwrap_or(0);
                 let activity = if self.overwrite_activity_time {
                     own.max(self.last_activity)
@@ -136,7 +136,7 @@ impl Session {
                 };
                 now.saturating_sub(activity) >= timeout_ms
             })
-            .map(|(name, id)| (name.clone(), *id))
+            .copied()
             .collect()
     }
 }
