@@ -231,3 +231,42 @@ fn thingsboard_gateway_3_8_5_restarts_its_connection_and_never_announces_again()
         "expect_reconnect (step 3)"
     );
 }
+
+/// ThingsBoard's own Python clients (tb-rest-client 4.4, tb-mqtt-client 1.13.14) drive
+/// `tbgw serve` as their documentation shows: provisioning, a gateway with several devices,
+/// reads back (latest and history, strict types), shared attributes written and deleted,
+/// two-way, one-way and persistent RPC, relations, profiles, a claim, paging and sorting,
+/// optimistic locking and error bodies. Every check's result is asserted by the script.
+#[test]
+#[ignore = "needs the venvs of harness/tests/peers/setup.sh; run by .ci/run"]
+fn thingsboards_own_clients_work_against_serve_unchanged() {
+    let python = repo().join(".venv-peers/tb-clients/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash harness/tests/peers/setup.sh` first",
+        python.display()
+    );
+    let serve = cli::Serve::start(&[]);
+    let (host, port) = serve.mqtt.rsplit_once(':').expect("host:port");
+    let ran = std::process::Command::new(&python)
+        .arg(repo().join("harness/tests/peers/tb_clients.py"))
+        .args([
+            "--rest",
+            &serve.rest,
+            "--mqtt-host",
+            host,
+            "--mqtt-port",
+            port,
+        ])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    let passed = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(
+        ran.status.success() && !stdout.contains("\nFAIL ") && stdout.ends_with("all passed\n"),
+        "tb_clients.py failed:\n{stdout}\n{stderr}"
+    );
+    // The script's checks, so that one silently skipped cannot pass.
+    assert_eq!(passed, 26, "checks that passed:\n{stdout}");
+}

@@ -80,6 +80,7 @@ async fn serve(args: ServeArgs, settings: Settings) -> ExitCode {
     let mut options = Options::ephemeral();
     options.mqtt = args.mqtt;
     options.http = args.http;
+    options.log_unserved = true;
     options.config = Config {
         gateways: args.gateways.clone(),
         max_devices: args.max_devices,

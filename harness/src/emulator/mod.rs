@@ -44,6 +44,9 @@ pub struct Options {
     pub http: SocketAddr,
     pub config: Config,
     pub clock: Box<dyn Clock>,
+    /// Say on stderr, one line each, which REST requests the emulator does not serve
+    /// (`tbgw serve` does; a suite run keeps its console clean).
+    pub log_unserved: bool,
 }
 
 impl Options {
@@ -54,6 +57,7 @@ impl Options {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             config: Config::default(),
             clock: Box::new(SystemClock),
+            log_unserved: false,
         }
     }
 }
@@ -144,7 +148,9 @@ impl Emulator {
         };
         let mqtt_addr = local(&mqtt, "MQTT", options.mqtt)?;
         let http_addr = local(&http, "HTTP", options.http)?;
-        let shared = Arc::new(Shared::new(Core::new(&options.config, options.clock)));
+        let mut shared = Shared::new(Core::new(&options.config, options.clock));
+        shared.log_unserved = options.log_unserved;
+        let shared = Arc::new(shared);
         let mqtt_task = tokio::spawn(mqtt::accept_loop(mqtt, shared.clone()));
         let tick_every = options.config.settings.tick_interval_ms();
         let timers_task = tokio::spawn(run_timers(shared.clone(), tick_every));
@@ -232,6 +238,7 @@ pub struct Shared {
     next_conn: AtomicU64,
     pub(crate) auth: rest::auth::Tokens,
     pub(crate) limits: WireLimits,
+    pub(crate) log_unserved: bool,
 }
 
 /// A poisoned lock still holds consistent data here: every update is done under one call.
@@ -258,6 +265,7 @@ impl Shared {
             observers: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(1),
             auth: rest::auth::Tokens::default(),
+            log_unserved: false,
         }
     }
 
@@ -360,6 +368,11 @@ impl Shared {
         let (tx, rx) = oneshot::channel();
         lock(&self.rpc_waiters).insert(call, tx);
         rx
+    }
+
+    /// Drops the REST waiter of a call that goes on without it (a persistent RPC).
+    pub(crate) fn forget_waiter(&self, call: Uuid) {
+        lock(&self.rpc_waiters).remove(&call);
     }
 
     pub(crate) fn forget_rpc(&self, call: Uuid) {

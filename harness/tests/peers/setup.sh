@@ -34,7 +34,7 @@ venv() {
     "$dir/bin/python" - "$name" <<'EOF'
 import sys, platform
 from importlib import metadata
-wanted = ["tb-mqtt-client", "tb-paho-mqtt-client", "paho-mqtt", "thingsboard-gateway", "mmh3", "simplejson"]
+wanted = ["tb-rest-client", "tb-mqtt-client", "tb-paho-mqtt-client", "paho-mqtt", "thingsboard-gateway", "mmh3", "simplejson"]
 have = [f"{d}=={metadata.version(d)}" for d in wanted if any(
     (x.metadata["Name"] or "").lower() == d for x in metadata.distributions())]
 print(f"{sys.argv[1]}: python {platform.python_version()} " + " ".join(have))
@@ -47,3 +47,5 @@ venv tbmc-1.13 tb-mqtt-client==1.13.14 tb-paho-mqtt-client==2.1.2 mmh3==5.3.1
 venv tbmc-1.4.1 tb-mqtt-client==1.4.1 paho-mqtt==1.6.1 simplejson==4.3.0 mmh3==5.3.1
 # The MQTT connector uses the paho that thingsboard-gateway already pulls in (tb-paho-mqtt-client): no runtime pip.
 venv tbgw-3.8.5 thingsboard-gateway==3.8.5 tb-paho-mqtt-client==2.1.2
+# ThingsBoard's own clients (REST and MQTT SDK) as automation uses them against `tbgw serve`.
+venv tb-clients tb-rest-client==4.4 tb-mqtt-client==1.13.14 tb-paho-mqtt-client==2.1.2 mmh3==5.3.1

@@ -51,6 +51,8 @@ pub struct DeviceProfile {
     pub description: String,
     pub is_default: bool,
     pub created_time: i64,
+    /// Optimistic locking: incremented on every save (`JpaAbstractDao.doSave`).
+    pub version: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +68,8 @@ pub struct Device {
     pub additional_info: Value,
     pub access_token: String,
     pub created_time: i64,
+    /// Optimistic locking: incremented on every save (`JpaAbstractDao.doSave`).
+    pub version: i64,
 }
 
 impl Device {
@@ -117,7 +121,7 @@ pub fn device_json(device: &Device, tenant_id: Uuid) -> Value {
         "firmwareId": null,
         "softwareId": null,
         "externalId": null,
-        "version": 1,
+        "version": device.version,
         "additionalInfo": device.additional_info,
         "deviceData": {
             "configuration": {"type": "DEFAULT"},
@@ -147,7 +151,7 @@ pub fn profile_json(profile: &DeviceProfile, tenant_id: Uuid) -> Value {
         "softwareId": null,
         "defaultEdgeRuleChainId": null,
         "externalId": null,
-        "version": 1,
+        "version": profile.version,
         "profileData": {
             "configuration": {"type": "DEFAULT"},
             "transportConfiguration": {"type": "DEFAULT"},
@@ -180,6 +184,16 @@ pub fn relation_json(relation: &Relation) -> Value {
     })
 }
 
+/// A relation with the names of both ends (`/api/relations/info/...`).
+pub fn relation_info_json(relation: &Relation, from_name: &str, to_name: &str) -> Value {
+    let mut info = relation_json(relation);
+    if let Some(map) = info.as_object_mut() {
+        map.insert("fromName".into(), json!(from_name));
+        map.insert("toName".into(), json!(to_name));
+    }
+    info
+}
+
 /// `additionalInfo` as an object, whatever a REST client sent.
 pub fn info_object(info: Option<&Value>) -> Value {
     match info {
@@ -203,6 +217,7 @@ mod tests {
             additional_info: json!({ "gateway": flag }),
             access_token: "T".into(),
             created_time: 0,
+            version: 1,
         }
     }
 

@@ -29,7 +29,7 @@ use self::claims::ClaimRegistration;
 use self::clock::Clock;
 use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
-use self::rpc::{RpcBook, RpcOutcome};
+use self::rpc::{PersistentRpc, RpcBook, RpcOutcome, RpcStatus};
 use self::session::Session;
 use self::settings::Settings;
 use self::store::{Scope, Store};
@@ -101,6 +101,17 @@ pub struct TenantProfile {
     pub max_devices: u64,
     /// `transportGateway…` and `transportGatewayDevice…`; none by default.
     pub transport_limits: rate_limits::TransportLimits,
+}
+
+/// What a persistent RPC asks for (`POST /api/rpc/...` with `"persistent": true`).
+#[derive(Clone, Debug)]
+pub struct PersistentRequest {
+    pub method: String,
+    pub params: Value,
+    pub oneway: bool,
+    pub expires_at: i64,
+    pub retries: i64,
+    pub additional_info: Value,
 }
 
 /// Why a device could not be created or connected.
@@ -200,6 +211,7 @@ impl Core {
             description: "Default device profile".into(),
             is_default: true,
             created_time: now,
+            version: 1,
         });
         for title in ["Customer A", "Customer B", "Customer C"] {
             self.customers.push(Customer {
@@ -309,6 +321,7 @@ impl Core {
             description: "Default device profile".into(),
             is_default,
             created_time: self.now(),
+            version: 1,
         };
         let id = profile.id;
         self.profiles.push(profile);
@@ -369,6 +382,7 @@ impl Core {
             additional_info,
             access_token: token.clone(),
             created_time: self.now(),
+            version: 1,
         };
         let id = device.id;
         self.by_name.insert(device.name.clone(), id);
@@ -403,6 +417,7 @@ impl Core {
         device.profile_id = profile_id;
         device.label = label;
         device.additional_info = additional_info;
+        device.version = device.version.saturating_add(1);
         let gateway = last_connected_gateway(device);
         self.by_name.remove(&old_name);
         self.by_name.insert(name.to_owned(), id);
@@ -438,14 +453,21 @@ impl Core {
         true
     }
 
-    /// A persistent one-way RPC to a gateway device (`DefaultGatewayNotificationsService`).
+    /// A persistent one-way RPC to a gateway device with 3 retries and a one-day expiry
+    /// (`DefaultGatewayNotificationsService`).
     fn notify_gateway(&mut self, gateway: Uuid, method: &str, params: Value) {
         if !self.devices.contains_key(&gateway) {
             return;
         }
-        let expires_at = self.now().saturating_add(86_400_000);
-        let call = Uuid::new_v4();
-        self.submit_rpc(call, gateway, method, params, true, expires_at);
+        let request = PersistentRequest {
+            method: method.to_owned(),
+            params,
+            oneway: true,
+            expires_at: self.now().saturating_add(86_400_000),
+            retries: 3,
+            additional_info: Value::Null,
+        };
+        self.submit_persistent_rpc(Uuid::new_v4(), gateway, request);
     }
 
     pub fn set_access_token(&mut self, id: Uuid, token: String) -> Result<(), DeviceFailure> {
@@ -624,6 +646,7 @@ impl Core {
         self.answer_deferred(now);
         self.expire_sessions(now);
         self.time_out_own_rpc_requests(now);
+        self.rpc.expire_persistent(now);
         if now >= self.next_state_check {
             self.next_state_check = now.saturating_add(self.settings.state_check_interval_ms);
             self.check_device_states(now);
@@ -976,13 +999,24 @@ impl Core {
         }
     }
 
-    /// Sends an RPC request to the device if it can take it now; `false` leaves it pending.
-    fn send_rpc(&mut self, device: Uuid, id: i32, method: &str, params: &Value) -> bool {
+    /// Sends an RPC request to the device if it can take it now; `None` leaves it pending.
+    /// A persistent call through a gateway is DELIVERED at QoS 0 and SENT at QoS 1, since a
+    /// gateway's PUBACK is not correlated (AGDSC L110-120); a direct device's is taken as
+    /// DELIVERED (its PUBACK is not tracked by the emulator).
+    fn send_rpc(
+        &mut self,
+        device: Uuid,
+        id: i32,
+        method: &str,
+        params: &Value,
+    ) -> Option<RpcStatus> {
         match self.holders.get(&device).copied() {
             Some(Holder::Gateway(conn)) => {
-                let Some(name) = self.name_in_gateway(conn, device) else {
-                    return false;
-                };
+                let name = self.name_in_gateway(conn, device)?;
+                let qos = self
+                    .sessions
+                    .get(&conn)
+                    .map_or(0, |s| s.qos_for("v1/gateway/rpc"));
                 let request = Message::RpcRequest(RpcRequest {
                     device: name,
                     id,
@@ -990,7 +1024,11 @@ impl Core {
                     params: codec_json(params),
                 });
                 self.publish_to(conn, "v1/gateway/rpc".into(), request.encode().into_bytes());
-                true
+                Some(if qos > 0 {
+                    RpcStatus::Sent
+                } else {
+                    RpcStatus::Delivered
+                })
             }
             Some(Holder::Direct(conn)) => {
                 let subscribed = self
@@ -1002,9 +1040,9 @@ impl Core {
                     let topic = format!("v1/devices/me/rpc/request/{id}");
                     self.publish_to(conn, topic, payload.into_bytes());
                 }
-                subscribed
+                subscribed.then_some(RpcStatus::Delivered)
             }
-            None => false,
+            None => None,
         }
     }
 
@@ -1027,6 +1065,41 @@ impl Core {
         self.try_send_rpc(call, device, id);
     }
 
+    /// A REST RPC with `"persistent": true`: kept as an `Rpc` entity whose status the
+    /// device's sessions move on; it is QUEUED until sent, EXPIRED if it never could be.
+    pub fn submit_persistent_rpc(&mut self, call: Uuid, device: Uuid, request: PersistentRequest) {
+        let now = self.now();
+        let expired = request.expires_at <= now;
+        self.rpc.persistent.insert(
+            call,
+            PersistentRpc {
+                id: call,
+                device,
+                created_time: now,
+                expiration_time: request.expires_at,
+                method: request.method.clone(),
+                params: request.params.clone(),
+                oneway: request.oneway,
+                retries: request.retries,
+                additional_info: request.additional_info,
+                status: if expired {
+                    RpcStatus::Expired
+                } else {
+                    RpcStatus::Queued
+                },
+                response: Value::Null,
+            },
+        );
+        let PersistentRequest {
+            method,
+            params,
+            oneway,
+            expires_at,
+            ..
+        } = request;
+        self.submit_rpc(call, device, &method, params, oneway, expires_at);
+    }
+
     fn try_send_rpc(&mut self, call: Uuid, device: Uuid, id: i32) {
         let Some(pending) = self.rpc.get(call) else {
             return;
@@ -1036,7 +1109,8 @@ impl Core {
             pending.params.clone(),
             pending.oneway,
         );
-        if self.send_rpc(device, id, &method, &params) {
+        if let Some(status) = self.send_rpc(device, id, &method, &params) {
+            self.rpc.set_status(call, status, None);
             if oneway {
                 self.rpc.remove(call);
                 self.effects.push(Effect::RpcSettled {
@@ -1071,6 +1145,9 @@ impl Core {
     fn rpc_reply(&mut self, device: Uuid, id: i32, data: String) -> bool {
         match self.rpc.answer(device, id) {
             Some(call) => {
+                let response = serde_json::from_str(&data).unwrap_or(Value::String(data.clone()));
+                self.rpc
+                    .set_status(call, RpcStatus::Successful, Some(response));
                 self.effects.push(Effect::RpcSettled {
                     call,
                     outcome: RpcOutcome::Replied(data),

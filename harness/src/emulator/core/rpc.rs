@@ -1,10 +1,90 @@
 //! Server-side RPC bookkeeping: ids counted per device from 0 (`rpcSeq` in the device
-//! actor), pending calls kept until they are sent or expire, replies matched by (device, id).
+//! actor), pending calls kept until they are sent or expire, replies matched by (device, id),
+//! and persistent RPCs with their status (`RpcStatus`, §5 and §11.2).
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
+
+/// ThingsBoard's `RpcStatus` of a persistent RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Successful,
+    Timeout,
+    Expired,
+    Failed,
+}
+
+impl RpcStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RpcStatus::Queued => "QUEUED",
+            RpcStatus::Sent => "SENT",
+            RpcStatus::Delivered => "DELIVERED",
+            RpcStatus::Successful => "SUCCESSFUL",
+            RpcStatus::Timeout => "TIMEOUT",
+            RpcStatus::Expired => "EXPIRED",
+            RpcStatus::Failed => "FAILED",
+        }
+    }
+
+    /// Whether the call can still change: queued, or sent and awaiting its answer or expiry.
+    fn is_open(self) -> bool {
+        matches!(
+            self,
+            RpcStatus::Queued | RpcStatus::Sent | RpcStatus::Delivered
+        )
+    }
+}
+
+/// A persistent RPC as `GET /api/rpc/persistent/{rpcId}` shows it.
+#[derive(Clone, Debug)]
+pub struct PersistentRpc {
+    pub id: Uuid,
+    pub device: Uuid,
+    pub created_time: i64,
+    pub expiration_time: i64,
+    pub method: String,
+    pub params: Value,
+    pub oneway: bool,
+    pub retries: i64,
+    pub additional_info: Value,
+    pub status: RpcStatus,
+    pub response: Value,
+}
+
+impl PersistentRpc {
+    /// ThingsBoard's `Rpc` entity; `request` is the `ToDeviceRpcRequest` it keeps, whose
+    /// `params` is the JSON text.
+    pub fn to_json(&self, tenant_id: Uuid) -> Value {
+        let entity = |t: &str, id: Uuid| json!({"entityType": t, "id": id.to_string()});
+        json!({
+            "id": entity("RPC", self.id),
+            "createdTime": self.created_time,
+            "tenantId": entity("TENANT", tenant_id),
+            "deviceId": entity("DEVICE", self.device),
+            "expirationTime": self.expiration_time,
+            "request": {
+                "id": self.id.to_string(),
+                "tenantId": entity("TENANT", tenant_id),
+                "deviceId": entity("DEVICE", self.device),
+                "oneway": self.oneway,
+                "expirationTime": self.expiration_time,
+                "body": {"method": self.method, "params": self.params.to_string()},
+                "persisted": true,
+                "retries": self.retries,
+                "additionalInfo": self.additional_info,
+            },
+            "response": self.response,
+            "status": self.status.as_str(),
+            "additionalInfo": self.additional_info,
+        })
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RpcOutcome {
@@ -30,6 +110,8 @@ pub struct PendingRpc {
 pub struct RpcBook {
     next_id: HashMap<Uuid, i32>,
     calls: Vec<PendingRpc>,
+    /// Persistent RPCs by rpcId, kept after they end, as ThingsBoard's table keeps them.
+    pub persistent: HashMap<Uuid, PersistentRpc>,
 }
 
 impl RpcBook {
@@ -100,6 +182,34 @@ impl RpcBook {
     pub fn forget_device(&mut self, device: Uuid) {
         self.calls.retain(|c| c.device != device);
         self.next_id.remove(&device);
+        self.persistent.retain(|_, r| r.device != device);
+    }
+
+    /// Moves a persistent call on, unless it has already ended.
+    pub fn set_status(&mut self, call: Uuid, status: RpcStatus, response: Option<Value>) {
+        if let Some(record) = self.persistent.get_mut(&call)
+            && record.status.is_open()
+        {
+            record.status = status;
+            if let Some(response) = response {
+                record.response = response;
+            }
+        }
+    }
+
+    /// Persistent calls past their expiration time become EXPIRED and leave the pending
+    /// book, except one-way calls already DELIVERED, which have ended well
+    /// (`processServerSideRpcTimeout`).
+    pub fn expire_persistent(&mut self, now: i64) {
+        let mut expired = Vec::new();
+        for record in self.persistent.values_mut() {
+            let delivered_oneway = record.oneway && record.status == RpcStatus::Delivered;
+            if record.status.is_open() && !delivered_oneway && record.expiration_time <= now {
+                record.status = RpcStatus::Expired;
+                expired.push(record.id);
+            }
+        }
+        self.calls.retain(|c| !expired.contains(&c.call));
     }
 }
 

@@ -1,30 +1,29 @@
-//! Devices: create and update, read by id or name, credentials, delete, customers.
+//! `DeviceController`: create and update (with optimistic locking), read by id, ids or name,
+//! device infos and types, credentials, delete, assignment to customers, and claiming (§6).
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::{ApiError, ApiResult, ErrorCode, State, page, parse_id};
-use crate::emulator::core::entities::{Device, device_json, info_object};
+use super::params::Params;
+use super::{ApiError, ApiResult, ErrorCode, State, parse_id, version_conflict};
+use crate::emulator::core::claims::ClaimResult;
+use crate::emulator::core::entities::{Authority, Device, device_json, entity_id, info_object};
 use crate::emulator::core::{Core, DeviceFailure};
 
-#[derive(Deserialize)]
-pub struct SaveQuery {
-    #[serde(rename = "accessToken")]
-    access_token: Option<String>,
-}
-
-fn failure(error: DeviceFailure) -> ApiError {
+fn failure(core: &Core, error: DeviceFailure) -> ApiError {
     match error {
+        // `ThingsboardEntitiesLimitExceededResponse`.
         DeviceFailure::Limit => ApiError::new(
             StatusCode::FORBIDDEN,
-            "Can't create more then N devices! (the tenant's maxDevices)",
-            ErrorCode::PermissionDenied,
-        ),
+            "Devices limit reached",
+            ErrorCode::EntitiesLimitExceeded,
+        )
+        .with(json!({"entityType": "DEVICE", "limit": core.tenant_profile.max_devices})),
         DeviceFailure::Refused(why) | DeviceFailure::Invalid(why) => {
             ApiError::new(StatusCode::BAD_REQUEST, why, ErrorCode::BadRequestParams)
         }
@@ -48,7 +47,7 @@ pub fn visible(core: &Core, caller: &Caller, id: Uuid) -> Result<Device, ApiErro
 pub async fn save(
     state: State,
     caller: Caller,
-    Query(query): Query<SaveQuery>,
+    params: Params,
     body: axum::body::Bytes,
 ) -> ApiResult {
     caller.require_tenant()?;
@@ -71,6 +70,8 @@ pub async fn save(
         .and_then(Value::as_str)
         .map(parse_id)
         .transpose()?;
+    let version = body.get("version").and_then(Value::as_i64);
+    let access_token = params.get("accessToken").map(str::to_owned);
     state.with_core(|core| {
         let id = match existing {
             Some(id) => {
@@ -78,21 +79,18 @@ pub async fn save(
                     .device(id)
                     .cloned()
                     .ok_or_else(|| ApiError::not_found("device"))?;
+                if version.is_some_and(|v| v != current.version) {
+                    return Err(version_conflict("Device"));
+                }
                 let device_type = device_type.unwrap_or(current.device_type);
                 core.update_device(id, &name, &device_type, label, info)
-                    .map_err(failure)?;
+                    .map_err(|e| failure(core, e))?;
                 id
             }
             None => {
                 let id = core
-                    .create_device(
-                        &name,
-                        device_type.as_deref(),
-                        None,
-                        info,
-                        query.access_token,
-                    )
-                    .map_err(failure)?;
+                    .create_device(&name, device_type.as_deref(), None, info, access_token)
+                    .map_err(|e| failure(core, e))?;
                 if let Some(d) = core.devices.get_mut(&id) {
                     d.label = label;
                 }
@@ -161,7 +159,8 @@ pub async fn save_credentials(state: State, caller: Caller, body: axum::body::By
         .ok_or_else(|| ApiError::bad_request("credentialsId (the access token) is required"))?
         .to_owned();
     state.with_core(|core| {
-        core.set_access_token(id, token).map_err(failure)?;
+        core.set_access_token(id, token)
+            .map_err(|e| failure(core, e))?;
         let device = core
             .device(id)
             .ok_or_else(|| ApiError::not_found("device"))?;
@@ -169,37 +168,15 @@ pub async fn save_credentials(state: State, caller: Caller, body: axum::body::By
     })
 }
 
-#[derive(Deserialize)]
-pub struct DeviceQuery {
-    #[serde(rename = "deviceName")]
-    device_name: Option<String>,
-    #[serde(rename = "pageSize")]
-    page_size: Option<usize>,
-    page: Option<usize>,
-    #[serde(rename = "textSearch")]
-    text_search: Option<String>,
-    #[serde(rename = "type")]
-    device_type: Option<String>,
-}
-
-fn listing(core: &Core, query: &DeviceQuery, owner: Option<Option<Uuid>>) -> Value {
+fn listing(core: &Core, params: &Params, owner: Option<Option<Uuid>>) -> ApiResult {
     let mut devices: Vec<&Device> = core
         .devices
         .values()
         .filter(|d| owner.is_none_or(|o| d.customer_id == o))
-        .filter(|d| {
-            query
-                .device_type
-                .as_ref()
-                .is_none_or(|t| &d.device_type == t)
-        })
-        .filter(|d| {
-            query
-                .text_search
-                .as_ref()
-                .is_none_or(|t| d.name.to_lowercase().contains(&t.to_lowercase()))
-        })
+        .filter(|d| params.get("type").is_none_or(|t| d.device_type == t))
+        .filter(|d| params.finds(&d.name))
         .collect();
+    // Without sortProperty, the order devices were created in.
     devices.sort_by(|a, b| {
         a.created_time
             .cmp(&b.created_time)
@@ -209,22 +186,18 @@ fn listing(core: &Core, query: &DeviceQuery, owner: Option<Option<Uuid>>) -> Val
         .into_iter()
         .map(|d| device_json(d, core.tenant_id))
         .collect();
-    page(items, query.page_size, query.page)
+    Ok(Json(params.page(items)?))
 }
 
 /// `GET /api/tenant/devices?deviceName=` (one device, 404 when absent) or a page of devices.
-pub async fn tenant_devices(
-    state: State,
-    caller: Caller,
-    Query(query): Query<DeviceQuery>,
-) -> ApiResult {
+pub async fn tenant_devices(state: State, caller: Caller, params: Params) -> ApiResult {
     caller.require_tenant()?;
-    state.with_core(|core| match &query.device_name {
+    state.with_core(|core| match params.get("deviceName") {
         Some(name) => core
             .device_by_name(name)
             .map(|d| Json(device_json(d, core.tenant_id)))
             .ok_or_else(|| ApiError::not_found(&format!("device {name:?}"))),
-        None => Ok(Json(listing(core, &query, None))),
+        None => listing(core, &params, None),
     })
 }
 
@@ -232,13 +205,80 @@ pub async fn customer_devices(
     state: State,
     caller: Caller,
     Path(customer): Path<String>,
-    Query(query): Query<DeviceQuery>,
+    params: Params,
 ) -> ApiResult {
     let customer = parse_id(&customer)?;
     if !caller.can_see(Some(customer)) {
         return Err(ApiError::forbidden());
     }
-    state.with_core(|core| Ok(Json(listing(core, &query, Some(Some(customer))))))
+    state.with_core(|core| listing(core, &params, Some(Some(customer))))
+}
+
+/// `GET /api/devices?deviceIds=a,b`: the ones the caller may see, unknown ids left out.
+pub async fn by_ids(state: State, caller: Caller, params: Params) -> ApiResult {
+    let ids = params
+        .get("deviceIds")
+        .ok_or_else(|| ApiError::bad_request("deviceIds is required"))?
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(parse_id)
+        .collect::<Result<Vec<Uuid>, ApiError>>()?;
+    state.with_core(|core| {
+        let found = ids
+            .iter()
+            .filter_map(|id| core.device(*id))
+            .filter(|d| caller.can_see(d.customer_id))
+            .map(|d| device_json(d, core.tenant_id))
+            .collect();
+        Ok(Json(Value::Array(found)))
+    })
+}
+
+/// `GET /api/device/types`: the profile names devices use, as `EntitySubtype`s.
+pub async fn types(state: State, caller: Caller) -> ApiResult {
+    state.with_core(|core| {
+        let mut names: Vec<&str> = core
+            .devices
+            .values()
+            .filter(|d| caller.can_see(d.customer_id))
+            .map(|d| d.device_type.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let tenant = entity_id("TENANT", core.tenant_id);
+        let types = names
+            .into_iter()
+            .map(|t| json!({"tenantId": tenant, "entityType": "DEVICE", "type": t}))
+            .collect();
+        Ok(Json(Value::Array(types)))
+    })
+}
+
+/// `GET /api/device/info/{id}`: the device with its customer's title, its profile's name and
+/// whether it is active.
+pub async fn info(state: State, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        let device = visible(core, &caller, id)?;
+        let mut json = device_json(&device, core.tenant_id);
+        let customer = device
+            .customer_id
+            .and_then(|c| core.customers.iter().find(|x| x.id == c));
+        let profile = core.profiles.iter().find(|p| p.id == device.profile_id);
+        let active = core
+            .store
+            .device(id)
+            .and_then(|d| d.attribute(crate::emulator::core::store::Scope::Server, "active"))
+            .is_some_and(|a| a.value == tbgw_codec::TbValue::Boolean(true));
+        if let Some(map) = json.as_object_mut() {
+            map.insert("customerTitle".into(), json!(customer.map(|c| &c.title)));
+            map.insert("customerIsPublic".into(), json!(false));
+            map.insert("deviceProfileName".into(), json!(profile.map(|p| &p.name)));
+            map.insert("active".into(), json!(active));
+        }
+        Ok(Json(json))
+    })
 }
 
 /// `POST /api/customer/{customerId}/device/{deviceId}`: the customer owns the device.
@@ -258,6 +298,7 @@ pub async fn assign(
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found("device"))?;
         device.customer_id = Some(customer);
+        device.version = device.version.saturating_add(1);
         let device = device.clone();
         Ok(Json(device_json(&device, core.tenant_id)))
     })
@@ -273,7 +314,66 @@ pub async fn unassign(state: State, caller: Caller, Path(id): Path<String>) -> A
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found("device"))?;
         device.customer_id = None;
+        device.version = device.version.saturating_add(1);
         let device = device.clone();
         Ok(Json(device_json(&device, core.tenant_id)))
+    })
+}
+
+/// `POST /api/customer/device/{deviceName}/claim` as a customer user (§6).
+pub async fn claim(
+    state: State,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(customer) = caller
+        .customer_id
+        .filter(|_| caller.authority == Authority::CustomerUser)
+    else {
+        return ApiError::forbidden().into_response();
+    };
+    // ThingsBoard dereferences the body: no body is a server error, `{}` means "".
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the claim request needs a JSON body such as {\"secretKey\":\"...\"}",
+            ErrorCode::General,
+        )
+        .into_response();
+    };
+    let secret = request
+        .get("secretKey")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    state.with_core(|core| {
+        let Some(id) = core.device_by_name(&name).map(|d| d.id) else {
+            return ApiError::not_found(&format!("device {name:?}")).into_response();
+        };
+        match core.claim(id, customer, &secret) {
+            ClaimResult::Success => {
+                let device = core.device(id).map(|d| device_json(d, core.tenant_id));
+                Json(json!({"device": device, "response": "SUCCESS"})).into_response()
+            }
+            other => (StatusCode::BAD_REQUEST, Json(Value::from(other.as_str()))).into_response(),
+        }
+    })
+}
+
+/// `DELETE /api/customer/device/{deviceName}/claim`: the device has no customer again.
+pub async fn reclaim(state: State, caller: Caller, Path(name): Path<String>) -> Response {
+    state.with_core(|core| {
+        let Some(device) = core.device_by_name(&name).cloned() else {
+            return ApiError::not_found(&format!("device {name:?}")).into_response();
+        };
+        if !caller.can_see(device.customer_id) {
+            return ApiError::forbidden().into_response();
+        }
+        core.reclaim(device.id);
+        let device = core
+            .device(device.id)
+            .map(|d| device_json(d, core.tenant_id));
+        Json(json!(device)).into_response()
     })
 }

@@ -1,6 +1,8 @@
-//! Server-side RPC over REST: `POST /api/rpc/{oneway|twoway}/{deviceId}` (v2) and the
-//! deprecated `/api/plugins/rpc/...` (v1), with ThingsBoard's statuses (§5).
+//! `RpcV2Controller` and the deprecated `RpcV1Controller`: server-side RPC over REST,
+//! `POST /api/rpc/{oneway|twoway}/{deviceId}` and `/api/plugins/rpc/...`, with ThingsBoard's
+//! statuses (§5); persistent RPCs read, listed and deleted under `/api/rpc/persistent`.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -10,7 +12,9 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::devices::visible;
-use super::{ApiError, State, parse_id};
+use super::params::Params;
+use super::{ApiError, ApiResult, State, parse_id};
+use crate::emulator::core::PersistentRequest;
 use crate::emulator::core::rpc::RpcOutcome;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,11 +66,7 @@ async fn call(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("method is required"))?
         .to_owned();
-    if request.get("persistent").and_then(Value::as_bool) == Some(true) {
-        return Err(ApiError::bad_request(
-            "tbgw's emulator does not implement persistent RPC; send \"persistent\": false",
-        ));
-    }
+    let persistent = request.get("persistent").and_then(Value::as_bool) == Some(true);
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     let asked_timeout = request.get("timeout").and_then(Value::as_i64);
     let call = Uuid::new_v4();
@@ -93,9 +93,32 @@ async fn call(
             .get("expirationTime")
             .and_then(Value::as_i64)
             .unwrap_or_else(|| now.saturating_add(timeout));
-        core.submit_rpc(call, device, &method, params, oneway, expires_at);
+        if persistent {
+            let request = PersistentRequest {
+                method: method.clone(),
+                params: params.clone(),
+                oneway,
+                expires_at,
+                retries: request.get("retries").and_then(Value::as_i64).unwrap_or(0),
+                additional_info: request
+                    .get("additionalInfo")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            };
+            core.submit_persistent_rpc(call, device, request);
+        } else {
+            core.submit_rpc(call, device, &method, params.clone(), oneway, expires_at);
+        }
         Ok::<i64, ApiError>(expires_at.saturating_sub(now).max(0))
     });
+    if persistent {
+        // Answered at once; the call's status is read with GET /api/rpc/persistent/{rpcId}.
+        state.forget_waiter(call);
+        return match deadline_ms {
+            Ok(_) => Ok(Json(serde_json::json!({"rpcId": call.to_string()})).into_response()),
+            Err(error) => Err(error),
+        };
+    }
     let deadline_ms = match deadline_ms {
         Ok(ms) => ms,
         Err(error) => {
@@ -134,4 +157,63 @@ fn reply(data: &str) -> Response {
             .unwrap_or_else(|_| StatusCode::OK.into_response()),
         Err(_) => StatusCode::NOT_ACCEPTABLE.into_response(),
     }
+}
+
+/// `GET /api/rpc/persistent/{rpcId}`.
+pub async fn persistent(state: State, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        let record = core
+            .rpc
+            .persistent
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&format!("RPC {id}")))?;
+        visible(core, &caller, record.device)?;
+        Ok(Json(record.to_json(core.tenant_id)))
+    })
+}
+
+/// `GET /api/rpc/persistent/device/{deviceId}?pageSize&page[&rpcStatus&sortProperty…]`.
+pub async fn persistent_by_device(
+    state: State,
+    caller: Caller,
+    Path(device): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let device = parse_id(&device)?;
+    state.with_core(|core| {
+        visible(core, &caller, device)?;
+        let wanted = params.get("rpcStatus").map(str::to_ascii_uppercase);
+        let mut records: Vec<_> = core
+            .rpc
+            .persistent
+            .values()
+            .filter(|r| r.device == device)
+            .filter(|r| wanted.as_deref().is_none_or(|s| r.status.as_str() == s))
+            .collect();
+        records.sort_by_key(|r| (r.created_time, r.id));
+        let items = records
+            .into_iter()
+            .map(|r| r.to_json(core.tenant_id))
+            .collect();
+        Ok(Json(params.page(items)?))
+    })
+}
+
+/// `DELETE /api/rpc/persistent/{rpcId}`: the record goes, and the call if still pending.
+pub async fn delete_persistent(
+    state: State,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_tenant()?;
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        if core.rpc.persistent.remove(&id).is_none() {
+            return Err(ApiError::not_found(&format!("RPC {id}")));
+        }
+        core.expire_rpc(id);
+        Ok(StatusCode::OK)
+    })
 }

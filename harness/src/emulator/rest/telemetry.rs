@@ -1,9 +1,9 @@
-//! `/api/plugins/telemetry/...`: attributes by scope and time series.
-
-use std::collections::HashMap;
+//! `TelemetryController` (`/api/plugins/telemetry/...`): attributes by scope, written and
+//! deleted on both the entity form and the device form (`/{deviceId}/{scope}`), and time
+//! series: latest, history, keys, saved over REST.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tbgw_codec::TbValue;
@@ -11,11 +11,10 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::devices::visible;
+use super::params::Params;
 use super::{ApiError, ApiResult, State, parse_id};
 use crate::emulator::core::rest_json;
 use crate::emulator::core::store::Scope;
-
-type Params = Query<HashMap<String, String>>;
 
 fn device_id(entity: &str, id: &str) -> Result<Uuid, ApiError> {
     if entity != "DEVICE" {
@@ -28,18 +27,6 @@ fn device_id(entity: &str, id: &str) -> Result<Uuid, ApiError> {
 
 fn scope(text: &str) -> Result<Scope, ApiError> {
     Scope::parse(text).ok_or_else(|| ApiError::bad_request(format!("Invalid scope: {text}")))
-}
-
-/// `keys=a,b` as a list; `None` when absent or empty (all keys).
-fn keys(params: &HashMap<String, String>) -> Option<Vec<String>> {
-    let list: Vec<String> = params
-        .get("keys")?
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!list.is_empty()).then_some(list)
 }
 
 fn read_attributes(
@@ -73,20 +60,20 @@ pub async fn attribute_values_all(
     state: State,
     caller: Caller,
     Path((entity, id)): Path<(String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> ApiResult {
     let id = device_id(&entity, &id)?;
-    read_attributes(&state, &caller, id, &Scope::ALL, keys(&params))
+    read_attributes(&state, &caller, id, &Scope::ALL, params.keys())
 }
 
 pub async fn attribute_values(
     state: State,
     caller: Caller,
     Path((entity, id, scope_name)): Path<(String, String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> ApiResult {
     let id = device_id(&entity, &id)?;
-    read_attributes(&state, &caller, id, &[scope(&scope_name)?], keys(&params))
+    read_attributes(&state, &caller, id, &[scope(&scope_name)?], params.keys())
 }
 
 fn list_attribute_keys(state: &State, caller: &Caller, id: Uuid, scopes: &[Scope]) -> ApiResult {
@@ -129,21 +116,41 @@ pub async fn save_attributes(
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(&entity, &id)?;
-    let scope = scope(&scope_name)?;
+    write_attributes(&state, &caller, id, &scope_name, &body)
+}
+
+/// `POST /api/plugins/telemetry/{deviceId}/{scope}` (4.3.1.2's distinct path for devices).
+pub async fn save_device_attributes(
+    state: State,
+    caller: Caller,
+    Path((id, scope_name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    write_attributes(&state, &caller, parse_id(&id)?, &scope_name, &body)
+}
+
+fn write_attributes(
+    state: &State,
+    caller: &Caller,
+    id: Uuid,
+    scope_name: &str,
+    body: &[u8],
+) -> Result<StatusCode, ApiError> {
+    let scope = scope(scope_name)?;
     if scope == Scope::Client {
         return Err(ApiError::bad_request(
             "Invalid scope: CLIENT_SCOPE attributes are written by the device",
         ));
     }
     let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let Some(tbgw_codec::Json::Object(values)) = tbgw_codec::parse_json(text) else {
         return Err(ApiError::bad_request(
             "the attributes must be a JSON object",
         ));
     };
     state.with_core(|core| {
-        visible(core, &caller, id)?;
+        visible(core, caller, id)?;
         if scope == Scope::Shared {
             core.write_shared(id, &values);
         } else {
@@ -161,13 +168,35 @@ pub async fn delete_attributes(
     state: State,
     caller: Caller,
     Path((entity, id, scope_name)): Path<(String, String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(&entity, &id)?;
-    let scope = scope(&scope_name)?;
-    let keys = keys(&params).ok_or_else(|| ApiError::bad_request("keys are required"))?;
+    remove_attributes(&state, &caller, id, &scope_name, &params)
+}
+
+/// `DELETE /api/plugins/telemetry/{deviceId}/{scope}?keys=` (or repeated `key=`).
+pub async fn delete_device_attributes(
+    state: State,
+    caller: Caller,
+    Path((id, scope_name)): Path<(String, String)>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    remove_attributes(&state, &caller, parse_id(&id)?, &scope_name, &params)
+}
+
+fn remove_attributes(
+    state: &State,
+    caller: &Caller,
+    id: Uuid,
+    scope_name: &str,
+    params: &Params,
+) -> Result<StatusCode, ApiError> {
+    let scope = scope(scope_name)?;
+    let keys = params
+        .keys()
+        .ok_or_else(|| ApiError::bad_request("keys are required"))?;
     state.with_core(|core| {
-        visible(core, &caller, id)?;
+        visible(core, caller, id)?;
         if scope == Scope::Shared {
             core.delete_shared(id, &keys);
         } else {
@@ -213,31 +242,46 @@ fn ts_value(value: &TbValue, strict: bool) -> Value {
     }
 }
 
-fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("{name} must be a number, not {v:?}")))
-        })
-        .transpose()
-}
-
 /// Latest values, or the history when `startTs`/`endTs` are given (`startTs <= ts < endTs`,
 /// newest first unless `orderBy=ASC`, `limit` default 100; `agg=NONE` only).
 pub async fn timeseries_values(
     state: State,
     caller: Caller,
     Path((entity, id)): Path<(String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> ApiResult {
     let id = device_id(&entity, &id)?;
-    let strict = params
-        .get("useStrictDataTypes")
-        .is_some_and(|v| v == "true");
-    let start = number(&params, "startTs")?;
-    let end = number(&params, "endTs")?;
-    let limit = number(&params, "limit")?.unwrap_or(100).max(0) as usize;
+    read_timeseries(&state, &caller, id, &params, false)
+}
+
+/// `GET .../values/timeseries/history?keys=&startTs=&endTs=…` (4.3.1.2's distinct path):
+/// the history, with both bounds required.
+pub async fn timeseries_history(
+    state: State,
+    caller: Caller,
+    Path((entity, id)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult {
+    let id = device_id(&entity, &id)?;
+    read_timeseries(&state, &caller, id, &params, true)
+}
+
+fn read_timeseries(
+    state: &State,
+    caller: &Caller,
+    id: Uuid,
+    params: &Params,
+    history: bool,
+) -> ApiResult {
+    let strict = params.boolean("useStrictDataTypes")?.unwrap_or(false);
+    let start = params.number("startTs")?;
+    let end = params.number("endTs")?;
+    if history && (start.is_none() || end.is_none()) {
+        return Err(ApiError::bad_request(
+            "startTs and endTs are required for the history",
+        ));
+    }
+    let limit = params.number("limit")?.unwrap_or(100).max(0) as usize;
     let ascending = params
         .get("orderBy")
         .is_some_and(|o| o.eq_ignore_ascii_case("ASC"));
@@ -247,12 +291,14 @@ pub async fn timeseries_values(
         ));
     }
     state.with_core(|core| {
-        visible(core, &caller, id)?;
+        visible(core, caller, id)?;
         let mut out = Map::new();
         let Some(data) = core.store.device(id) else {
             return Ok(Json(Value::Object(out)));
         };
-        let wanted = keys(&params).unwrap_or_else(|| data.timeseries.keys().cloned().collect());
+        let wanted = params
+            .keys()
+            .unwrap_or_else(|| data.timeseries.keys().cloned().collect());
         for key in wanted {
             let Some(series) = data.timeseries.get(&key) else {
                 continue;
@@ -278,5 +324,76 @@ pub async fn timeseries_values(
             }
         }
         Ok(Json(Value::Object(out)))
+    })
+}
+
+/// `POST .../timeseries/{scope}`: `{"ts", "values"}`, a flat object (stamped now), or an
+/// array of either; values typed as the device API types them.
+pub async fn save_timeseries(
+    state: State,
+    caller: Caller,
+    Path((entity, id, _scope)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let id = device_id(&entity, &id)?;
+    write_timeseries(&state, &caller, id, &body)
+}
+
+/// `POST .../timeseries/{scope}/{ttl}`: the emulator keeps everything, so the TTL is only
+/// checked to be a number.
+pub async fn save_timeseries_with_ttl(
+    state: State,
+    caller: Caller,
+    Path((entity, id, _scope, ttl)): Path<(String, String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    ttl.parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("ttl must be a number, not {ttl:?}")))?;
+    let id = device_id(&entity, &id)?;
+    write_timeseries(&state, &caller, id, &body)
+}
+
+fn write_timeseries(
+    state: &State,
+    caller: &Caller,
+    id: Uuid,
+    body: &[u8],
+) -> Result<StatusCode, ApiError> {
+    use tbgw_codec::Json as TbJson;
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    let items = match tbgw_codec::parse_json(text) {
+        Some(TbJson::Array(items)) => items,
+        Some(object @ TbJson::Object(_)) => vec![object],
+        _ => {
+            return Err(ApiError::bad_request(
+                "the time series must be a JSON object or an array of objects",
+            ));
+        }
+    };
+    state.with_core(|core| {
+        visible(core, caller, id)?;
+        let now = core.now();
+        let data = core.store.device_mut(id);
+        for item in &items {
+            let TbJson::Object(object) = item else {
+                return Err(ApiError::bad_request(
+                    "every time-series element must be an object",
+                ));
+            };
+            let ts_and_values = match (object.get("ts"), object.get("values")) {
+                (Some(TbJson::Number(ts)), Some(TbJson::Object(values))) => {
+                    (ts.as_i64().unwrap_or(now), values)
+                }
+                _ => (now, object),
+            };
+            let (ts, values) = ts_and_values;
+            for (key, value) in values.iter() {
+                if let Ok(Some(typed)) = tbgw_codec::value::tb_type(value) {
+                    data.put_timeseries(key, ts, typed);
+                }
+            }
+        }
+        Ok(StatusCode::OK)
     })
 }
