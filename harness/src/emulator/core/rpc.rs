@@ -244,4 +244,63 @@ mod tests {
         assert_eq!(book.unsent(d, 10), [(c1, 0), (c2, 1)]);
         assert_eq!(book.unsent(d, 60), [(c1, 0)]);
     }
+
+    fn persistent(book: &mut RpcBook, oneway: bool, status: RpcStatus) -> Uuid {
+        let (id, device) = (Uuid::new_v4(), Uuid::new_v4());
+        book.add(id, device, "m", Value::Null, oneway, 100);
+        book.persistent.insert(
+            id,
+            PersistentRpc {
+                id,
+                device,
+                created_time: 0,
+                expiration_time: 100,
+                method: "m".into(),
+                params: Value::Null,
+                oneway,
+                retries: 0,
+                additional_info: Value::Null,
+                status,
+                response: Value::Null,
+            },
+        );
+        id
+    }
+
+    #[test]
+    fn open_persistent_calls_expire_but_a_delivered_one_way_call_has_ended_well() {
+        let mut book = RpcBook::default();
+        let sent_oneway = persistent(&mut book, true, RpcStatus::Sent);
+        let delivered_oneway = persistent(&mut book, true, RpcStatus::Delivered);
+        let delivered_twoway = persistent(&mut book, false, RpcStatus::Delivered);
+        let answered = persistent(&mut book, false, RpcStatus::Successful);
+        let queued = persistent(&mut book, false, RpcStatus::Queued);
+        book.expire_persistent(99);
+        assert_eq!(
+            book.persistent[&queued].status,
+            RpcStatus::Queued,
+            "not yet"
+        );
+        book.expire_persistent(100);
+        let status = |id: Uuid| book.persistent[&id].status;
+        assert_eq!(status(sent_oneway), RpcStatus::Expired);
+        assert_eq!(status(delivered_oneway), RpcStatus::Delivered);
+        assert_eq!(status(delivered_twoway), RpcStatus::Expired);
+        assert_eq!(status(answered), RpcStatus::Successful);
+        assert_eq!(status(queued), RpcStatus::Expired);
+        assert!(
+            book.get(queued).is_none(),
+            "an expired call leaves the pending book"
+        );
+    }
+
+    #[test]
+    fn an_ended_call_keeps_its_status_and_response() {
+        let mut book = RpcBook::default();
+        let id = persistent(&mut book, false, RpcStatus::Sent);
+        book.set_status(id, RpcStatus::Successful, Some(Value::from(1)));
+        book.set_status(id, RpcStatus::Expired, Some(Value::from(2)));
+        assert_eq!(book.persistent[&id].status, RpcStatus::Successful);
+        assert_eq!(book.persistent[&id].response, Value::from(1));
+    }
 }
