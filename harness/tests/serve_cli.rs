@@ -189,3 +189,45 @@ fn serve_help_lists_thingsboards_environment_variables_with_their_defaults() {
         );
     }
 }
+
+/// A REST path the emulator does not serve is 404 with a body naming it, and serve says so
+/// on stderr in one line, so a user sees at once what is missing.
+#[test]
+fn an_unserved_rest_path_is_404_naming_it_and_one_line_on_stderr() {
+    let mut child = cli::command()
+        .args(["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tbgw serve runs");
+    let lines = cli::line_reader(child.stdout.take().expect("stdout"));
+    let errors = cli::line_reader(child.stderr.take().expect("stderr"));
+    let (ready, banner) = cli::wait_for_line(&lines, "ready", Duration::from_secs(10));
+    assert!(ready, "{banner:?}");
+    let rest = banner
+        .iter()
+        .find_map(|l| l.strip_prefix("tbgw serve: REST on http://"))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the REST address")
+        .to_owned();
+    let mut stream = TcpStream::connect(&rest).expect("REST answers");
+    let request = format!(
+        "GET /api/alarms/unserved?x=1 HTTP/1.1\r\nHost: {rest}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("request sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(
+        answer.contains(r#""message":"tbgw's emulator does not serve /api/alarms/unserved""#),
+        "{answer}"
+    );
+    let (logged, seen) = cli::wait_for_line(
+        &errors,
+        "404 GET /api/alarms/unserved",
+        Duration::from_secs(5),
+    );
+    assert!(logged, "stderr: {seen:?}");
+}

@@ -155,6 +155,16 @@ def main():
         by_id = rest.get_device_profile_by_id(saved.id)
         expect(by_id.name == profile_name and by_id.description == "made by tb_clients.py", f"{by_id!r}")
 
+    @check("profiles: the default profile's info, a profile's info, sorted profile pages")
+    def _():
+        default = rest.get_default_device_profile_info()
+        expect(default.name == "default" and default.id.entity_type == "DEVICE_PROFILE", f"{default!r}")
+        info = rest.get_device_profile_info_by_id(EntityId(id=state["profile_id"], entity_type="DEVICE_PROFILE"))
+        expect(info.name == profile_name, f"{info!r}")
+        pages = rest.get_device_profiles(page_size=1, page=0, sort_property="name", sort_order="DESC")
+        expect(pages.total_elements >= 2 and pages.has_next, f"{pages!r}")
+        expect(pages.data[0].name == profile_name, f"DESC by name: {pages.data[0].name!r}")
+
     @check("profiles: a second profile of the same name is refused with 400")
     def _():
         error = api_error(lambda: rest.save_device_profile(DeviceProfile(name=profile_name, type="DEFAULT")))
@@ -405,6 +415,11 @@ def main():
     def _():
         error = api_error(lambda: rest.get_device_by_id(DeviceId(id="not-a-uuid", entity_type="DEVICE")))
         expect(error.status == 400 and '"errorCode":31' in error.body.replace(" ", ""), f"{error.status} {error.body}")
+
+    @check("auth: a refreshed token works and the old session still answers")
+    def _():
+        rest.refresh()
+        expect(rest.get_user().email == "tenant@thingsboard.org", "the refreshed token is accepted")
 
     @check("customers: the customer by title, and a claim by the customer's user")
     def _():

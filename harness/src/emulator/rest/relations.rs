@@ -104,82 +104,93 @@ pub async fn one(state: State, _caller: Caller, params: Params) -> ApiResult {
     })
 }
 
-pub async fn from(
-    state: State,
-    _caller: Caller,
-    Path((entity, id)): Path<(String, String)>,
-    params: Params,
-) -> ApiResult {
-    let wanted = Wanted {
-        from: Some(parse_id(&id)?),
-        ..Wanted::default()
-    };
-    state.with_core(|core| plain(select(core, &wanted, &[&entity], &params)))
+/// Plain relations, or with the names of both ends.
+#[derive(Clone, Copy)]
+enum Form {
+    Plain,
+    Info,
 }
 
+impl Wanted {
+    fn from(id: &str, relation_type: Option<String>) -> Result<Wanted, ApiError> {
+        Ok(Wanted {
+            from: Some(parse_id(id)?),
+            relation_type,
+            ..Wanted::default()
+        })
+    }
+
+    fn to(id: &str, relation_type: Option<String>) -> Result<Wanted, ApiError> {
+        Ok(Wanted {
+            to: Some(parse_id(id)?),
+            relation_type,
+            ..Wanted::default()
+        })
+    }
+}
+
+/// The relations at one end of an entity of type `entity`.
+fn answer(state: &State, entity: &str, wanted: Wanted, params: &Params, form: Form) -> ApiResult {
+    state.with_core(|core| {
+        let found = select(core, &wanted, &[entity], params);
+        match form {
+            Form::Plain => plain(found),
+            Form::Info => with_names(core, found),
+        }
+    })
+}
+
+type EntityPath = Path<(String, String)>;
+type TypedPath = Path<(String, String, String)>;
+
+/// `GET /api/relations/from/{type}/{id}`.
+pub async fn from(state: State, _: Caller, Path((e, id)): EntityPath, params: Params) -> ApiResult {
+    answer(&state, &e, Wanted::from(&id, None)?, &params, Form::Plain)
+}
+
+/// `GET /api/relations/from/{type}/{id}/{relationType}`.
 pub async fn from_by_type(
     state: State,
-    _caller: Caller,
-    Path((entity, id, relation_type)): Path<(String, String, String)>,
+    _: Caller,
+    Path((e, id, relation_type)): TypedPath,
     params: Params,
 ) -> ApiResult {
-    let wanted = Wanted {
-        from: Some(parse_id(&id)?),
-        relation_type: Some(relation_type),
-        ..Wanted::default()
-    };
-    state.with_core(|core| plain(select(core, &wanted, &[&entity], &params)))
+    let wanted = Wanted::from(&id, Some(relation_type))?;
+    answer(&state, &e, wanted, &params, Form::Plain)
 }
 
-pub async fn to(
-    state: State,
-    _caller: Caller,
-    Path((entity, id)): Path<(String, String)>,
-    params: Params,
-) -> ApiResult {
-    let wanted = Wanted {
-        to: Some(parse_id(&id)?),
-        ..Wanted::default()
-    };
-    state.with_core(|core| plain(select(core, &wanted, &[&entity], &params)))
+/// `GET /api/relations/to/{type}/{id}`.
+pub async fn to(state: State, _: Caller, Path((e, id)): EntityPath, params: Params) -> ApiResult {
+    answer(&state, &e, Wanted::to(&id, None)?, &params, Form::Plain)
 }
 
+/// `GET /api/relations/to/{type}/{id}/{relationType}`.
 pub async fn to_by_type(
     state: State,
-    _caller: Caller,
-    Path((entity, id, relation_type)): Path<(String, String, String)>,
+    _: Caller,
+    Path((e, id, relation_type)): TypedPath,
     params: Params,
 ) -> ApiResult {
-    let wanted = Wanted {
-        to: Some(parse_id(&id)?),
-        relation_type: Some(relation_type),
-        ..Wanted::default()
-    };
-    state.with_core(|core| plain(select(core, &wanted, &[&entity], &params)))
+    let wanted = Wanted::to(&id, Some(relation_type))?;
+    answer(&state, &e, wanted, &params, Form::Plain)
 }
 
+/// `GET /api/relations/info/from/{type}/{id}`.
 pub async fn info_from(
     state: State,
-    _caller: Caller,
-    Path((entity, id)): Path<(String, String)>,
+    _: Caller,
+    Path((e, id)): EntityPath,
     params: Params,
 ) -> ApiResult {
-    let wanted = Wanted {
-        from: Some(parse_id(&id)?),
-        ..Wanted::default()
-    };
-    state.with_core(|core| with_names(core, select(core, &wanted, &[&entity], &params)))
+    answer(&state, &e, Wanted::from(&id, None)?, &params, Form::Info)
 }
 
+/// `GET /api/relations/info/to/{type}/{id}`.
 pub async fn info_to(
     state: State,
-    _caller: Caller,
-    Path((entity, id)): Path<(String, String)>,
+    _: Caller,
+    Path((e, id)): EntityPath,
     params: Params,
 ) -> ApiResult {
-    let wanted = Wanted {
-        to: Some(parse_id(&id)?),
-        ..Wanted::default()
-    };
-    state.with_core(|core| with_names(core, select(core, &wanted, &[&entity], &params)))
+    answer(&state, &e, Wanted::to(&id, None)?, &params, Form::Info)
 }
