@@ -73,6 +73,11 @@ pub struct Device {
 }
 
 impl Device {
+    /// Records a save: optimistic locking's `version` goes up by one.
+    pub fn record_save(&mut self) {
+        self.version = self.version.saturating_add(1);
+    }
+
     /// `additionalInfo.gateway`, read as Jackson's `asBoolean()` does: the string "true"
     /// counts, trimmed but case-sensitive ("TRUE" is not a gateway, §11.1 C9).
     pub fn is_gateway(&self) -> bool {

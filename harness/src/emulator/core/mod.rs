@@ -29,6 +29,7 @@ use self::claims::ClaimRegistration;
 use self::clock::Clock;
 use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
+pub use self::rpc::PersistentRequest;
 use self::rpc::{PersistentRpc, RpcBook, RpcOutcome, RpcStatus};
 use self::session::Session;
 use self::settings::Settings;
@@ -101,17 +102,6 @@ pub struct TenantProfile {
     pub max_devices: u64,
     /// `transportGateway…` and `transportGatewayDevice…`; none by default.
     pub transport_limits: rate_limits::TransportLimits,
-}
-
-/// What a persistent RPC asks for (`POST /api/rpc/...` with `"persistent": true`).
-#[derive(Clone, Debug)]
-pub struct PersistentRequest {
-    pub method: String,
-    pub params: Value,
-    pub oneway: bool,
-    pub expires_at: i64,
-    pub retries: i64,
-    pub additional_info: Value,
 }
 
 /// Why a device could not be created or connected.
@@ -417,7 +407,7 @@ impl Core {
         device.profile_id = profile_id;
         device.label = label;
         device.additional_info = additional_info;
-        device.version = device.version.saturating_add(1);
+        device.record_save();
         let gateway = last_connected_gateway(device);
         self.by_name.remove(&old_name);
         self.by_name.insert(name.to_owned(), id);
@@ -1069,34 +1059,22 @@ impl Core {
     /// device's sessions move on; it is QUEUED until sent, EXPIRED if it never could be.
     pub fn submit_persistent_rpc(&mut self, call: Uuid, device: Uuid, request: PersistentRequest) {
         let now = self.now();
-        let expired = request.expires_at <= now;
-        self.rpc.persistent.insert(
-            call,
-            PersistentRpc {
-                id: call,
-                device,
-                created_time: now,
-                expiration_time: request.expires_at,
-                method: request.method.clone(),
-                params: request.params.clone(),
-                oneway: request.oneway,
-                retries: request.retries,
-                additional_info: request.additional_info,
-                status: if expired {
-                    RpcStatus::Expired
-                } else {
-                    RpcStatus::Queued
-                },
-                response: Value::Null,
-            },
-        );
-        let PersistentRequest {
-            method,
-            params,
-            oneway,
-            expires_at,
-            ..
-        } = request;
+        let status = if request.expires_at <= now {
+            RpcStatus::Expired
+        } else {
+            RpcStatus::Queued
+        };
+        let (method, params) = (request.method.clone(), request.params.clone());
+        let (oneway, expires_at) = (request.oneway, request.expires_at);
+        let record = PersistentRpc {
+            id: call,
+            device,
+            created_time: now,
+            request,
+            status,
+            response: Value::Null,
+        };
+        self.rpc.persistent.insert(call, record);
         self.submit_rpc(call, device, &method, params, oneway, expires_at);
     }
 

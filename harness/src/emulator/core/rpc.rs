@@ -7,16 +7,17 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// ThingsBoard's `RpcStatus` of a persistent RPC.
+use super::entities::entity_id;
+
+/// ThingsBoard's `RpcStatus` of a persistent RPC, the ones the emulator reaches: TIMEOUT (a
+/// direct device's missing PUBACK) and FAILED (its retries used up) are not modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RpcStatus {
     Queued,
     Sent,
     Delivered,
     Successful,
-    Timeout,
     Expired,
-    Failed,
 }
 
 impl RpcStatus {
@@ -26,9 +27,7 @@ impl RpcStatus {
             RpcStatus::Sent => "SENT",
             RpcStatus::Delivered => "DELIVERED",
             RpcStatus::Successful => "SUCCESSFUL",
-            RpcStatus::Timeout => "TIMEOUT",
             RpcStatus::Expired => "EXPIRED",
-            RpcStatus::Failed => "FAILED",
         }
     }
 
@@ -41,18 +40,24 @@ impl RpcStatus {
     }
 }
 
+/// What a persistent RPC asks for (`POST /api/rpc/...` with `"persistent": true`).
+#[derive(Clone, Debug)]
+pub struct PersistentRequest {
+    pub method: String,
+    pub params: Value,
+    pub oneway: bool,
+    pub expires_at: i64,
+    pub retries: i64,
+    pub additional_info: Value,
+}
+
 /// A persistent RPC as `GET /api/rpc/persistent/{rpcId}` shows it.
 #[derive(Clone, Debug)]
 pub struct PersistentRpc {
     pub id: Uuid,
     pub device: Uuid,
     pub created_time: i64,
-    pub expiration_time: i64,
-    pub method: String,
-    pub params: Value,
-    pub oneway: bool,
-    pub retries: i64,
-    pub additional_info: Value,
+    pub request: PersistentRequest,
     pub status: RpcStatus,
     pub response: Value,
 }
@@ -61,27 +66,27 @@ impl PersistentRpc {
     /// ThingsBoard's `Rpc` entity; `request` is the `ToDeviceRpcRequest` it keeps, whose
     /// `params` is the JSON text.
     pub fn to_json(&self, tenant_id: Uuid) -> Value {
-        let entity = |t: &str, id: Uuid| json!({"entityType": t, "id": id.to_string()});
+        let request = &self.request;
         json!({
-            "id": entity("RPC", self.id),
+            "id": entity_id("RPC", self.id),
             "createdTime": self.created_time,
-            "tenantId": entity("TENANT", tenant_id),
-            "deviceId": entity("DEVICE", self.device),
-            "expirationTime": self.expiration_time,
+            "tenantId": entity_id("TENANT", tenant_id),
+            "deviceId": entity_id("DEVICE", self.device),
+            "expirationTime": request.expires_at,
             "request": {
                 "id": self.id.to_string(),
-                "tenantId": entity("TENANT", tenant_id),
-                "deviceId": entity("DEVICE", self.device),
-                "oneway": self.oneway,
-                "expirationTime": self.expiration_time,
-                "body": {"method": self.method, "params": self.params.to_string()},
+                "tenantId": entity_id("TENANT", tenant_id),
+                "deviceId": entity_id("DEVICE", self.device),
+                "oneway": request.oneway,
+                "expirationTime": request.expires_at,
+                "body": {"method": request.method, "params": request.params.to_string()},
                 "persisted": true,
-                "retries": self.retries,
-                "additionalInfo": self.additional_info,
+                "retries": request.retries,
+                "additionalInfo": request.additional_info,
             },
             "response": self.response,
             "status": self.status.as_str(),
-            "additionalInfo": self.additional_info,
+            "additionalInfo": request.additional_info,
         })
     }
 }
@@ -203,8 +208,8 @@ impl RpcBook {
     pub fn expire_persistent(&mut self, now: i64) {
         let mut expired = Vec::new();
         for record in self.persistent.values_mut() {
-            let delivered_oneway = record.oneway && record.status == RpcStatus::Delivered;
-            if record.status.is_open() && !delivered_oneway && record.expiration_time <= now {
+            let delivered_oneway = record.request.oneway && record.status == RpcStatus::Delivered;
+            if record.status.is_open() && !delivered_oneway && record.request.expires_at <= now {
                 record.status = RpcStatus::Expired;
                 expired.push(record.id);
             }
@@ -254,12 +259,14 @@ mod tests {
                 id,
                 device,
                 created_time: 0,
-                expiration_time: 100,
-                method: "m".into(),
-                params: Value::Null,
-                oneway,
-                retries: 0,
-                additional_info: Value::Null,
+                request: PersistentRequest {
+                    method: "m".into(),
+                    params: Value::Null,
+                    oneway,
+                    expires_at: 100,
+                    retries: 0,
+                    additional_info: Value::Null,
+                },
                 status,
                 response: Value::Null,
             },

@@ -298,7 +298,7 @@ pub async fn assign(
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found("device"))?;
         device.customer_id = Some(customer);
-        device.version = device.version.saturating_add(1);
+        device.record_save();
         let device = device.clone();
         Ok(Json(device_json(&device, core.tenant_id)))
     })
@@ -314,7 +314,7 @@ pub async fn unassign(state: State, caller: Caller, Path(id): Path<String>) -> A
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found("device"))?;
         device.customer_id = None;
-        device.version = device.version.saturating_add(1);
+        device.record_save();
         let device = device.clone();
         Ok(Json(device_json(&device, core.tenant_id)))
     })

@@ -95,8 +95,8 @@ async fn call(
             .unwrap_or_else(|| now.saturating_add(timeout));
         if persistent {
             let request = PersistentRequest {
-                method: method.clone(),
-                params: params.clone(),
+                method,
+                params,
                 oneway,
                 expires_at,
                 retries: request.get("retries").and_then(Value::as_i64).unwrap_or(0),
@@ -107,17 +107,15 @@ async fn call(
             };
             core.submit_persistent_rpc(call, device, request);
         } else {
-            core.submit_rpc(call, device, &method, params.clone(), oneway, expires_at);
+            core.submit_rpc(call, device, &method, params, oneway, expires_at);
         }
         Ok::<i64, ApiError>(expires_at.saturating_sub(now).max(0))
     });
     if persistent {
         // Answered at once; the call's status is read with GET /api/rpc/persistent/{rpcId}.
         state.forget_waiter(call);
-        return match deadline_ms {
-            Ok(_) => Ok(Json(serde_json::json!({"rpcId": call.to_string()})).into_response()),
-            Err(error) => Err(error),
-        };
+        deadline_ms?;
+        return Ok(Json(serde_json::json!({"rpcId": call.to_string()})).into_response());
     }
     let deadline_ms = match deadline_ms {
         Ok(ms) => ms,

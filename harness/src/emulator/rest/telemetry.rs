@@ -142,9 +142,7 @@ fn write_attributes(
             "Invalid scope: CLIENT_SCOPE attributes are written by the device",
         ));
     }
-    let text =
-        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    let Some(tbgw_codec::Json::Object(values)) = tbgw_codec::parse_json(text) else {
+    let tbgw_codec::Json::Object(values) = json_body(body, "the attributes")? else {
         return Err(ApiError::bad_request(
             "the attributes must be a JSON object",
         ));
@@ -360,40 +358,51 @@ fn write_timeseries(
     body: &[u8],
 ) -> Result<StatusCode, ApiError> {
     use tbgw_codec::Json as TbJson;
-    let text =
-        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    let items = match tbgw_codec::parse_json(text) {
-        Some(TbJson::Array(items)) => items,
-        Some(object @ TbJson::Object(_)) => vec![object],
+    let items = match json_body(body, "the time series")? {
+        TbJson::Array(items) => items,
+        object @ TbJson::Object(_) => vec![object],
         _ => {
             return Err(ApiError::bad_request(
                 "the time series must be a JSON object or an array of objects",
             ));
         }
     };
+    let entries = items
+        .into_iter()
+        .map(|item| match item {
+            TbJson::Object(object) => Ok(telemetry_entry(object)),
+            _ => Err(ApiError::bad_request(
+                "every time-series element must be an object",
+            )),
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     state.with_core(|core| {
         visible(core, caller, id)?;
         let now = core.now();
-        let data = core.store.device_mut(id);
-        for item in &items {
-            let TbJson::Object(object) = item else {
-                return Err(ApiError::bad_request(
-                    "every time-series element must be an object",
-                ));
-            };
-            let ts_and_values = match (object.get("ts"), object.get("values")) {
-                (Some(TbJson::Number(ts)), Some(TbJson::Object(values))) => {
-                    (ts.as_i64().unwrap_or(now), values)
-                }
-                _ => (now, object),
-            };
-            let (ts, values) = ts_and_values;
-            for (key, value) in values.iter() {
-                if let Ok(Some(typed)) = tbgw_codec::value::tb_type(value) {
-                    data.put_timeseries(key, ts, typed);
-                }
-            }
-        }
+        core.store.device_mut(id).put_telemetry(&entries, now);
         Ok(StatusCode::OK)
     })
+}
+
+/// `{"ts", "values"}` with its own time (the server's if `ts` is not an integer), or a flat
+/// object stamped with the server's.
+fn telemetry_entry(object: tbgw_codec::Object) -> tbgw_codec::TelemetryEntry {
+    use tbgw_codec::Json as TbJson;
+    let (ts, values) = match (object.get("ts"), object.get("values")) {
+        (Some(TbJson::Number(ts)), Some(TbJson::Object(values))) => (ts.as_i64(), values.clone()),
+        _ => (None, object),
+    };
+    tbgw_codec::TelemetryEntry {
+        ts,
+        values,
+        metadata: None,
+    }
+}
+
+/// A request body as JSON, or a 400 naming what it should have been.
+fn json_body(body: &[u8], what: &str) -> Result<tbgw_codec::Json, ApiError> {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(tbgw_codec::parse_json)
+        .ok_or_else(|| ApiError::bad_request(format!("{what} must be JSON (UTF-8)")))
 }
