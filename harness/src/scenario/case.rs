@@ -293,6 +293,7 @@ impl<'a> CaseRun<'a> {
                 Step::DeleteDevice(s) => self.delete_device(s).await,
                 Step::DeviceLimit(s) => self.device_limit(s).await,
                 Step::RateLimits(s) => self.rate_limits(s).await,
+                Step::Idle(s) => self.idle(s).await,
             };
             if let Err(error) = result {
                 let step_name = format!("{} (step {})", step.value.verb(), index + 1);

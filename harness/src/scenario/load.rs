@@ -401,6 +401,11 @@ fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
                 errors.push(at(format!("qos {} is not an MQTT QoS (0, 1 or 2)", p.qos)));
             }
         }
+        if matches!(step.value, Step::Idle(_)) && !scenario.timers {
+            errors.push(at(
+                "idle waits for ThingsBoard's timers (10 minutes on a real server): the case needs `timers: true`".into(),
+            ));
+        }
         if let Step::Subscribe(s) = &step.value
             && s.expect.as_ref().is_some_and(|e| e.len() != s.topics.len())
         {
@@ -566,5 +571,18 @@ mod tests {
         let errors = validate("x.yaml", &scenario);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 7);
+    }
+
+    #[test]
+    fn idle_outside_a_timers_case_is_refused_with_its_line() {
+        let head = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\n";
+        let steps = "steps:\n  - connect: {}\n  - idle: {past: session_inactivity}\n";
+        let plain = parse_scenario("x.yaml", &format!("{head}{steps}")).unwrap();
+        let errors = validate("x.yaml", &plain);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 7);
+        assert!(errors[0].message.contains("timers: true"), "{}", errors[0]);
+        let timed = parse_scenario("x.yaml", &format!("{head}timers: true\n{steps}")).unwrap();
+        assert!(validate("x.yaml", &timed).is_empty());
     }
 }

@@ -321,6 +321,10 @@ pub enum Step {
     /// Set the tenant profile's gateway transport rate limits (as the system administrator)
     /// for this case; restored afterwards. A case with this step runs alone.
     RateLimits(RateLimits),
+    /// Stay connected, sending PINGREQ, until the platform's transport sessions have expired
+    /// (`transport.sessions.inactivity_timeout` and its check): the gateway's own session is
+    /// kept alive, its quiet sub-devices are not. Only in `timers: true` cases.
+    Idle(Idle),
 }
 
 impl Step {
@@ -347,6 +351,7 @@ impl Step {
             Step::DeleteDevice(_) => "delete_device",
             Step::DeviceLimit(_) => "device_limit",
             Step::RateLimits(_) => "rate_limits",
+            Step::Idle(_) => "idle",
         }
     }
 }
@@ -785,6 +790,24 @@ pub struct DeviceRef {
 }
 
 /// The tenant profile's gateway transport rate limits, under ThingsBoard's own names, each
+/// How long an `idle` step stays connected.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Idle {
+    #[serde(default = "gateway_session")]
+    pub session: String,
+    /// What to outlast: `session_inactivity`, the platform's session inactivity timeout and
+    /// two of its expiry checks (600 s + 6 s on a default ThingsBoard; seconds on the
+    /// embedded target's timer emulator).
+    pub past: IdlePast,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdlePast {
+    SessionInactivity,
+}
+
 /// `"count:seconds,count:seconds"`; the ones not given are left as they are.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

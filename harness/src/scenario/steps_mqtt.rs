@@ -4,12 +4,13 @@
 
 use serde_json::Value;
 use tbgw_codec::ReasonCode;
+use tokio::time::Instant;
 
 use super::case::{CaseRun, DEFAULT_QUIET, DEFAULT_WITHIN, StepError, StepResult, fail};
 use super::matcher::{self, Objects};
 use super::model::{
-    Answer, Connect, ExpectDisconnect, ExpectMessage, ExpectNoMessage, PubAckExpect, Publish,
-    SessionRef, Subscribe, Unsubscribe, Who, Within,
+    Answer, Connect, ExpectDisconnect, ExpectMessage, ExpectNoMessage, Idle, IdlePast,
+    PubAckExpect, Publish, SessionRef, Subscribe, Unsubscribe, Who, Within,
 };
 use crate::mqtt::Version;
 use crate::mqtt::client::{Connection, Inbox};
@@ -682,6 +683,37 @@ impl CaseRun<'_> {
             }
         };
         self.note(line);
+        Ok(())
+    }
+
+    /// Stays connected until the platform's quiet sessions have expired, sending PINGREQ
+    /// eight times over so that this session itself is never quiet; its closing is a failure.
+    pub async fn idle(&mut self, step: &Idle) -> StepResult {
+        let IdlePast::SessionInactivity = step.past;
+        let total = self.platform.sessions_expire_after;
+        let until = Instant::now() + total;
+        let session = self.session(&step.session)?;
+        let closed = |inbox: &mut Inbox| inbox.closed.clone();
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            session
+                .send(&Outgoing::PingReq)
+                .await
+                .map_err(StepError::Error)?;
+            if let Some(how) = session.wait_for((now + total / 8).min(until), closed).await {
+                return Err(fail(
+                    "the session stays open while it sends PINGREQ",
+                    format!("the connection closed: {how}"),
+                ));
+            }
+        }
+        self.note(format!(
+            "{} idles past the session inactivity timeout, sending PINGREQ",
+            step.session
+        ));
         Ok(())
     }
 

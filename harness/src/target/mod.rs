@@ -46,6 +46,14 @@ pub struct TargetOptions {
     pub container: ContainerOptions,
 }
 
+/// `transport.sessions.inactivity_timeout` plus two `report_timeout` checks.
+fn sessions_expire_after(settings: &Settings) -> Duration {
+    let ms = settings
+        .session_inactivity_timeout_ms
+        .saturating_add(settings.session_report_timeout_ms.saturating_mul(2));
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// A platform ready for cases: its MQTT address and its REST API.
 pub struct Platform {
     pub kind: TargetKind,
@@ -55,12 +63,16 @@ pub struct Platform {
     _emulator: Option<Emulator>,
     /// The container of `--target container`, removed by [`Platform::stop`].
     pub container: Option<Running>,
+    /// When a quiet transport session has surely expired: the inactivity timeout and two
+    /// expiry checks. The embedded emulator's own settings; ThingsBoard's defaults elsewhere.
+    pub sessions_expire_after: Duration,
 }
 
 impl Platform {
     /// An in-process emulator with these settings.
     pub async fn embedded(settings: Settings) -> Result<Platform, String> {
         let mut emulator_options = Options::ephemeral();
+        let sessions_expire_after = sessions_expire_after(&settings);
         emulator_options.config.settings = settings;
         let emulator = Emulator::start(emulator_options)
             .await
@@ -75,6 +87,7 @@ impl Platform {
             rest: Arc::new(rest),
             _emulator: Some(emulator),
             container: None,
+            sessions_expire_after,
         })
     }
 
@@ -98,6 +111,7 @@ impl Platform {
                     rest: Arc::new(rest),
                     _emulator: None,
                     container: Some(running),
+                    sessions_expire_after: sessions_expire_after(&Settings::default()),
                 })
             }
             TargetKind::Remote => {
@@ -119,6 +133,7 @@ impl Platform {
                     rest: Arc::new(rest),
                     _emulator: None,
                     container: None,
+                    sessions_expire_after: sessions_expire_after(&Settings::default()),
                 })
             }
         }
