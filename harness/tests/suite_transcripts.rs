@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use regex::Regex;
-use tbgw_harness::report::failure_text;
+use tbgw_harness::report::{failure_text, normalize};
 use tbgw_harness::scenario::load;
 use tbgw_harness::scenario::outcome::Verdict;
 use tbgw_harness::scenario::runner::{self, RunOptions};
@@ -14,42 +13,6 @@ use tbgw_harness::target::{Platform, TargetKind, TargetOptions};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// Ids and server times differ from run to run; fixed timestamps written in scenarios
-/// (years away from now) stay.
-struct Normalizer {
-    uuid: Regex,
-    millis: Regex,
-    now_ms: i64,
-}
-
-impl Normalizer {
-    fn new() -> Normalizer {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-        Normalizer {
-            uuid: Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-                .expect("uuid regex"),
-            millis: Regex::new(r"\b1\d{12}\b").expect("ts regex"),
-            now_ms,
-        }
-    }
-
-    fn line(&self, line: &str) -> String {
-        let line = self.uuid.replace_all(line, "[uuid]");
-        self.millis
-            .replace_all(&line, |c: &regex::Captures| {
-                let value: i64 = c[0].parse().unwrap_or(0);
-                if (value - self.now_ms).abs() < 10 * 86_400_000 {
-                    "[ts]".to_owned()
-                } else {
-                    c[0].to_owned()
-                }
-            })
-            .into_owned()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +68,8 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
         bad.join("\n")
     );
 
-    let normalizer = Normalizer::new();
+    // Ids and server times differ from run to run; fixed timestamps written in scenarios stay.
+    let now_ms = normalize::now_ms();
     for result in &results {
         let mut text = format!(
             "{} under MQTT {} ({} profile): {}\n",
@@ -115,7 +79,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
             result.verdict.as_str()
         );
         for line in &result.transcript {
-            text.push_str(&normalizer.line(line));
+            text.push_str(&normalize::line(line, now_ms));
             text.push('\n');
         }
         let name = format!("{}@{}", result.id.replace('/', "__"), result.mqtt);

@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::common::{ReportArgs, SelectArgs, TimingArgs, positive};
+use super::common::{BaselineArgs, ReportArgs, SelectArgs, TimingArgs, positive};
 use super::run::usage;
 use crate::gateway::load;
 use crate::gateway::runner::{self, CheckOptions, Event};
 use crate::process::interrupt::{Caught, Interrupt};
+use crate::report::baseline::Baseline;
 use crate::report::{self, Summary, console};
 use crate::{errln, exit, outln};
 
@@ -30,6 +31,8 @@ pub struct CheckGatewayArgs {
     strict: bool,
     #[command(flatten)]
     reports: ReportArgs,
+    #[command(flatten)]
+    baseline: BaselineArgs,
     #[command(flatten)]
     timing: TimingArgs,
     /// Seconds the gateway has to connect.
@@ -77,6 +80,10 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
         Ok(filter) => filter,
         Err(e) => return usage(COMMAND, &e),
     };
+    let baseline = match args.baseline.load(TOOL) {
+        Ok(baseline) => baseline,
+        Err(e) => return usage(COMMAND, &e),
+    };
     let mut cases = match load::load(&args.paths) {
         Ok(cases) => cases,
         Err(errors) => {
@@ -118,14 +125,17 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
             return exit::code(exit::TARGET_FAILED);
         }
     };
-    runtime.block_on(check(args, cases, connect_timeout, grace))
+    runtime.block_on(check(args, cases, connect_timeout, grace, baseline))
 }
+
+const TOOL: &str = "tbgw check-gateway";
 
 async fn check(
     args: CheckGatewayArgs,
     cases: Vec<load::GatewayCaseFile>,
     connect_timeout: std::time::Duration,
     grace: std::time::Duration,
+    baseline: Option<Baseline>,
 ) -> ExitCode {
     let interrupt = Interrupt::listen();
     let options = CheckOptions {
@@ -194,13 +204,38 @@ async fn check(
             elapsed
         )
     );
-    let mut code = super::run::exit_code(&summary, false);
+    // A gateway's own messages differ from run to run: its baseline pins verdicts only.
+    let recorded = report::baseline::record(&check.results, TOOL, false, 0);
+    let mut baseline_failed = false;
+    let compared = match check.interrupted {
+        Some(_) => None,
+        None => {
+            let filter = args.select.matcher().ok().flatten();
+            let selected = |id: &str, _: &str| filter.as_ref().is_none_or(|f| f.is_match(id));
+            match args.baseline.finish(baseline.as_ref(), &recorded, selected) {
+                Ok(compared) => compared,
+                Err(e) => {
+                    errln!("tbgw check-gateway: {e}");
+                    baseline_failed = true;
+                    None
+                }
+            }
+        }
+    };
+    if let Some(compared) = &compared {
+        console::print_drift(compared);
+    }
+    let mut code = super::run::exit_code(&summary, false, compared.as_ref());
+    if baseline_failed {
+        code = code.max(exit::TARGET_FAILED);
+    }
     let meta = report::RunMeta {
-        tool: "tbgw check-gateway",
+        tool: TOOL,
         target: "check-gateway",
         elapsed,
         stale: &[],
         interrupted: check.interrupted.map(Caught::name),
+        baseline: compared.as_ref(),
     };
     for e in report::write_files(&check.results, &meta, &args.reports) {
         errln!("tbgw check-gateway: {e}");

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use globset::{Glob, GlobMatcher};
 
+use crate::report::baseline::{self, Baseline, Compared};
 use crate::scenario::model::User;
 use crate::target::container::{ContainerOptions, Preset};
 use crate::target::rest::Credentials;
@@ -49,16 +50,36 @@ pub struct ReportArgs {
     /// standard output).
     #[arg(long, value_name = "FILE", value_parser = ReportPath::parse)]
     pub json: Option<ReportPath>,
+    /// Write an HTML report to FILE (- for standard output): one self-contained page with
+    /// every case's exchange as a sequence diagram, readable offline.
+    #[arg(long, value_name = "FILE", value_parser = ReportPath::parse)]
+    pub html: Option<ReportPath>,
 }
 
 impl ReportArgs {
-    /// Both reports cannot share standard output, and a file must be writable before an
+    fn all(&self) -> [(&'static str, &Option<ReportPath>); 3] {
+        [
+            ("--junit", &self.junit),
+            ("--json", &self.json),
+            ("--html", &self.html),
+        ]
+    }
+
+    /// Two reports cannot share standard output, and a file must be writable before an
     /// hour of cases runs.
     pub fn check(&self) -> Result<(), String> {
-        if self.junit == Some(ReportPath::Stdout) && self.json == Some(ReportPath::Stdout) {
-            return Err("--junit - and --json - cannot both write to standard output; give one of them a file".into());
+        let on_stdout: Vec<&str> = self
+            .all()
+            .iter()
+            .filter(|(_, path)| **path == Some(ReportPath::Stdout))
+            .map(|(flag, _)| *flag)
+            .collect();
+        if let [first, second, ..] = on_stdout[..] {
+            return Err(format!(
+                "{first} - and {second} - cannot both write to standard output; give one of them a file"
+            ));
         }
-        for (flag, path) in [("--junit", &self.junit), ("--json", &self.json)] {
+        for (flag, path) in self.all() {
             if let Some(ReportPath::File(path)) = path {
                 writable(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
             }
@@ -68,11 +89,59 @@ impl ReportArgs {
 
     /// Whether a report takes standard output (the console then writes to standard error).
     pub fn uses_stdout(&self) -> bool {
-        self.junit == Some(ReportPath::Stdout) || self.json == Some(ReportPath::Stdout)
+        self.all()
+            .iter()
+            .any(|(_, path)| **path == Some(ReportPath::Stdout))
     }
 }
 
-/// Whether `path` can be written, without truncating or leaving a file that was not there.
+#[derive(Clone, Debug, Default, Args)]
+pub struct BaselineArgs {
+    /// Compare the run with a baseline recorded earlier: a changed verdict or answer, a new
+    /// or a vanished case is drift (exit 4); failures the baseline records are not.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record this run as a baseline in FILE (after the comparison, when it is also the
+    /// --baseline).
+    #[arg(long, value_name = "FILE")]
+    pub update_baseline: Option<PathBuf>,
+}
+
+impl BaselineArgs {
+    /// The baseline to compare with, read before anything runs; the recording's file must
+    /// be writable.
+    pub fn load(&self, tool: &str) -> Result<Option<Baseline>, String> {
+        if let Some(path) = &self.update_baseline {
+            writable(path).map_err(|e| format!("--update-baseline {}: {e}", path.display()))?;
+        }
+        self.baseline
+            .as_deref()
+            .map(|path| baseline::read(path, tool))
+            .transpose()
+    }
+
+    /// After the run: compares with `old` (cases `selected` by id and profile were meant to
+    /// run) and records the run when asked. The error names the file.
+    pub fn finish(
+        &self,
+        old: Option<&Baseline>,
+        recorded: &Baseline,
+        selected: impl Fn(&str, &str) -> bool,
+    ) -> Result<Option<Compared>, String> {
+        let compared = match (old, &self.baseline) {
+            (Some(old), Some(path)) => Some(Compared {
+                baseline: path.display().to_string(),
+                drift: baseline::compare(old, recorded, selected),
+            }),
+            _ => None,
+        };
+        if let Some(path) = &self.update_baseline {
+            baseline::write(path, recorded)?;
+        }
+        Ok(compared)
+    }
+}
+
 fn writable(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err("is a folder; name a file".into());
@@ -446,7 +515,7 @@ mod tests {
     fn an_unwritable_report_path_is_found_before_anything_runs() {
         let reports = ReportArgs {
             junit: Some(ReportPath::File("/nonexistent-dir/x.xml".into())),
-            json: None,
+            ..ReportArgs::default()
         };
         assert!(
             reports
@@ -456,8 +525,12 @@ mod tests {
         );
         let both = ReportArgs {
             junit: Some(ReportPath::Stdout),
-            json: Some(ReportPath::Stdout),
+            html: Some(ReportPath::Stdout),
+            ..ReportArgs::default()
         };
-        assert!(both.check().is_err());
+        assert_eq!(
+            both.check().unwrap_err(),
+            "--junit - and --html - cannot both write to standard output; give one of them a file"
+        );
     }
 }

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::common::{ReportArgs, SelectArgs, TargetArgs, TimingArgs};
+use super::common::{BaselineArgs, ReportArgs, SelectArgs, TargetArgs, TimingArgs};
 use crate::process::interrupt::{self, Caught, Interrupt};
-use crate::report::{self, Summary, console};
+use crate::report::baseline::{Baseline, Compared};
+use crate::report::{self, Summary, console, normalize};
 use crate::scenario::load::{self, Suite};
 use crate::scenario::model::Profile;
 use crate::scenario::outcome::Verdict;
@@ -30,6 +31,8 @@ pub struct RunArgs {
     profile: Option<Profile>,
     #[command(flatten)]
     reports: ReportArgs,
+    #[command(flatten)]
+    baseline: BaselineArgs,
     #[command(flatten)]
     timing: TimingArgs,
     /// Cases running at once (at least 1).
@@ -106,6 +109,10 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(suite) => suite,
         Err(code) => return code,
     };
+    let baseline = match args.baseline.load(TOOL) {
+        Ok(baseline) => baseline,
+        Err(e) => return usage("run", &e),
+    };
     let planned = runner::plan(&suite, filter.as_ref(), args.profile);
     if planned.is_empty() {
         return usage("run", "no case matches (see `tbgw list`)");
@@ -132,16 +139,20 @@ pub fn run(args: RunArgs) -> ExitCode {
             return exit::code(exit::TARGET_FAILED);
         }
     };
-    runtime.block_on(run_suite(args, suite, planned, stale))
+    runtime.block_on(run_suite(args, suite, planned, stale, baseline))
 }
+
+const TOOL: &str = "tbgw run";
 
 async fn run_suite(
     args: RunArgs,
     suite: Suite,
     planned: Vec<runner::Planned>,
     stale: Vec<String>,
+    baseline: Option<Baseline>,
 ) -> ExitCode {
     let interrupt = Interrupt::listen();
+    let started_ms = normalize::now_ms();
     let started = Instant::now();
     let kind = args.target.target;
     let target_options = args.target.options();
@@ -238,16 +249,38 @@ async fn run_suite(
         "\n{}",
         console::summary_line(&summary, kind.as_str(), elapsed)
     );
-    let mut code = exit_code(&summary, !stale.is_empty());
+    let filter = args.select.matcher().ok().flatten();
+    let selected = |id: &str, profile: &str| {
+        filter.as_ref().is_none_or(|f| f.is_match(id))
+            && args.profile.is_none_or(|p| p.as_str() == profile)
+    };
+    let recorded = report::baseline::record(&results, TOOL, true, started_ms);
+    // An interrupted run is neither compared nor recorded: its missing cases are not drift.
+    let compared = match caught {
+        Some(_) => None,
+        None => match args.baseline.finish(baseline.as_ref(), &recorded, selected) {
+            Ok(compared) => compared,
+            Err(e) => {
+                errln!("tbgw run: {e}");
+                stop_failed = true;
+                None
+            }
+        },
+    };
+    if let Some(compared) = &compared {
+        console::print_drift(compared);
+    }
+    let mut code = exit_code(&summary, !stale.is_empty(), compared.as_ref());
     if stop_failed {
         code = code.max(exit::TARGET_FAILED);
     }
     let meta = report::RunMeta {
-        tool: "tbgw run",
+        tool: TOOL,
         target: kind.as_str(),
         elapsed,
         stale: &stale,
         interrupted: caught.map(Caught::name),
+        baseline: compared.as_ref(),
     };
     for e in report::write_files(&results, &meta, &args.reports) {
         errln!("tbgw run: {e}");
@@ -257,10 +290,17 @@ async fn run_suite(
 }
 
 /// 3 when the infrastructure failed, else 1 on failures, else 4 on an XPASS or a stale
-/// deviation entry, else 0.
-pub fn exit_code(summary: &Summary, stale: bool) -> u8 {
+/// deviation entry, else 0. Compared with a baseline, the baseline decides instead of the
+/// verdicts: 4 on any drift (or a stale entry), else 0, so that known failures pass.
+pub fn exit_code(summary: &Summary, stale: bool, compared: Option<&Compared>) -> u8 {
     if summary.errors > 0 {
         exit::TARGET_FAILED
+    } else if let Some(compared) = compared {
+        if compared.drift.is_empty() && !stale {
+            exit::OK
+        } else {
+            exit::DRIFT
+        }
     } else if summary.failed > 0 {
         exit::FAILURES
     } else if summary.xpass > 0 || stale {

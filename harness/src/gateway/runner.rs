@@ -17,7 +17,7 @@ use crate::mqtt::Version;
 use crate::mqtt::wirelog::{Direction, WireEntry};
 use crate::process::group::{self, EndedBy, ProcessGroup, Stopped};
 use crate::process::interrupt::{Caught, Interrupt};
-use crate::scenario::outcome::{CaseResult, Failure, Verdict, now_unix_ms};
+use crate::scenario::outcome::{CaseResult, Failure, OutputLine, Verdict, now_unix_ms};
 use crate::scenario::vars::Vars;
 use crate::target::rest::{self, RestClient};
 
@@ -309,6 +309,7 @@ fn base_result(
         note: None,
         transcript: Vec::new(),
         wire: Vec::new(),
+        output: Vec::new(),
     }
 }
 
@@ -515,11 +516,25 @@ async fn run_case(
     }
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     result.wire = stage.observer.read(|o| gateway_wire(o, wire_from, started));
+    result.output = case_output(process, output_from, started);
     if let Some(f) = &mut result.failure {
         f.wire_at_failure = result.wire.len();
     }
     result.transcript = run.transcript;
     result
+}
+
+/// What the gateway printed during a case, on the wire log's clock (the last lines, as many
+/// as the process keeps).
+fn case_output(process: &ProcessGroup, from: usize, started: Instant) -> Vec<OutputLine> {
+    let (lines, _) = process.output.timed_since(from, usize::MAX);
+    lines
+        .into_iter()
+        .map(|(at, text)| OutputLine {
+            at_ms: u64::try_from(at.saturating_duration_since(started).as_millis()).unwrap_or(0),
+            text,
+        })
+        .collect()
 }
 
 /// Every packet between the gateway and the platform during a case, in order: `→` sent by

@@ -37,7 +37,8 @@ pub const COMMAND_NOT_EXECUTABLE: i32 = 126;
 /// The command's output so far: stdout and stderr interleaved as they arrived.
 #[derive(Clone)]
 pub struct Output {
-    lines: Arc<Mutex<VecDeque<String>>>,
+    /// The kept lines, with when each arrived.
+    lines: Arc<Mutex<VecDeque<(Instant, String)>>>,
     /// Every line, also those no longer kept in memory (`--gateway-log`).
     log: Option<Arc<Mutex<std::fs::File>>>,
     /// How many lines arrived in all (kept or not), to wait on.
@@ -77,7 +78,7 @@ impl Output {
             if lines.len() == KEPT_LINES {
                 lines.pop_front();
             }
-            lines.push_back(line);
+            lines.push_back((Instant::now(), line));
         }
         self.count.send_modify(|n| *n += 1);
     }
@@ -91,17 +92,23 @@ impl Output {
     pub fn last(&self, n: usize) -> Vec<String> {
         let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
         let skip = lines.len().saturating_sub(n);
-        lines.into_iter().skip(skip).collect()
+        lines.into_iter().skip(skip).map(|(_, line)| line).collect()
     }
 
     /// The lines that arrived after the first `from` (as counted by [`Output::count`]), at
     /// most `max` of them, the last ones; with how many were left out before them.
     pub fn since(&self, from: usize, max: usize) -> (Vec<String>, usize) {
+        let (lines, left_out) = self.timed_since(from, max);
+        (lines.into_iter().map(|(_, line)| line).collect(), left_out)
+    }
+
+    /// [`Output::since`] with when each line arrived.
+    pub fn timed_since(&self, from: usize, max: usize) -> (Vec<(Instant, String)>, usize) {
         let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
         let total = self.count();
         let first_kept = total - lines.len();
         let wanted = total.saturating_sub(from);
-        let available: Vec<String> = lines
+        let available: Vec<(Instant, String)> = lines
             .into_iter()
             .skip(from.saturating_sub(first_kept))
             .collect();

@@ -119,6 +119,32 @@ pub fn print_end(results: &[CaseResult], interrupted: Option<(&str, usize)>) {
     }
 }
 
+/// The drift from `--baseline`, old and new side by side, or that there is none.
+pub fn print_drift(compared: &super::baseline::Compared) {
+    outln!("{}", drift_text(compared));
+}
+
+pub fn drift_text(compared: &super::baseline::Compared) -> String {
+    if compared.drift.is_empty() {
+        return format!("\nno drift from the baseline {}", compared.baseline);
+    }
+    let mut out = format!(
+        "\nDRIFT from the baseline {} ({} change(s)):",
+        compared.baseline,
+        compared.drift.len()
+    );
+    for drift in &compared.drift {
+        out.push_str(&format!("\n  {}: {}", drift.case, drift.kind.as_str()));
+        if !drift.was.is_empty() {
+            out.push_str(&format!("\n    was: {}", drift.was));
+        }
+        if !drift.now.is_empty() {
+            out.push_str(&format!("\n    now: {}", drift.now));
+        }
+    }
+    out
+}
+
 pub fn summary_line(summary: &Summary, target: &str, elapsed: Duration) -> String {
     summary_line_of("tbgw run", "case runs against", summary, target, elapsed)
 }

@@ -16,6 +16,9 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted_by: Option<&'a str>,
     stale_deviations: &'a [String],
+    /// The comparison with `--baseline`, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a super::baseline::Compared>,
     cases: Vec<JsonCase<'a>>,
 }
 
@@ -36,6 +39,7 @@ pub fn render(results: &[CaseResult], meta: &RunMeta<'_>) -> Result<String, Stri
         summary: Summary::of(results),
         interrupted_by: meta.interrupted,
         stale_deviations: meta.stale,
+        baseline: meta.baseline,
         cases: results
             .iter()
             .map(|case| JsonCase {

@@ -32,9 +32,32 @@ pub fn render(results: &[CaseResult], meta: &RunMeta<'_>) -> Result<String, Stri
     let mut report = Report::new("tbgw");
     report.set_time(meta.elapsed);
     report.add_test_suite(suite);
+    if let Some(compared) = meta.baseline {
+        report.add_test_suite(drift_suite(compared));
+    }
     report
         .to_string()
         .map_err(|e| format!("cannot write the JUnit report: {e}"))
+}
+
+/// The comparison with `--baseline`: a failed testcase per drift, so CI shows each change.
+fn drift_suite(compared: &super::baseline::Compared) -> TestSuite {
+    let mut suite = TestSuite::new(format!("baseline {}", compared.baseline));
+    for drift in &compared.drift {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_type("DRIFT");
+        status.set_message(one_line(&drift.summary()));
+        status.set_description(format!("was: {}\nnow: {}", drift.was, drift.now));
+        let mut case = TestCase::new(format!("drift: {}", drift.case), status);
+        case.set_classname("baseline");
+        case.add_properties([
+            Property::new("drift", drift.kind.as_str()),
+            Property::new("was", drift.was.as_str()),
+            Property::new("now", drift.now.as_str()),
+        ]);
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 fn test_case(r: &CaseResult) -> TestCase {

@@ -1,14 +1,18 @@
 //! Reports of a run: the console, JUnit XML and JSON, all from the same results.
 
+pub mod baseline;
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
+pub mod normalize;
 pub mod refs;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::mqtt::wirelog::{Direction, WireEntry};
 use crate::scenario::outcome::{CaseResult, Verdict};
 
 /// What the reports say about the run besides its cases.
@@ -20,6 +24,8 @@ pub struct RunMeta<'a> {
     pub stale: &'a [String],
     /// The signal that stopped the run early, if one did.
     pub interrupted: Option<&'a str>,
+    /// The comparison with `--baseline`, when one was given.
+    pub baseline: Option<&'a baseline::Compared>,
 }
 
 /// Writes the JUnit and JSON reports asked for (a file, or standard output for `-`); every
@@ -48,6 +54,11 @@ pub fn write_files(
     }
     if let Some(path) = &reports.json
         && let Err(e) = write(path, json::render(results, meta))
+    {
+        errors.push(e);
+    }
+    if let Some(path) = &reports.html
+        && let Err(e) = write(path, Ok(html::render(results, meta)))
     {
         errors.push(e);
     }
@@ -141,9 +152,9 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
 pub const WIRE_LEGEND: &str = "→ sent by tbgw, ← received by tbgw, ⇄ a REST call";
 
 /// Whether an entry is a message the platform (tbgw) sent a gateway under test.
-fn is_stimulus(entry: &crate::mqtt::wirelog::WireEntry) -> bool {
+pub fn is_stimulus(entry: &WireEntry) -> bool {
     entry.channel.starts_with("gateway")
-        && entry.direction == crate::mqtt::wirelog::Direction::Sent
+        && entry.direction == Direction::Sent
         && entry.text.starts_with("PUBLISH")
 }
 
@@ -167,19 +178,64 @@ fn shape(text: &str) -> String {
 }
 
 /// An acknowledgement tbgw sent, which belongs to the run of messages around it.
-fn is_our_ack(entry: &crate::mqtt::wirelog::WireEntry) -> bool {
-    entry.direction == crate::mqtt::wirelog::Direction::Sent && entry.text.starts_with("PUBACK")
+fn is_our_ack(entry: &WireEntry) -> bool {
+    entry.direction == Direction::Sent && entry.text.starts_with("PUBACK")
 }
 
 /// The longest cycle of messages a gateway repeats that folds (two devices' telemetry
 /// alternating is a cycle of 2).
 const MAX_CYCLE: usize = 4;
 
-/// Wire lines with runs folded: identical entries (REST polls) become one line, and a
-/// gateway repeating a cycle of messages of the same shape (its telemetry, with tbgw's
-/// PUBACKs between them) shows one cycle and a count; long lines are cut. Each line says
-/// whether it is a stimulus (see [`is_stimulus`]).
-fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<(String, bool)> {
+/// A run of wire entries as reports show it.
+pub enum Folded<'w> {
+    /// One entry, or the same entry `times` times in a row (REST polls), the last at `until_ms`.
+    Entry {
+        entry: &'w WireEntry,
+        times: usize,
+        until_ms: u64,
+    },
+    /// A gateway repeating a cycle of messages of the same shape: the first cycle, and how
+    /// many times it ran in all.
+    Cycle {
+        cycle: Vec<&'w WireEntry>,
+        times: usize,
+        until_ms: u64,
+    },
+}
+
+/// Wire entries with runs folded: identical entries (REST polls) become one, and a gateway
+/// repeating a cycle of messages of the same shape (its telemetry, with tbgw's PUBACKs
+/// between them) shows one cycle and a count.
+pub fn fold(entries: &[WireEntry]) -> Vec<Folded<'_>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        if let Some((cycle, end, times)) = repeated_cycle(entries, i) {
+            out.push(Folded::Cycle {
+                cycle,
+                times,
+                until_ms: entries[end - 1].at_ms,
+            });
+            i = end;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].text == entries[i].text {
+            j += 1;
+        }
+        out.push(Folded::Entry {
+            entry: &entries[i],
+            times: j - i,
+            until_ms: entries[j - 1].at_ms,
+        });
+        i = j;
+    }
+    out
+}
+
+/// Folded wire lines for the console, long lines cut; each says whether it is a stimulus
+/// (see [`is_stimulus`]).
+fn collapsed(entries: &[WireEntry]) -> Vec<(String, bool)> {
     let cut = |mut line: String| {
         if line.chars().count() > 240 {
             line = format!("{}…", line.chars().take(240).collect::<String>());
@@ -187,39 +243,37 @@ fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<(String, bool)>
         line
     };
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < entries.len() {
-        let head = &entries[i];
-        if let Some((cycle, end, times)) = repeated_cycle(entries, i) {
-            for entry in &cycle {
-                out.push((cut(entry.line()), false));
+    for folded in fold(entries) {
+        match folded {
+            Folded::Cycle {
+                cycle,
+                times,
+                until_ms,
+            } => {
+                for entry in &cycle {
+                    out.push((cut(entry.line()), false));
+                }
+                out.push((
+                    format!(
+                        "… the same {} message(s) {} more time(s) (numbers aside), until +{until_ms}ms",
+                        cycle.len(),
+                        times - 1,
+                    ),
+                    false,
+                ));
             }
-            out.push((
-                format!(
-                    "… the same {} message(s) {} more time(s) (numbers aside), until +{}ms",
-                    cycle.len(),
-                    times - 1,
-                    entries[end - 1].at_ms
-                ),
-                false,
-            ));
-            i = end;
-            continue;
+            Folded::Entry {
+                entry,
+                times,
+                until_ms,
+            } => {
+                let mut line = cut(entry.line());
+                if times > 1 {
+                    line.push_str(&format!("  (×{times}, until +{until_ms}ms)"));
+                }
+                out.push((line, is_stimulus(entry)));
+            }
         }
-        let mut j = i + 1;
-        while j < entries.len() && entries[j].text == head.text {
-            j += 1;
-        }
-        let mut line = cut(head.line());
-        if j - i > 1 {
-            line.push_str(&format!(
-                "  (×{}, until +{}ms)",
-                j - i,
-                entries[j - 1].at_ms
-            ));
-        }
-        out.push((line, is_stimulus(head)));
-        i = j;
     }
     out
 }
@@ -227,13 +281,9 @@ fn collapsed(entries: &[crate::mqtt::wirelog::WireEntry]) -> Vec<(String, bool)>
 /// At `start`, a gateway's messages repeating a cycle at least twice (tbgw's acks between
 /// them ignored): the cycle's first occurrence, where the run ends, and how many times it
 /// ran. The cycle that covers the most entries wins.
-fn repeated_cycle(
-    entries: &[crate::mqtt::wirelog::WireEntry],
-    start: usize,
-) -> Option<(Vec<&crate::mqtt::wirelog::WireEntry>, usize, usize)> {
-    let from_gateway = |e: &crate::mqtt::wirelog::WireEntry| {
-        e.channel.starts_with("gateway") && e.direction == crate::mqtt::wirelog::Direction::Received
-    };
+fn repeated_cycle(entries: &[WireEntry], start: usize) -> Option<(Vec<&WireEntry>, usize, usize)> {
+    let from_gateway =
+        |e: &WireEntry| e.channel.starts_with("gateway") && e.direction == Direction::Received;
     if !from_gateway(&entries[start]) {
         return None;
     }

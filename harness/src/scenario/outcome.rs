@@ -79,6 +79,17 @@ pub struct CaseResult {
     pub transcript: Vec<String>,
     /// Every packet and REST call, as it happened.
     pub wire: Vec<WireEntry>,
+    /// check-gateway: what the gateway printed during the case, with the time since the case
+    /// started (the same clock as `wire`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputLine>,
+}
+
+/// A line a gateway printed, `at_ms` after its case started.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputLine {
+    pub at_ms: u64,
+    pub text: String,
 }
 
 impl CaseResult {

@@ -218,6 +218,7 @@ fn result_of(suite: &Suite, planned: Planned, verdict: Verdict, started_ms: u64)
         note: None,
         transcript: Vec::new(),
         wire: Vec::new(),
+        output: Vec::new(),
     }
 }
 
