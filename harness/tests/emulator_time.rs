@@ -331,17 +331,21 @@ async fn a_message_over_a_gateway_rate_limit_is_puback_0x97_then_a_close_without
     .await;
     let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
     publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Limited"})).await;
-    for t in 0..2 {
-        let telemetry = json!({"Limited": [{"t": t}]});
-        publish_acked(&mut gw, "v1/gateway/telemetry", telemetry).await;
-    }
-    // Attributes are not telemetry: the telemetry limit leaves them alone.
+    publish_acked(
+        &mut gw,
+        "v1/gateway/telemetry",
+        json!({"Limited": [{"t": 0}]}),
+    )
+    .await;
+    // Attributes count as telemetry messages (their keys as data points); a connect is a
+    // message of another kind, which this limit leaves alone.
     publish_acked(
         &mut gw,
         "v1/gateway/attributes",
         json!({"Limited": {"a": 1}}),
     )
     .await;
+    publish_acked(&mut gw, "v1/gateway/connect", json!({"device": "Other"})).await;
     gw.publish("v1/gateway/telemetry", r#"{"Limited":[{"t":2}]}"#, 1)
         .await;
     assert_eq!(gw.puback().await, "QuotaExceeded");
@@ -408,6 +412,92 @@ async fn a_rate_limited_message_that_would_create_a_device_is_disconnect_0x8b() 
         status,
         reqwest::StatusCode::NOT_FOUND,
         "the limited device was not created"
+    );
+}
+
+#[tokio::test]
+async fn all_sub_devices_of_a_gateway_share_its_rate_limit_buckets() {
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    set_rate_limits(
+        &emulator,
+        json!({"transportGatewayTelemetryDataPointsRateLimit": "3:60"}),
+    )
+    .await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    // Two points for A and one for B use up the gateway's three, whoever names them.
+    let first = json!({"A": [{"t": 1, "u": 2}], "B": [{"t": 1}]});
+    publish_acked(&mut gw, "v1/gateway/telemetry", first).await;
+    gw.publish("v1/gateway/telemetry", r#"{"C":[{"t":1}]}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "QuotaExceeded");
+}
+
+#[tokio::test]
+async fn a_device_api_message_over_its_own_limit_is_disconnect_0x83_without_a_puback() {
+    let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
+    // The gateway's own messages take from transportGatewayDevice…, a plain device's from
+    // transportDevice….
+    set_rate_limits(
+        &emulator,
+        json!({"transportGatewayDeviceTelemetryMsgRateLimit": "1:60", "transportDeviceMsgRateLimit": "1:60"}),
+    )
+    .await;
+    let mut gw = Client::connect(&emulator, Protocol::V5, GATEWAY_TOKEN).await;
+    publish_acked(&mut gw, "v1/devices/me/telemetry", json!({"t": 1})).await;
+    // Its sub-devices' telemetry is not counted there.
+    publish_acked(&mut gw, "v1/gateway/telemetry", json!({"A": [{"t": 1}]})).await;
+    gw.publish("v1/devices/me/telemetry", r#"{"t":2}"#, 1).await;
+    let end = gw
+        .until("the end", |s| {
+            matches!(
+                s,
+                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
+            )
+        })
+        .await;
+    assert_eq!(
+        end,
+        Seen::Disconnect("ImplementationSpecificError".into()),
+        "{:?}",
+        gw.seen
+    );
+
+    let rest = Rest::tenant(&emulator).await;
+    let (status, _) = rest
+        .post(
+            "/api/device?accessToken=PLAIN_TOKEN",
+            json!({"name": "plain", "type": "default"}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let mut device = Client::connect(&emulator, Protocol::V5, "PLAIN_TOKEN").await;
+    device.subscribe("v1/devices/me/rpc/response/+", 1).await;
+    device
+        .until("SUBACK", |s| matches!(s, Seen::SubAck(_)))
+        .await;
+    // getSessionLimits is the transport's own answer: it costs nothing, and shows the limit.
+    let request = json!({"method": "getSessionLimits", "params": {}});
+    publish_acked(&mut device, "v1/devices/me/rpc/request/1", request).await;
+    let (_, limits) = device.message().await;
+    assert_eq!(limits["rateLimits"]["messages"], json!("1:60"), "{limits}");
+    assert!(limits.get("gatewayRateLimits").is_none(), "{limits}");
+    publish_acked(&mut device, "v1/devices/me/attributes/request/1", json!({})).await;
+    device
+        .publish("v1/devices/me/attributes/request/2", "{}", 1)
+        .await;
+    let end = device
+        .until("the end", |s| {
+            matches!(
+                s,
+                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
+            )
+        })
+        .await;
+    assert_eq!(
+        end,
+        Seen::Disconnect("ImplementationSpecificError".into()),
+        "{:?}",
+        device.seen
     );
 }
 

@@ -1,12 +1,14 @@
-//! The device API (`v1/devices/me/*`) that every gateway also uses for itself: its own
-//! telemetry and attributes, attribute requests, RPC both ways, claiming, and
-//! `getSessionLimits`, which ThingsBoard's transport answers on its own.
+//! The device API (`v1/devices/me/*` and the short `v2/*`, see `device_topics`) that every
+//! gateway also uses for itself: its own telemetry and attributes, attribute requests, RPC
+//! both ways, claiming, and `getSessionLimits`, which ThingsBoard's transport answers on its
+//! own.
 
 use serde_json::{Map, Value, json};
 use tbgw_codec::{AttributeChange, Direction, Message, Mode, ReasonCode, TbAnswer, Topic, decode};
 
+use super::device_topics::{DevicePublish, classify};
 use super::gateway::describe;
-use super::packets::{ConnId, PublishIn};
+use super::packets::{ConnId, PublishIn, Version};
 use super::rate_limits::LimitConfig;
 use super::session::Session;
 use super::store::Scope;
@@ -20,65 +22,116 @@ impl Core {
         let (device, name) = (session.device, session.device_name.clone());
         let topic = publish.topic.as_str();
         let payload = &publish.payload;
-        if topic == "v1/devices/me/telemetry" {
-            self.own_data(
-                conn,
-                publish,
-                Topic::Telemetry,
-                &name,
-                wrap_telemetry(payload),
-            );
-        } else if topic == "v1/devices/me/attributes" {
-            self.own_data(conn, publish, Topic::Attributes, &name, payload.clone());
-        } else if topic == "v1/devices/me/claim" {
-            self.own_data(conn, publish, Topic::Claim, &name, payload.clone());
-        } else if let Some(n) = topic.strip_prefix("v1/devices/me/attributes/request/") {
-            let response = self.own_attributes(device, payload);
-            self.ack_success(conn, publish);
-            let topic = format!("v1/devices/me/attributes/response/{n}");
-            self.publish_to(conn, topic, response.to_string().into_bytes());
-        } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/request/") {
-            let Ok(request) = serde_json::from_slice::<Value>(payload) else {
-                let problem = "a client-side RPC request that is not JSON".to_owned();
-                self.answer(conn, publish, TbAnswer::InvalidPayload, problem);
-                return;
-            };
-            self.ack_success(conn, publish);
-            let method = request.get("method").and_then(Value::as_str);
-            if method == Some("getSessionLimits") {
-                let limits = self.session_limits(self.session(conn));
-                let topic = format!("v1/devices/me/rpc/response/{n}");
-                self.publish_to(conn, topic, limits.to_string().into_bytes());
-            } else {
-                // The rule engine's default chain only logs it, so the transport's timeout
-                // answers it (`transport.client_side_rpc.timeout`, §11.2).
-                let due = self
-                    .now()
-                    .saturating_add(self.settings.client_side_rpc_timeout_ms);
-                if let Some(session) = self.sessions.get_mut(&conn) {
-                    session.own_rpc_requests.push((n.to_owned(), due));
+        match classify(topic) {
+            DevicePublish::Telemetry => {
+                let wrapped = wrap_telemetry(payload);
+                self.own_data(conn, publish, Topic::Telemetry, &name, wrapped);
+            }
+            DevicePublish::Attributes => {
+                self.own_data(conn, publish, Topic::Attributes, &name, payload.clone());
+            }
+            DevicePublish::Claim => {
+                self.own_data(conn, publish, Topic::Claim, &name, payload.clone());
+            }
+            DevicePublish::AttributeRequest { response } => {
+                if !self.own_admitted(conn, topic, 0) {
+                    return;
+                }
+                let answer = self.own_attributes(device, payload);
+                self.ack_success(conn, publish);
+                self.publish_to(conn, response, answer.to_string().into_bytes());
+            }
+            DevicePublish::RpcRequest { response } => {
+                self.own_rpc_request(conn, publish, response);
+            }
+            DevicePublish::RpcResponse { id } => {
+                if !self.own_admitted(conn, topic, 0) {
+                    return;
+                }
+                self.ack_success(conn, publish);
+                let data = String::from_utf8_lossy(payload).into_owned();
+                let answered = id
+                    .parse::<i32>()
+                    .is_ok_and(|id| self.rpc_reply(device, id, data));
+                if !answered {
+                    let problem =
+                        format!("RPC reply with id {id}, which matches no outstanding request");
+                    self.violation(
+                        conn,
+                        topic,
+                        problem,
+                        "PUBACK 0x00 Success, reply ignored".into(),
+                    );
                 }
             }
-        } else if let Some(n) = topic.strip_prefix("v1/devices/me/rpc/response/") {
-            self.ack_success(conn, publish);
-            let data = String::from_utf8_lossy(payload).into_owned();
-            let answered = n
-                .parse::<i32>()
-                .is_ok_and(|id| self.rpc_reply(device, id, data));
-            if !answered {
-                let problem =
-                    format!("RPC reply with id {n}, which matches no outstanding request");
-                self.violation(
-                    conn,
-                    topic,
-                    problem,
-                    "PUBACK 0x00 Success, reply ignored".into(),
-                );
+            DevicePublish::Protobuf | DevicePublish::Unknown => {
+                let problem = "a topic ThingsBoard's device API does not handle (the emulator does not model protobuf payloads, `/p`)".to_owned();
+                self.answer(conn, publish, TbAnswer::TopicInvalid, problem);
             }
-        } else {
-            let problem = "a topic ThingsBoard's device API does not handle".to_owned();
-            self.answer(conn, publish, TbAnswer::TopicInvalid, problem);
         }
+    }
+
+    /// A client-side RPC request of the device: `getSessionLimits` is the transport's own
+    /// answer; any other waits for the rule engine, which by default only logs it, so the
+    /// transport's timeout answers it (`transport.client_side_rpc.timeout`, §11.2).
+    fn own_rpc_request(&mut self, conn: ConnId, publish: &PublishIn, response: String) {
+        let Ok(request) = serde_json::from_slice::<Value>(&publish.payload) else {
+            let problem = "a client-side RPC request that is not JSON".to_owned();
+            self.answer(conn, publish, TbAnswer::InvalidPayload, problem);
+            return;
+        };
+        let method = request.get("method").and_then(Value::as_str);
+        // The transport answers getSessionLimits itself; other requests go through its
+        // service, and its limits.
+        let limits_asked = method == Some("getSessionLimits");
+        if !limits_asked && !self.own_admitted(conn, &publish.topic, 0) {
+            return;
+        }
+        self.ack_success(conn, publish);
+        if limits_asked {
+            let limits = self.session_limits(self.session(conn));
+            self.publish_to(conn, response, limits.to_string().into_bytes());
+        } else {
+            let due = self
+                .now()
+                .saturating_add(self.settings.client_side_rpc_timeout_ms);
+            if let Some(session) = self.sessions.get_mut(&conn) {
+                session.own_rpc_requests.push((response, due));
+            }
+        }
+    }
+
+    /// What the session's device sends itself costs its own buckets (`transportGatewayDevice…`
+    /// for a gateway, `transportDevice…` for a plain device): `points` data points, or one
+    /// message. Refused, `getPubAckCallback` closes the session with 0x83 (DISCONNECT on
+    /// MQTT 5, a close on 3.1.1) and sends no PUBACK; `false` then.
+    fn own_admitted(&mut self, conn: ConnId, topic: &str, points: u64) -> bool {
+        // No limit configured (ThingsBoard's default): nothing to count.
+        if self.tenant_profile.transport_limits.is_empty() {
+            return true;
+        }
+        let now = self.now();
+        let limits = &self.tenant_profile.transport_limits;
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return true;
+        };
+        let config = if session.gateway {
+            &limits.gateway_device
+        } else {
+            &limits.device
+        };
+        if session.own_limits.admit(config, points, now) {
+            return true;
+        }
+        let answer = if session.version == Version::V5 {
+            "DISCONNECT 0x83 Implementation specific error, no PUBACK"
+        } else {
+            "connection closed, no PUBACK"
+        };
+        let problem = "a device-API message over the tenant profile's transport rate limits";
+        self.violation(conn, topic, problem.to_owned(), answer.to_owned());
+        self.kick(conn, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+        false
     }
 
     fn ack_success(&mut self, conn: ConnId, publish: &PublishIn) {
@@ -122,6 +175,9 @@ impl Core {
             Mode::ThingsBoard,
         ) {
             Ok(decoded) => {
+                if !self.own_admitted(conn, &publish.topic, data_points(&decoded.message)) {
+                    return;
+                }
                 let now = self.now();
                 let acknowledged = decoded.acknowledged();
                 match decoded.message {
@@ -193,10 +249,9 @@ impl Core {
     }
 
     /// The `getSessionLimits` answer (`SessionLimits` / `GatewaySessionLimits`); unset limits are null.
-    /// `MqttTransportHandler.getSessionLimits`: for a gateway, `rateLimits` are the limits
-    /// of each of its devices (`transportGatewayDevice…`) and `gatewayRateLimits` its own
-    /// (`transportGateway…`); unset ones are null. A plain device's `transportDevice…`
-    /// limits are not modelled (null).
+    /// `MqttTransportHandler.getSessionLimits`: for a gateway, `rateLimits` are
+    /// `transportGatewayDevice…` and `gatewayRateLimits` `transportGateway…`; for a plain
+    /// device `rateLimits` are `transportDevice…`; unset ones are null.
     fn session_limits(&self, session: Option<&Session>) -> Value {
         let limits = &self.tenant_profile.transport_limits;
         let as_json = |config: &LimitConfig| {
@@ -207,7 +262,7 @@ impl Core {
         let device_limits = if gateway {
             as_json(&limits.gateway_device)
         } else {
-            as_json(&LimitConfig::default())
+            as_json(&limits.device)
         };
         let mut answer = json!({
             "maxPayloadSize": self.settings.max_payload_size,
@@ -219,6 +274,22 @@ impl Core {
         }
         answer
     }
+}
+
+/// The data points a message counts against the telemetry limits: its values, attributes
+/// included (`DefaultTransportService` passes their key count); none for a claim.
+fn data_points(message: &Message) -> u64 {
+    let points: usize = match message {
+        Message::Telemetry(t) => t
+            .devices
+            .iter()
+            .flat_map(|d| &d.entries)
+            .map(|e| e.values.len())
+            .sum(),
+        Message::ClientAttributes(a) => a.devices.iter().map(|d| d.values.len()).sum(),
+        _ => 0,
+    };
+    u64::try_from(points).unwrap_or(u64::MAX)
 }
 
 /// Device-API telemetry is an object or an array of objects; the gateway form wants an array.

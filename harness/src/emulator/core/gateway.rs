@@ -298,39 +298,46 @@ impl Core {
         }
     }
 
-    /// Takes one message for `device` from the gateway's and the device's rate limits (both
-    /// apply to every device of a message); `Err` when one refuses it (`DTS.checkLimits`).
-    fn admit(
-        &mut self,
-        conn: ConnId,
-        device: &str,
-        telemetry: bool,
-        points: u64,
-    ) -> Result<(), Outcome> {
-        // No limit configured (ThingsBoard's default): no bucket to keep per device.
-        if self.tenant_profile.transport_limits.is_empty() {
-            return Ok(());
-        }
-        let now = self.now();
-        let limits = &self.tenant_profile.transport_limits;
-        let Some(session) = self.sessions.get_mut(&conn) else {
-            return Ok(());
-        };
-        let admitted = session
-            .gateway_limits
-            .admit(&limits.gateway, telemetry, points, now)
-            && session
-                .device_limits
-                .entry(device.to_owned())
-                .or_default()
-                .admit(&limits.gateway_device, telemetry, points, now);
-        if admitted {
+    /// What a sub-device's message costs the gateway's `transportGateway…` buckets (one set
+    /// per gateway, shared by all its sub-devices; `DefaultTransportRateLimitService`):
+    /// `points` data points (telemetry, and attributes by their keys), or one message when it
+    /// has none (claims, RPC replies, attribute requests). `Err` when a limit refuses it.
+    fn admit(&mut self, conn: ConnId, device: &str, points: u64) -> Result<(), Outcome> {
+        if self.take_gateway_limits(conn, points) {
             return Ok(());
         }
         Err(Outcome::RateLimited {
             device: device.to_owned(),
-            creates_device: self.device_by_name(device).is_none(),
+            creates_device: false,
         })
+    }
+
+    /// A device the gateway's session does not hold yet is first looked up or created
+    /// (`GetOrCreateDeviceFromGatewayRequestMsg`), which takes one message from the
+    /// gateway's buckets; refused, the limit's exception escapes (§11.2, derived).
+    fn admit_lookup(&mut self, conn: ConnId, device: &str) -> Result<(), Outcome> {
+        let held = self
+            .session(conn)
+            .is_some_and(|s| s.sub_devices.contains_key(device));
+        if held || self.take_gateway_limits(conn, 0) {
+            return Ok(());
+        }
+        Err(Outcome::RateLimited {
+            device: device.to_owned(),
+            creates_device: true,
+        })
+    }
+
+    fn take_gateway_limits(&mut self, conn: ConnId, points: u64) -> bool {
+        // No limit configured (ThingsBoard's default): nothing to count.
+        if self.tenant_profile.transport_limits.is_empty() {
+            return true;
+        }
+        let now = self.now();
+        let limits = &self.tenant_profile.transport_limits.gateway;
+        self.sessions
+            .get_mut(&conn)
+            .is_none_or(|session| session.gateway_limits.admit(limits, points, now))
     }
 
     /// A message over a rate limit: PUBACK 0x97 and a TCP close without DISCONNECT (the v5
@@ -380,6 +387,9 @@ impl Core {
             };
         match message {
             Message::Connect(connect) => {
+                if let Err(limited) = self.admit_lookup(conn, &connect.device) {
+                    return limited;
+                }
                 let result =
                     self.connect_sub_device(conn, &connect.device, connect.device_type.as_deref());
                 note(result, &connect.device, None);
@@ -389,13 +399,16 @@ impl Core {
                 for device in telemetry.devices {
                     let points: usize = device.entries.iter().map(|e| e.values.len()).sum();
                     let points = u64::try_from(points).unwrap_or(u64::MAX);
-                    if let Err(limited) = self.admit(conn, &device.device, true, points) {
+                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
                         return limited;
                     }
                     let result = self.connect_sub_device(conn, &device.device, None);
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
+                    if let Err(limited) = self.admit(conn, &device.device, points) {
+                        return limited;
+                    }
                     let now = self.now();
                     self.store
                         .device_mut(id)
@@ -404,13 +417,17 @@ impl Core {
             }
             Message::ClientAttributes(attributes) => {
                 for device in attributes.devices {
-                    if let Err(limited) = self.admit(conn, &device.device, false, 0) {
+                    let points = u64::try_from(device.values.len()).unwrap_or(u64::MAX);
+                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
                         return limited;
                     }
                     let result = self.connect_sub_device(conn, &device.device, None);
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
+                    if let Err(limited) = self.admit(conn, &device.device, points) {
+                        return limited;
+                    }
                     let now = self.now();
                     self.store
                         .device_mut(id)
@@ -419,16 +436,31 @@ impl Core {
             }
             Message::Claim(claim) => {
                 for device in claim.devices {
+                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
+                        return limited;
+                    }
                     let result = self.connect_sub_device(conn, &device.device, None);
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
+                    if let Err(limited) = self.admit(conn, &device.device, 0) {
+                        return limited;
+                    }
                     self.register_device_claim(id, &device);
                 }
             }
             Message::RpcResponse(response) => {
+                if let Err(limited) = self.admit_lookup(conn, &response.device) {
+                    return limited;
+                }
                 let result = self.connect_sub_device(conn, &response.device, None);
-                if let Some(id) = note(result, &response.device, None) {
+                let id = note(result, &response.device, None);
+                if id.is_some()
+                    && let Err(limited) = self.admit(conn, &response.device, 0)
+                {
+                    return limited;
+                }
+                if let Some(id) = id {
                     let json_text = response.data_is_json_text();
                     let data = response.data.to_canonical();
                     if !self.rpc_reply(id, response.id, data) {
@@ -455,8 +487,17 @@ impl Core {
             }
             Message::AttributeRequest(AttributeRequest::Server(request)) => {
                 let refused = Some(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+                if let Err(limited) = self.admit_lookup(conn, &request.device) {
+                    return limited;
+                }
                 let result = self.connect_sub_device(conn, &request.device, None);
-                if let Some(id) = note(result, &request.device, refused) {
+                let id = note(result, &request.device, refused);
+                if id.is_some()
+                    && let Err(limited) = self.admit(conn, &request.device, 0)
+                {
+                    return limited;
+                }
+                if let Some(id) = id {
                     self.ack(conn, publish.pid, ReasonCode::SUCCESS);
                     let payload = self.attribute_response(id, &request);
                     self.publish_to(conn, "v1/gateway/attributes/response".into(), payload);

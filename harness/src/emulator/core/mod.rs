@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod clock;
 pub mod device_api;
+pub mod device_topics;
 pub mod entities;
 pub mod gateway;
 pub mod packets;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 use self::claims::ClaimRegistration;
 use self::clock::Clock;
+use self::device_topics::Delivery;
 use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
 pub use self::rpc::PersistentRequest;
@@ -693,16 +695,15 @@ impl Core {
         let mut due = Vec::new();
         for session in self.sessions.values_mut() {
             let conn = session.conn;
-            session.own_rpc_requests.retain(|(id, at)| {
+            session.own_rpc_requests.retain(|(topic, at)| {
                 let overdue = *at <= now;
                 if overdue {
-                    due.push((conn, id.clone()));
+                    due.push((conn, topic.clone()));
                 }
                 !overdue
             });
         }
-        for (conn, id) in due {
-            let topic = format!("v1/devices/me/rpc/response/{id}");
+        for (conn, topic) in due {
             self.publish_to(conn, topic, br#"{"error":"timeout"}"#.to_vec());
         }
     }
@@ -809,7 +810,15 @@ impl Core {
         for (filter, qos) in filters {
             if session::is_served_filter(&filter) {
                 let granted = qos.min(1);
-                rpc_subscribed |= filter == session::DEVICE_RPC_FILTER;
+                // The last filter subscribed decides the topic, v1 or v2 (§11.2).
+                match device_topics::delivery_of(&filter) {
+                    Some(Delivery::Attributes(topic)) => session.attribute_topic = Some(topic),
+                    Some(Delivery::Rpc(prefix)) => {
+                        session.rpc_prefix = Some(prefix);
+                        rpc_subscribed = true;
+                    }
+                    None => {}
+                }
                 session.subscriptions.insert(filter, granted);
                 grants.push(SubGrant::Qos(granted));
             } else {
@@ -844,6 +853,12 @@ impl Core {
                 // ThingsBoard's 0x8F needs a filter held but not known, which a refused
                 // SUBSCRIBE never leaves behind: every filter not held is 0x11 (§11.1 C1).
                 if session.subscriptions.remove(filter).is_some() {
+                    // One unsubscribe ends that kind of delivery, whatever form it used.
+                    match device_topics::delivery_of(filter) {
+                        Some(Delivery::Attributes(_)) => session.attribute_topic = None,
+                        Some(Delivery::Rpc(_)) => session.rpc_prefix = None,
+                        None => {}
+                    }
                     ReasonCode::SUCCESS
                 } else {
                     ReasonCode::NO_SUBSCRIPTION_EXISTED
@@ -976,13 +991,10 @@ impl Core {
                 self.publish_to(conn, topic, update.encode().into_bytes());
             }
             Some(Holder::Direct(conn)) => {
-                let subscribed = self
-                    .sessions
-                    .get(&conn)
-                    .is_some_and(|s| s.subscribed(session::DEVICE_ATTRIBUTES_FILTER));
-                if subscribed {
+                let topic = self.sessions.get(&conn).and_then(|s| s.attribute_topic);
+                if let Some(topic) = topic.filter(|t| !device_topics::is_protobuf(t)) {
                     let payload = device_api::attribute_update_payload(&change);
-                    self.publish_to(conn, session::DEVICE_ATTRIBUTES_FILTER.into(), payload);
+                    self.publish_to(conn, topic.to_owned(), payload);
                 }
             }
             None => {}
@@ -1021,16 +1033,11 @@ impl Core {
                 })
             }
             Some(Holder::Direct(conn)) => {
-                let subscribed = self
-                    .sessions
-                    .get(&conn)
-                    .is_some_and(|s| s.subscribed(session::DEVICE_RPC_FILTER));
-                if subscribed {
-                    let payload = json!({"method": method, "params": params}).to_string();
-                    let topic = format!("v1/devices/me/rpc/request/{id}");
-                    self.publish_to(conn, topic, payload.into_bytes());
-                }
-                subscribed.then_some(RpcStatus::Delivered)
+                let prefix = self.sessions.get(&conn).and_then(|s| s.rpc_prefix);
+                let prefix = prefix.filter(|p| !device_topics::is_protobuf(p))?;
+                let payload = json!({"method": method, "params": params}).to_string();
+                self.publish_to(conn, format!("{prefix}{id}"), payload.into_bytes());
+                Some(RpcStatus::Delivered)
             }
             None => None,
         }

@@ -102,19 +102,23 @@ pub struct LimitConfig {
     pub telemetry_data_points: Option<String>,
 }
 
-/// The tenant profile's transport limits: `transportGateway…` for a gateway's own session,
-/// `transportGatewayDevice…` for each of its sub-devices.
+/// The tenant profile's transport limits, as `DefaultTransportRateLimitService` applies
+/// them: `transportGateway…` to what a gateway's sub-devices send (one set of buckets per
+/// gateway, shared by all its sub-devices), `transportGatewayDevice…` to what the gateway
+/// sends as a device itself (`v1/devices/me/*`), `transportDevice…` to a plain device. The
+/// `transportTenant…` limits are not modelled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransportLimits {
     pub gateway: LimitConfig,
     pub gateway_device: LimitConfig,
+    pub device: LimitConfig,
 }
 
 impl TransportLimits {
     /// No limit set at all, as in ThingsBoard's default tenant profile.
     pub fn is_empty(&self) -> bool {
         let unset = |config: &LimitConfig| config.values().iter().all(|v| v.is_none());
-        unset(&self.gateway) && unset(&self.gateway_device)
+        unset(&self.gateway) && unset(&self.gateway_device) && unset(&self.device)
     }
 }
 
@@ -128,6 +132,11 @@ pub const GATEWAY_DEVICE_FIELDS: [&str; 3] = [
     "transportGatewayDeviceMsgRateLimit",
     "transportGatewayDeviceTelemetryMsgRateLimit",
     "transportGatewayDeviceTelemetryDataPointsRateLimit",
+];
+pub const DEVICE_FIELDS: [&str; 3] = [
+    "transportDeviceMsgRateLimit",
+    "transportDeviceTelemetryMsgRateLimit",
+    "transportDeviceTelemetryDataPointsRateLimit",
 ];
 
 impl LimitConfig {
@@ -156,29 +165,29 @@ pub struct SessionLimits {
 }
 
 impl SessionLimits {
-    /// Takes one message (and, for telemetry, one telemetry message and `points` data
-    /// points) under `config`; `false` when a limit refuses it.
-    pub fn admit(&mut self, config: &LimitConfig, telemetry: bool, points: u64, now: i64) -> bool {
-        let wanted = [(0, 1, true), (1, 1, telemetry), (2, points, telemetry)];
-        for (index, tokens, applies) in wanted {
-            if !applies {
-                continue;
-            }
-            let Some(text) = config.values()[index] else {
-                self.limits[index] = None;
-                continue;
-            };
-            let slot = &mut self.limits[index];
-            if slot.as_ref().map(|l| l.config.as_str()) != Some(text.as_str()) {
-                *slot = RateLimit::parse(text, now).ok();
-            }
-            if let Some(limit) = slot
-                && !limit.try_consume(tokens, now)
-            {
-                return false;
-            }
+    /// Takes what a message costs under `config`, as `checkEntityRateLimit` does: with data
+    /// points (telemetry, and attributes, whose keys count as points) one telemetry message
+    /// and then the points, else one message; `false` when a limit refuses it. A telemetry
+    /// message taken before the points are refused is not given back.
+    pub fn admit(&mut self, config: &LimitConfig, points: u64, now: i64) -> bool {
+        if points > 0 {
+            self.take(config, 1, 1, now) && self.take(config, 2, points, now)
+        } else {
+            self.take(config, 0, 1, now)
         }
-        true
+    }
+
+    fn take(&mut self, config: &LimitConfig, index: usize, tokens: u64, now: i64) -> bool {
+        let Some(text) = config.values()[index] else {
+            self.limits[index] = None;
+            return true;
+        };
+        let slot = &mut self.limits[index];
+        if slot.as_ref().map(|l| l.config.as_str()) != Some(text.as_str()) {
+            *slot = RateLimit::parse(text, now).ok();
+        }
+        slot.as_mut()
+            .is_none_or(|limit| limit.try_consume(tokens, now))
     }
 }
 
@@ -217,12 +226,45 @@ mod tests {
             telemetry_data_points: Some("5:60".into()),
         };
         let mut session = SessionLimits::default();
-        assert!(session.admit(&config, true, 3, 0));
+        assert!(session.admit(&config, 3, 0));
         assert!(
-            session.admit(&config, false, 0, 0),
-            "attributes carry no data points"
+            session.admit(&config, 0, 0),
+            "a message without data points takes none"
         );
-        assert!(!session.admit(&config, true, 3, 0));
-        assert!(session.admit(&config, true, 2, 0));
+        assert!(!session.admit(&config, 3, 0));
+        assert!(session.admit(&config, 2, 0));
+    }
+
+    #[test]
+    fn a_message_with_data_points_is_a_telemetry_message_and_not_a_message() {
+        let config = LimitConfig {
+            messages: Some("1:60".into()),
+            telemetry_messages: Some("1:60".into()),
+            telemetry_data_points: None,
+        };
+        let mut session = SessionLimits::default();
+        assert!(session.admit(&config, 2, 0), "the telemetry message");
+        assert!(
+            session.admit(&config, 0, 0),
+            "the message: untouched by telemetry"
+        );
+        assert!(!session.admit(&config, 1, 0));
+        assert!(!session.admit(&config, 0, 0));
+    }
+
+    #[test]
+    fn a_telemetry_message_taken_before_its_points_are_refused_is_not_given_back() {
+        let config = LimitConfig {
+            messages: None,
+            telemetry_messages: Some("2:60".into()),
+            telemetry_data_points: Some("1:60".into()),
+        };
+        let mut session = SessionLimits::default();
+        assert!(!session.admit(&config, 2, 0), "two points over one");
+        assert!(session.admit(&config, 1, 0), "the second telemetry message");
+        assert!(
+            !session.admit(&config, 1, 0),
+            "the first was used up by the refusal"
+        );
     }
 }

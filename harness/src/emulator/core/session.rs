@@ -15,27 +15,34 @@ pub const GATEWAY_FILTERS: [&str; 3] = [
     "v1/gateway/attributes/response",
 ];
 
-/// The device-API filters ThingsBoard grants any device (`MqttTopics`).
-pub const DEVICE_FILTERS: [&str; 10] = [
+/// The device-API filters ThingsBoard grants any device (`MqttTopics`, an exact match).
+pub const DEVICE_FILTERS: [&str; 20] = [
     "v1/devices/me/attributes",
     "v1/devices/me/attributes/response/+",
     "v1/devices/me/rpc/request/+",
     "v1/devices/me/rpc/response/+",
     "v2/a",
+    "v2/a/j",
+    "v2/a/p",
     "v2/a/res/+",
+    "v2/a/res/j/+",
+    "v2/a/res/p/+",
     "v2/r/req/+",
+    "v2/r/req/j/+",
+    "v2/r/req/p/+",
     "v2/r/res/+",
-    "v2/fw/response/+",
-    "v2/sw/response/+",
+    "v2/r/res/j/+",
+    "v2/r/res/p/+",
+    "v2/fw/response/+/chunk/+",
+    "v2/sw/response/+/chunk/+",
+    "v2/fw/error",
+    "v2/sw/error",
 ];
 
 /// Whether ThingsBoard grants a subscription to `filter` (an exact string match).
 pub fn is_served_filter(filter: &str) -> bool {
     GATEWAY_FILTERS.contains(&filter) || DEVICE_FILTERS.contains(&filter)
 }
-
-pub const DEVICE_ATTRIBUTES_FILTER: &str = "v1/devices/me/attributes";
-pub const DEVICE_RPC_FILTER: &str = "v1/devices/me/rpc/request/+";
 
 #[derive(Debug)]
 pub struct Session {
@@ -57,13 +64,18 @@ pub struct Session {
     /// The gateway's `additionalInfo.overwriteActivityTime`: its sub-devices' activity
     /// follows its own, PINGREQs included.
     pub overwrite_activity_time: bool,
-    /// The device's own client-side RPC requests waiting for an answer: (request id,
-    /// when ThingsBoard answers `{"error":"timeout"}`).
+    /// Where the device's attribute updates go, and the prefix of its RPC requests: set by
+    /// the device-API filter subscribed last, v1 or v2 (`device_topics`).
+    pub attribute_topic: Option<&'static str>,
+    pub rpc_prefix: Option<&'static str>,
+    /// The device's own client-side RPC requests waiting for an answer: (the topic of the
+    /// answer, when ThingsBoard answers `{"error":"timeout"}` there).
     pub own_rpc_requests: Vec<(String, i64)>,
-    /// The gateway's `transportGateway…` rate limits, and each sub-device's
-    /// `transportGatewayDevice…` ones (by the name the gateway uses).
+    /// The buckets of what a gateway's sub-devices send (`transportGateway…`, shared by
+    /// them all), and of what the session's device sends itself on the device API
+    /// (`transportGatewayDevice…` for a gateway, `transportDevice…` for a plain device).
     pub gateway_limits: SessionLimits,
-    pub device_limits: HashMap<String, SessionLimits>,
+    pub own_limits: SessionLimits,
     next_pid: u32,
 }
 
@@ -88,9 +100,11 @@ impl Session {
             last_activity: 0,
             sub_activity: HashMap::new(),
             overwrite_activity_time: false,
+            attribute_topic: None,
+            rpc_prefix: None,
             own_rpc_requests: Vec::new(),
             gateway_limits: SessionLimits::default(),
-            device_limits: HashMap::new(),
+            own_limits: SessionLimits::default(),
             next_pid: 1,
         }
     }

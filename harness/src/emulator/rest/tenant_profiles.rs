@@ -10,7 +10,7 @@ use super::{ApiError, ApiResult, State, parse_id};
 use crate::emulator::core::TenantProfile;
 use crate::emulator::core::entities::{Authority, entity_id};
 use crate::emulator::core::rate_limits::{
-    GATEWAY_DEVICE_FIELDS, GATEWAY_FIELDS, LimitConfig, RateLimit, TransportLimits,
+    DEVICE_FIELDS, GATEWAY_DEVICE_FIELDS, GATEWAY_FIELDS, LimitConfig, RateLimit, TransportLimits,
 };
 
 fn require_sysadmin(caller: &Caller) -> Result<(), ApiError> {
@@ -25,11 +25,12 @@ fn tenant_profile_json(profile: &TenantProfile) -> Value {
     let mut configuration = json!({"type": "DEFAULT", "maxDevices": profile.max_devices});
     let limits = &profile.transport_limits;
     let fields = GATEWAY_FIELDS.iter().zip(limits.gateway.values());
-    let device_fields = GATEWAY_DEVICE_FIELDS
+    let gateway_device_fields = GATEWAY_DEVICE_FIELDS
         .iter()
         .zip(limits.gateway_device.values());
+    let device_fields = DEVICE_FIELDS.iter().zip(limits.device.values());
     if let Some(map) = configuration.as_object_mut() {
-        for (field, value) in fields.chain(device_fields) {
+        for (field, value) in fields.chain(gateway_device_fields).chain(device_fields) {
             map.insert((*field).to_owned(), json!(value));
         }
     }
@@ -62,7 +63,7 @@ pub async fn tenant_profile(state: State, caller: Caller, Path(id): Path<String>
     })
 }
 
-/// `POST /api/tenantProfile`: `maxDevices` and the gateway transport rate limits
+/// `POST /api/tenantProfile`: `maxDevices` and the transport rate limits of gateways and devices
 /// (`"count:seconds,…"`, null for none) take effect; a limit that does not parse is 400.
 pub async fn save_tenant_profile(
     state: State,
@@ -96,6 +97,7 @@ pub async fn save_tenant_profile(
     let transport_limits = TransportLimits {
         gateway: read(GATEWAY_FIELDS)?,
         gateway_device: read(GATEWAY_DEVICE_FIELDS)?,
+        device: read(DEVICE_FIELDS)?,
     };
     state.with_core(|core| {
         core.tenant_profile.max_devices = max;
