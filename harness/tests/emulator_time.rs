@@ -379,6 +379,19 @@ async fn a_message_over_a_gateway_rate_limit_is_puback_0x97_then_a_close_without
     );
 }
 
+/// The next PUBACK, DISCONNECT or close is a DISCONNECT with this reason.
+async fn assert_disconnected_with(client: &mut Client, reason: &str) {
+    let end = client
+        .until("the end", |s| {
+            matches!(
+                s,
+                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
+            )
+        })
+        .await;
+    assert_eq!(end, Seen::Disconnect(reason.into()), "{:?}", client.seen);
+}
+
 #[tokio::test]
 async fn a_rate_limited_message_that_would_create_a_device_is_disconnect_0x8b() {
     let (emulator, _clock) = emulator_at(1_700_000_000_000).await;
@@ -392,20 +405,7 @@ async fn a_rate_limited_message_that_would_create_a_device_is_disconnect_0x8b() 
     .await;
     gw.publish("v1/gateway/telemetry", r#"{"Second":[{"t":1}]}"#, 1)
         .await;
-    let end = gw
-        .until("the end", |s| {
-            matches!(
-                s,
-                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
-            )
-        })
-        .await;
-    assert_eq!(
-        end,
-        Seen::Disconnect("ServerShuttingDown".into()),
-        "{:?}",
-        gw.seen
-    );
+    assert_disconnected_with(&mut gw, "ServerShuttingDown").await;
     let rest = Rest::tenant(&emulator).await;
     let (status, _) = rest.get("/api/tenant/devices?deviceName=Second").await;
     assert_eq!(
@@ -447,20 +447,7 @@ async fn a_device_api_message_over_its_own_limit_is_disconnect_0x83_without_a_pu
     // Its sub-devices' telemetry is not counted there.
     publish_acked(&mut gw, "v1/gateway/telemetry", json!({"A": [{"t": 1}]})).await;
     gw.publish("v1/devices/me/telemetry", r#"{"t":2}"#, 1).await;
-    let end = gw
-        .until("the end", |s| {
-            matches!(
-                s,
-                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
-            )
-        })
-        .await;
-    assert_eq!(
-        end,
-        Seen::Disconnect("ImplementationSpecificError".into()),
-        "{:?}",
-        gw.seen
-    );
+    assert_disconnected_with(&mut gw, "ImplementationSpecificError").await;
 
     let rest = Rest::tenant(&emulator).await;
     let (status, _) = rest
@@ -485,20 +472,7 @@ async fn a_device_api_message_over_its_own_limit_is_disconnect_0x83_without_a_pu
     device
         .publish("v1/devices/me/attributes/request/2", "{}", 1)
         .await;
-    let end = device
-        .until("the end", |s| {
-            matches!(
-                s,
-                Seen::Disconnect(_) | Seen::Closed(_) | Seen::PubAck { .. }
-            )
-        })
-        .await;
-    assert_eq!(
-        end,
-        Seen::Disconnect("ImplementationSpecificError".into()),
-        "{:?}",
-        device.seen
-    );
+    assert_disconnected_with(&mut device, "ImplementationSpecificError").await;
 }
 
 #[tokio::test]
