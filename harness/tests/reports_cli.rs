@@ -142,6 +142,53 @@ fn a_changed_answer_with_the_same_verdict_is_drift() {
 }
 
 #[test]
+fn a_folder_of_baselines_says_which_one_the_target_behaves_like() {
+    let dir = two_cases("folder", "0x99");
+    let cases = path(&dir.join("cases"));
+    let folder = dir.join("baselines");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let (old, new) = (folder.join("tb-old.json"), folder.join("tb-new.json"));
+    assert_eq!(
+        tbgw(&["run", &cases, "--update-baseline", &path(&old)]).code,
+        1
+    );
+    std::fs::write(
+        dir.join("cases/fails.yaml"),
+        std::fs::read_to_string(dir.join("cases/fails.yaml"))
+            .expect("read")
+            .replace("puback: 0x99", "puback: 0x00"),
+    )
+    .expect("rewrite");
+    assert_eq!(
+        tbgw(&["run", &cases, "--update-baseline", &path(&new)]).code,
+        0
+    );
+    let ran = tbgw(&["run", &cases, "--baseline", &path(&folder)]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    for expected in [
+        format!("behaves most like the baseline {}", path(&new)),
+        format!("     0  {}", path(&new)),
+        format!("     1  {}", path(&old)),
+        format!("no drift from the baseline {}", path(&new)),
+    ] {
+        assert!(
+            ran.stdout.contains(&expected),
+            "missing {expected:?}:\n{}",
+            ran.stdout
+        );
+    }
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("empty folder");
+    let none = tbgw(&["run", &cases, "--baseline", &path(&empty)]);
+    assert_eq!(none.code, 2, "{}", none.all());
+    assert!(
+        none.stderr.contains("holds no *.json baseline"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
 fn a_missing_baseline_is_exit_2_before_anything_runs() {
     let dir = two_cases("missing", "0x99");
     let ran = tbgw(&[

@@ -80,8 +80,8 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
         Ok(filter) => filter,
         Err(e) => return usage(COMMAND, &e),
     };
-    let baseline = match args.baseline.load(TOOL) {
-        Ok(baseline) => baseline,
+    let baselines = match args.baseline.load(TOOL) {
+        Ok(baselines) => baselines,
         Err(e) => return usage(COMMAND, &e),
     };
     let mut cases = match load::load(&args.paths) {
@@ -125,7 +125,7 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
             return exit::code(exit::TARGET_FAILED);
         }
     };
-    runtime.block_on(check(args, cases, connect_timeout, grace, baseline))
+    runtime.block_on(check(args, cases, connect_timeout, grace, baselines))
 }
 
 const TOOL: &str = "tbgw check-gateway";
@@ -135,7 +135,7 @@ async fn check(
     cases: Vec<load::GatewayCaseFile>,
     connect_timeout: std::time::Duration,
     grace: std::time::Duration,
-    baseline: Option<Baseline>,
+    baselines: Vec<(String, Baseline)>,
 ) -> ExitCode {
     let interrupt = Interrupt::listen();
     let options = CheckOptions {
@@ -212,7 +212,7 @@ async fn check(
         None => {
             let filter = args.select.matcher().ok().flatten();
             let selected = |id: &str, _: &str| filter.as_ref().is_none_or(|f| f.is_match(id));
-            match args.baseline.finish(baseline.as_ref(), &recorded, selected) {
+            match args.baseline.finish(&baselines, &recorded, selected) {
                 Ok(compared) => compared,
                 Err(e) => {
                     errln!("tbgw check-gateway: {e}");

@@ -98,8 +98,10 @@ impl ReportArgs {
 #[derive(Clone, Debug, Default, Args)]
 pub struct BaselineArgs {
     /// Compare the run with a baseline recorded earlier: a changed verdict or answer, a new
-    /// or a vanished case is drift (exit 4); failures the baseline records are not.
-    #[arg(long, value_name = "FILE")]
+    /// or a vanished case is drift (exit 4); failures the baseline records are not. A folder
+    /// of baselines (one per ThingsBoard version, say) compares with the closest and lists
+    /// how far the run is from each.
+    #[arg(long, value_name = "FILE|DIR")]
     pub baseline: Option<PathBuf>,
     /// Record this run as a baseline in FILE (after the comparison, when it is also the
     /// --baseline).
@@ -110,31 +112,26 @@ pub struct BaselineArgs {
 impl BaselineArgs {
     /// The baseline to compare with, read before anything runs; the recording's file must
     /// be writable.
-    pub fn load(&self, tool: &str) -> Result<Option<Baseline>, String> {
+    pub fn load(&self, tool: &str) -> Result<Vec<(String, Baseline)>, String> {
         if let Some(path) = &self.update_baseline {
             writable(path).map_err(|e| format!("--update-baseline {}: {e}", path.display()))?;
         }
-        self.baseline
-            .as_deref()
-            .map(|path| baseline::read(path, tool))
-            .transpose()
+        match &self.baseline {
+            Some(path) => baseline::read_all(path, tool),
+            None => Ok(Vec::new()),
+        }
     }
 
-    /// After the run: compares with `old` (cases `selected` by id and profile were meant to
-    /// run) and records the run when asked. The error names the file.
+    /// After the run: compares with the baselines read by [`BaselineArgs::load`] (cases
+    /// `selected` by id and profile were meant to run) and records the run when asked. The
+    /// error names the file.
     pub fn finish(
         &self,
-        old: Option<&Baseline>,
+        baselines: &[(String, Baseline)],
         recorded: &Baseline,
         selected: impl Fn(&str, &str) -> bool,
     ) -> Result<Option<Compared>, String> {
-        let compared = match (old, &self.baseline) {
-            (Some(old), Some(path)) => Some(Compared {
-                baseline: path.display().to_string(),
-                drift: baseline::compare(old, recorded, selected),
-            }),
-            _ => None,
-        };
+        let compared = baseline::closest(baselines, recorded, selected);
         if let Some(path) = &self.update_baseline {
             baseline::write(path, recorded)?;
         }

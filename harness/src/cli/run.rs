@@ -109,8 +109,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(suite) => suite,
         Err(code) => return code,
     };
-    let baseline = match args.baseline.load(TOOL) {
-        Ok(baseline) => baseline,
+    let baselines = match args.baseline.load(TOOL) {
+        Ok(baselines) => baselines,
         Err(e) => return usage("run", &e),
     };
     let planned = runner::plan(&suite, filter.as_ref(), args.profile);
@@ -139,7 +139,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return exit::code(exit::TARGET_FAILED);
         }
     };
-    runtime.block_on(run_suite(args, suite, planned, stale, baseline))
+    runtime.block_on(run_suite(args, suite, planned, stale, baselines))
 }
 
 const TOOL: &str = "tbgw run";
@@ -149,7 +149,7 @@ async fn run_suite(
     suite: Suite,
     planned: Vec<runner::Planned>,
     stale: Vec<String>,
-    baseline: Option<Baseline>,
+    baselines: Vec<(String, Baseline)>,
 ) -> ExitCode {
     let interrupt = Interrupt::listen();
     let started_ms = normalize::now_ms();
@@ -258,7 +258,7 @@ async fn run_suite(
     // An interrupted run is neither compared nor recorded: its missing cases are not drift.
     let compared = match caught {
         Some(_) => None,
-        None => match args.baseline.finish(baseline.as_ref(), &recorded, selected) {
+        None => match args.baseline.finish(&baselines, &recorded, selected) {
             Ok(compared) => compared,
             Err(e) => {
                 errln!("tbgw run: {e}");

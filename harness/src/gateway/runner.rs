@@ -136,6 +136,7 @@ pub async fn check(
     if let (Some(after), Some(version)) = (connected_in, version) {
         tell(Event::Connected { after, version });
     }
+    let mut wire_from = observer.read(|o| o.packets.len());
     if options.interrupt.caught().is_none() {
         let result = connect_result(
             &observer,
@@ -145,9 +146,11 @@ pub async fn check(
             options,
             &token,
         );
+        // The first case's wire starts where the handshake's ends: a packet that arrived
+        // after the handshake's snapshot (the CONNACK, say) was in neither.
+        wire_from = result.wire.len();
         report(&mut results, result);
     }
-    let mut wire_from = observer.read(|o| o.packets.len());
 
     let stage = Stage {
         emulator: &emulator,

@@ -89,9 +89,77 @@ impl Drift {
 /// A run compared with its baseline, for the console and the reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct Compared {
-    /// The baseline's file, as given.
+    /// The baseline's file (given, or the closest in the folder given).
     pub baseline: String,
     pub drift: Vec<Drift>,
+    /// With a folder of baselines: how far the run is from each, closest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// One baseline of a folder and how many differences the run has from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub baseline: String,
+    pub drift: usize,
+}
+
+/// The run compared with each baseline (of a folder, or the one file): the closest one, the
+/// first of the fewest drifts in file order, is the comparison; the others are listed, so
+/// the run says which recorded version the target behaves like.
+pub fn closest(
+    baselines: &[(String, Baseline)],
+    recorded: &Baseline,
+    selected: impl Fn(&str, &str) -> bool,
+) -> Option<Compared> {
+    let mut compared: Vec<(String, Vec<Drift>)> = baselines
+        .iter()
+        .map(|(path, old)| (path.clone(), compare(old, recorded, &selected)))
+        .collect();
+    compared.sort_by_key(|(_, drift)| drift.len());
+    let candidates = if compared.len() > 1 {
+        compared
+            .iter()
+            .map(|(path, drift)| Candidate {
+                baseline: path.clone(),
+                drift: drift.len(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (baseline, drift) = compared.into_iter().next()?;
+    Some(Compared {
+        baseline,
+        drift,
+        candidates,
+    })
+}
+
+/// The baseline in a file, or every `*.json` baseline of a folder (in name order).
+pub fn read_all(path: &Path, tool: &str) -> Result<Vec<(String, Baseline)>, String> {
+    if !path.is_dir() {
+        return Ok(vec![(path.display().to_string(), read(path, tool)?)]);
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| format!("cannot read the baseline folder {}: {e}", path.display()))?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "the baseline folder {} holds no *.json baseline; record one with --update-baseline {}/NAME.json",
+            path.display(),
+            path.display()
+        ));
+    }
+    files
+        .iter()
+        .map(|file| Ok((file.display().to_string(), read(file, tool)?)))
+        .collect()
 }
 
 /// The baseline of these results; `with_exchange` keeps each case's normalized transcript.
@@ -317,5 +385,25 @@ mod tests {
             error.contains("--update-baseline /nonexistent/b.json"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_closest_of_several_baselines_is_the_comparison_and_the_others_are_listed() {
+        let run = baseline(&[("a/b [5]", "PASS", &[]), ("a/c [5]", "FAIL", &[])]);
+        let far = baseline(&[("a/b [5]", "FAIL", &[]), ("a/c [5]", "PASS", &[])]);
+        let near = baseline(&[("a/b [5]", "PASS", &[]), ("a/c [5]", "PASS", &[])]);
+        let folder = [
+            ("tb-4.2.json".to_owned(), far),
+            ("tb-4.3.json".to_owned(), near),
+        ];
+        let compared = closest(&folder, &run, |_, _| true).unwrap();
+        assert_eq!(compared.baseline, "tb-4.3.json");
+        assert_eq!(compared.drift.len(), 1);
+        let listed: Vec<(&str, usize)> = compared
+            .candidates
+            .iter()
+            .map(|c| (c.baseline.as_str(), c.drift))
+            .collect();
+        assert_eq!(listed, [("tb-4.3.json", 1), ("tb-4.2.json", 2)]);
     }
 }

@@ -125,14 +125,31 @@ pub fn print_drift(compared: &super::baseline::Compared) {
 }
 
 pub fn drift_text(compared: &super::baseline::Compared) -> String {
-    if compared.drift.is_empty() {
-        return format!("\nno drift from the baseline {}", compared.baseline);
+    let mut out = String::new();
+    if !compared.candidates.is_empty() {
+        out.push_str(&format!(
+            "\nthe target behaves most like the baseline {}; drift from each:",
+            compared.baseline
+        ));
+        for candidate in &compared.candidates {
+            out.push_str(&format!(
+                "\n  {:>4}  {}",
+                candidate.drift, candidate.baseline
+            ));
+        }
     }
-    let mut out = format!(
+    if compared.drift.is_empty() {
+        out.push_str(&format!(
+            "\nno drift from the baseline {}",
+            compared.baseline
+        ));
+        return out;
+    }
+    out.push_str(&format!(
         "\nDRIFT from the baseline {} ({} change(s)):",
         compared.baseline,
         compared.drift.len()
-    );
+    ));
     for drift in &compared.drift {
         out.push_str(&format!("\n  {}: {}", drift.case, drift.kind.as_str()));
         if !drift.was.is_empty() {

@@ -136,6 +136,18 @@ fn notes(meta: &RunMeta<'_>) -> String {
             "<section id=\"drift\"><h2>Drift from the baseline {}</h2>",
             escape(&compared.baseline)
         );
+        if !compared.candidates.is_empty() {
+            out.push_str("<p>The target behaves most like the first of these baselines:</p><table class=\"candidates\"><thead><tr><th>baseline</th><th>drift</th></tr></thead><tbody>\n");
+            for c in &compared.candidates {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+                    escape(&c.baseline),
+                    c.drift
+                );
+            }
+            out.push_str("</tbody></table>\n");
+        }
         if compared.drift.is_empty() {
             out.push_str("<p>No drift: every verdict and answer is as recorded.</p>\n");
         } else {
