@@ -397,9 +397,16 @@ async fn claiming_answers_failure_success_then_claimed() {
     gw.publish("v1/gateway/claim", r#"{"C1": {"secretKey": "s3cret"}}"#, 1)
         .await;
     assert_eq!(gw.puback().await, "Success");
+    let unclaimed = rest.device("C1").await;
     let (status, body) = customer.post(&path, json!({"secretKey": "s3cret"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["response"], "SUCCESS");
+    // Claiming saves the device: optimistic locking's version moves on.
+    let claimed = rest.device("C1").await;
+    assert_eq!(
+        claimed["version"],
+        json!(unclaimed["version"].as_i64().unwrap() + 1)
+    );
     assert_ne!(
         body["device"]["customerId"]["id"],
         "13814000-1dd2-11b2-8080-808080808080"
@@ -523,6 +530,15 @@ async fn the_device_limit_is_0x97_and_0x83_for_attribute_requests() {
     gw.publish("v1/gateway/connect", r#"{"device":"L2"}"#, 1)
         .await;
     assert_eq!(gw.puback().await, "QuotaExceeded");
+    // Through REST, ThingsBoard's ThingsboardEntitiesLimitExceededResponse.
+    let rest = Rest::tenant(&emulator).await;
+    let (status, body) = rest
+        .post("/api/device", json!({"name": "L9", "type": "default"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["errorCode"], 41, "{body}");
+    assert_eq!(body["entityType"], "DEVICE", "{body}");
+    assert_eq!(body["limit"], 2, "{body}");
     gw.publish(
         "v1/gateway/attributes/request",
         r#"{"id":1,"device":"L3","client":true,"key":"k"}"#,
@@ -931,4 +947,57 @@ async fn a_second_connect_on_one_connection_is_answered_again() {
             .any(|v| v.problem.contains("second CONNECT")),
         "{violations:?}"
     );
+}
+
+#[tokio::test]
+async fn a_gateway_that_stops_reading_is_closed_at_1000_queued_messages_with_a_violation() {
+    use tokio::io::AsyncWriteExt;
+    let emulator = start().await;
+    let mut violations = emulator.watch_violations();
+    let mut stream = tokio::net::TcpStream::connect(emulator.mqtt_addr)
+        .await
+        .expect("connect");
+    // CONNECT, then SUBSCRIBE to the gateway's own shared attributes; then it never reads.
+    let topic = b"v1/devices/me/attributes";
+    let mut subscribe = vec![0x82, (2 + 2 + topic.len() + 1) as u8, 0, 1, 0];
+    subscribe.push(topic.len() as u8);
+    subscribe.extend_from_slice(topic);
+    subscribe.push(1);
+    let connect = raw_connect_v311(GATEWAY_TOKEN);
+    stream
+        .write_all(&[connect, subscribe].concat())
+        .await
+        .expect("write");
+    let rest = Rest::tenant(&emulator).await;
+    let id = rest.device_id("gw1").await;
+    let path = format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE");
+    // 8 KB a message: the socket's buffers fill after some hundreds, then the queue grows.
+    let value = "x".repeat(8 * 1024);
+    let mut found = None;
+    for n in 0..20_000 {
+        let (status, _) = rest.post(&path, json!({ "big": value, "n": n })).await;
+        assert!(status.is_success(), "{status}");
+        while let Ok(violation) = violations.try_recv() {
+            if violation.problem.contains("stopped reading") {
+                found = Some(violation);
+            }
+        }
+        if found.is_some() {
+            break;
+        }
+    }
+    let violation = found.expect("the stuck gateway was never dropped");
+    assert_eq!(
+        violation.problem,
+        "the gateway stopped reading its socket: 1000 messages queued"
+    );
+    assert_eq!(violation.answer, "connection closed");
+    // The server goes on: nothing more is queued for it, and a new session works.
+    let (status, _) = rest.post(&path, json!({ "after": true })).await;
+    assert!(status.is_success(), "{status}");
+    let mut gw = Client::connect(&emulator, Protocol::V311, GATEWAY_TOKEN).await;
+    gw.publish("v1/gateway/connect", r#"{"device":"Fresh"}"#, 1)
+        .await;
+    assert_eq!(gw.puback().await, "Success");
+    drop(stream);
 }

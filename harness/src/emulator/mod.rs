@@ -24,11 +24,11 @@ pub mod wire;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -218,12 +218,30 @@ pub(crate) struct WireLimits {
     pub max_packet: usize,
     /// `transport.mqtt.msg_queue_size_per_device_limit`.
     pub queued_before_connect: usize,
+    /// Messages waiting for a client that does not read before it is dropped (mosquitto's
+    /// `max_queued_messages` default; ThingsBoard's netty would buffer without end).
+    pub queued_outgoing: usize,
 }
+
+/// Messages the emulator keeps for a client that does not read: mosquitto's default.
+const MAX_QUEUED_OUTGOING: usize = 1000;
 
 struct Connection {
     tx: mpsc::UnboundedSender<Outgoing>,
+    /// Messages handed to the writer and not yet written (the writer counts them down).
+    queued: Arc<AtomicUsize>,
+    /// Stops the writer at once, even in the middle of a write the client never reads.
+    stop_writer: Arc<Notify>,
     version: Option<Version>,
     open: bool,
+}
+
+/// What a connection's writer task shares with the server: how many messages wait for it,
+/// and the signal that stops it.
+#[derive(Clone, Default)]
+pub(crate) struct WriterState {
+    pub queued: Arc<AtomicUsize>,
+    pub stop: Arc<Notify>,
 }
 
 /// What the servers share: the core behind one lock, the connections' writers, and the
@@ -254,6 +272,7 @@ impl Shared {
         let limits = WireLimits {
             max_packet: count(core.settings.max_payload_size),
             queued_before_connect: count(core.settings.queue_size_before_connect),
+            queued_outgoing: MAX_QUEUED_OUTGOING,
         };
         Shared {
             limits,
@@ -283,9 +302,11 @@ impl Shared {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn register(&self, conn: ConnId, tx: mpsc::UnboundedSender<Outgoing>) {
+    fn register(&self, conn: ConnId, tx: mpsc::UnboundedSender<Outgoing>, writer: WriterState) {
         let connection = Connection {
             tx,
+            queued: writer.queued,
+            stop_writer: writer.stop,
             version: None,
             open: true,
         };
@@ -318,13 +339,34 @@ impl Shared {
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let mut core = lock(&self.core);
         let result = f(&mut core);
-        for effect in core.take_effects() {
-            self.carry_out(effect);
+        let mut effects = core.take_effects();
+        while !effects.is_empty() {
+            let mut stuck = Vec::new();
+            for effect in effects {
+                if let Some(overflow) = self.carry_out(effect) {
+                    stuck.push(overflow);
+                }
+            }
+            // A client over its queue is dropped; what that says is carried out in turn.
+            for (conn, queued) in stuck {
+                self.stop_writer(conn);
+                core.stopped_reading(conn, queued);
+            }
+            effects = core.take_effects();
         }
         result
     }
 
-    fn carry_out(&self, effect: Effect) {
+    fn stop_writer(&self, conn: ConnId) {
+        if let Some(c) = lock(&self.connections).get_mut(&conn) {
+            c.open = false;
+            c.stop_writer.notify_one();
+        }
+    }
+
+    /// Carries out one effect; `Some((conn, queued))` when a send finds that connection's
+    /// client no longer reading.
+    fn carry_out(&self, effect: Effect) -> Option<(ConnId, usize)> {
         match effect {
             Effect::Send { conn, packet } => {
                 if let Outbound::Publish {
@@ -347,6 +389,11 @@ impl Shared {
                     && let Some(version) = c.version
                     && let Some(bytes) = wire::encode(&packet, version)
                 {
+                    let queued = c.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                    if queued > self.limits.queued_outgoing {
+                        c.open = false;
+                        return Some((conn, queued - 1));
+                    }
                     let _ = c.tx.send(Outgoing::Bytes(bytes));
                 }
             }
@@ -361,6 +408,7 @@ impl Shared {
                 lock(&self.violations).push(violation);
             }
         }
+        None
     }
 
     /// Registers a REST call that waits for an RPC outcome.

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -11,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::core::Core;
 use super::core::packets::{ConnId, ConnectIn, Version};
 use super::wire::{self, Frame, Inbound};
-use super::{Shared, Traffic};
+use super::{Shared, Traffic, WriterState};
 
 /// What the writer task is told to do.
 #[derive(Debug)]
@@ -42,22 +43,33 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
-    shared.register(conn, tx);
+    let state = WriterState::default();
+    shared.register(conn, tx, state.clone());
     let tap = shared.clone();
     let writer_task = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
+        loop {
+            let out = tokio::select! {
+                out = rx.recv() => out,
+                () = state.stop.notified() => break,
+            };
             match out {
-                Outgoing::Bytes(bytes) => {
+                Some(Outgoing::Bytes(bytes)) => {
                     tap.observe(|| Traffic::Packet {
                         conn,
                         from_client: false,
                         bytes: bytes.clone(),
                     });
-                    if writer.write_all(&bytes).await.is_err() {
+                    // A client that stopped reading blocks this write; the stop ends it.
+                    let written = tokio::select! {
+                        written = writer.write_all(&bytes) => written.is_ok(),
+                        () = state.stop.notified() => false,
+                    };
+                    state.queued.fetch_sub(1, Ordering::Relaxed);
+                    if !written {
                         break;
                     }
                 }
-                Outgoing::Close => break,
+                Some(Outgoing::Close) | None => break,
             }
         }
         let _ = writer.shutdown().await;

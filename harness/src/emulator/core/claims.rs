@@ -91,6 +91,7 @@ impl Core {
         }
         if let Some(d) = self.devices.get_mut(&device) {
             d.customer_id = Some(customer);
+            d.record_save();
         }
         let data = self.store.device_mut(device);
         data.remove_attribute(Scope::Server, "claimingAllowed");
@@ -103,6 +104,7 @@ impl Core {
         match self.devices.get_mut(&device) {
             Some(d) => {
                 d.customer_id = None;
+                d.record_save();
                 true
             }
             None => false,

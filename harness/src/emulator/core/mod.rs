@@ -800,6 +800,20 @@ impl Core {
         self.kick(conn, ReasonCode::MALFORMED_PACKET);
     }
 
+    /// The client stopped reading its socket: `queued` messages wait for it. Closed without
+    /// a word (a DISCONNECT would only queue behind them), as mosquitto drops a client over
+    /// its `max_queued_messages`, so that one stuck client cannot grow the server's memory.
+    pub fn stopped_reading(&mut self, conn: ConnId, queued: usize) {
+        let who = if self.sessions.get(&conn).is_some_and(|s| s.gateway) {
+            "the gateway"
+        } else {
+            "the client"
+        };
+        let problem = format!("{who} stopped reading its socket: {queued} messages queued");
+        self.violation(conn, "", problem, "connection closed".into());
+        self.drop_connection(conn);
+    }
+
     pub fn subscribe(&mut self, conn: ConnId, pid: u16, filters: Vec<(String, u8)>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
