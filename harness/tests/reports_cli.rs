@@ -367,3 +367,69 @@ fn the_html_report_of_a_failing_run_renders_in_chromium() {
         String::from_utf8_lossy(&taken.stderr)
     );
 }
+
+fn reference_gateway() -> String {
+    let tbgw = Path::new(env!("CARGO_BIN_EXE_tbgw"));
+    let example = tbgw
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join("reference_gateway");
+    assert!(
+        example.exists(),
+        "{} is missing: run `cargo test`",
+        example.display()
+    );
+    example.display().to_string()
+}
+
+#[test]
+fn the_check_gateway_report_shows_the_gateways_output_beside_its_packets_in_chromium() {
+    let dir = cli::temp_dir("reports-check-gateway");
+    let (html, json) = (dir.join("r.html"), dir.join("r.json"));
+    let ran = tbgw(&[
+        "check-gateway",
+        "--cmd",
+        &format!(
+            "{} --host {{host}} --port {{port}} --token {{token}}",
+            reference_gateway()
+        ),
+        "--filter",
+        "handshake/*",
+        "--html",
+        &path(&html),
+        "--json",
+        &path(&json),
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let report = cli::report(&json, &ran);
+    let cases = report["cases"].as_array().expect("cases");
+    let count = |field: &str| -> usize {
+        cases
+            .iter()
+            .map(|c| c[field].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let (packets, output) = (count("wire"), count("output"));
+    assert!(packets > 0, "the handshake has packets");
+    assert!(output > 0, "the reference gateway prints its progress");
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.contains("<title>tbgw check-gateway of the gateway under test</title>"));
+    assert!(page.contains("<b>tbgw (as ThingsBoard)</b>"));
+    assert_eq!(page.matches("class=\"msg output\"").count(), output);
+    let Some(browser) = chromium() else { return };
+    let dumped = headless(browser, &["--dump-dom", &format!("file://{}", path(&html))]);
+    let dom = String::from_utf8_lossy(&dumped.stdout).into_owned();
+    assert_eq!(
+        dom.matches("<tr class=\"row\"").count(),
+        cases.len(),
+        "{dom}"
+    );
+    // Repeats fold, so there are at most as many arrows as packets, and at least one.
+    let arrows = dom.matches("class=\"arrow ").count();
+    assert!(
+        arrows > 0 && arrows <= packets,
+        "{arrows} arrows for {packets} packets"
+    );
+    assert_eq!(dom.matches("class=\"msg output\"").count(), output);
+}
