@@ -136,9 +136,9 @@ pub async fn check(
     if let (Some(after), Some(version)) = (connected_in, version) {
         tell(Event::Connected { after, version });
     }
-    let mut wire_from = observer.read(|o| o.packets.len());
+    let mut reported = Reported::default();
     if options.interrupt.caught().is_none() {
-        let result = connect_result(
+        let (result, through) = connect_result(
             &observer,
             &mut process,
             connected,
@@ -146,9 +146,7 @@ pub async fn check(
             options,
             &token,
         );
-        // The first case's wire starts where the handshake's ends: a packet that arrived
-        // after the handshake's snapshot (the CONNACK, say) was in neither.
-        wire_from = result.wire.len();
+        reported = through;
         report(&mut results, result);
     }
 
@@ -180,12 +178,13 @@ pub async fn check(
         } else {
             let interrupt = options.interrupt.clone();
             tokio::select! {
-                result = run_case(&stage, case, &mut process, options, &token, wire_from, tell) => result,
+                (result, through) = run_case(&stage, case, &mut process, options, &token, reported, tell) => {
+                    reported = through;
+                    result
+                }
                 _ = interrupt.wait() => break,
             }
         };
-        // The next case's wire starts where this one's ended: no packet falls between.
-        wire_from = observer.read(|o| o.packets.len());
         let result = cascades.link(result, &observer, results.len());
         report(&mut results, result);
     }
@@ -395,7 +394,7 @@ fn connect_result(
     took: Duration,
     options: &CheckOptions,
     token: &str,
-) -> CaseResult {
+) -> (CaseResult, Reported) {
     let version = observer.read(|o| o.version);
     let mut result = base_result(
         "gateway/connects",
@@ -405,13 +404,21 @@ fn connect_result(
         version,
     );
     result.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    // The handshake: CONNECT, CONNACK, the first SUBSCRIBEs, refused attempts.
-    result.wire = observer.read(|o| gateway_wire(o, 0, Instant::now() - took));
+    // The handshake: CONNECT, CONNACK, the first SUBSCRIBEs, refused attempts, and what the
+    // gateway printed meanwhile.
+    let began = Instant::now() - took;
+    result.wire = observer.read(|o| gateway_wire(o, 0, began));
+    let (output, output_through) = case_output(process, 0, began);
+    result.output = output;
+    let through = Reported {
+        wire: result.wire.len(),
+        output: output_through,
+    };
     if connected {
         result
             .transcript
             .push(format!("connected after {} ms", result.duration_ms));
-        return result;
+        return (result, through);
     }
     let refused = observer.read(refusals);
     let exited = process.exited();
@@ -442,7 +449,7 @@ fn connect_result(
         "an MQTT CONNECT with the given access token".to_owned(),
         actual,
     );
-    result
+    (result, through)
 }
 
 fn skipped(case: &GatewayCaseFile, version: Option<Version>, why: &str) -> CaseResult {
@@ -460,9 +467,9 @@ async fn run_case(
     process: &mut ProcessGroup,
     options: &CheckOptions,
     token: &str,
-    wire_from: usize,
+    from: Reported,
     tell: &(dyn Fn(Event<'_>) + Sync),
-) -> CaseResult {
+) -> (CaseResult, Reported) {
     let s = &case.scenario;
     let version = stage.observer.read(|o| o.version);
     let mut result = base_result(&s.id, &s.requirement, s.refs.clone(), &case.file, version);
@@ -485,7 +492,7 @@ async fn run_case(
         transcript: Vec::new(),
     };
     let started = Instant::now();
-    let output_from = process.output.count();
+    let output_from = from.output;
     for (index, step) in s.steps.iter().enumerate() {
         tell(Event::Doing(format!(
             "{}: step {} ({})",
@@ -518,26 +525,43 @@ async fn run_case(
         }
     }
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    result.wire = stage.observer.read(|o| gateway_wire(o, wire_from, started));
-    result.output = case_output(process, output_from, started);
+    result.wire = stage.observer.read(|o| gateway_wire(o, from.wire, started));
+    let (output, output_through) = case_output(process, output_from, started);
+    result.output = output;
     if let Some(f) = &mut result.failure {
         f.wire_at_failure = result.wire.len();
     }
     result.transcript = run.transcript;
-    result
+    let through = Reported {
+        wire: from.wire + result.wire.len(),
+        output: output_through,
+    };
+    (result, through)
 }
 
-/// What the gateway printed during a case, on the wire log's clock (the last lines, as many
-/// as the process keeps).
-fn case_output(process: &ProcessGroup, from: usize, started: Instant) -> Vec<OutputLine> {
-    let (lines, _) = process.output.timed_since(from, usize::MAX);
-    lines
+/// How far the wire log and the gateway's output have gone into results: the next case
+/// starts there, so a packet or a line that arrives between two snapshots is in one of them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Reported {
+    /// Packets of the observer's log.
+    wire: usize,
+    /// Lines of the gateway's output, as [`crate::process::group::Output::count`] counts them.
+    output: usize,
+}
+
+/// What the gateway printed since line `from`, on the wire log's clock (as many lines as
+/// the process keeps), and the count it reaches.
+fn case_output(process: &ProcessGroup, from: usize, started: Instant) -> (Vec<OutputLine>, usize) {
+    let (lines, left_out) = process.output.timed_since(from, usize::MAX);
+    let through = from + left_out + lines.len();
+    let lines = lines
         .into_iter()
         .map(|(at, text)| OutputLine {
             at_ms: u64::try_from(at.saturating_duration_since(started).as_millis()).unwrap_or(0),
             text,
         })
-        .collect()
+        .collect();
+    (lines, through)
 }
 
 /// Every packet between the gateway and the platform during a case, in order: `→` sent by
