@@ -9,22 +9,7 @@ use std::time::Duration;
 
 #[path = "support/cli.rs"]
 mod cli;
-
-/// `cargo test` builds the examples beside the binaries.
-fn reference_gateway() -> String {
-    let tbgw = Path::new(env!("CARGO_BIN_EXE_tbgw"));
-    let example = tbgw
-        .parent()
-        .expect("target dir")
-        .join("examples")
-        .join("reference_gateway");
-    assert!(
-        example.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds the examples)",
-        example.display()
-    );
-    example.display().to_string()
-}
+use cli::reference_gateway;
 
 struct Checked {
     code: i32,

@@ -491,13 +491,7 @@ async fn subscriptions_are_granted_only_for_thingsboard_filters() {
 async fn a_device_that_is_not_a_gateway_gets_no_answer_on_gateway_topics() {
     let emulator = start().await;
     let rest = Rest::tenant(&emulator).await;
-    let (status, _) = rest
-        .post(
-            "/api/device?accessToken=PLAIN_TOKEN",
-            json!({"name": "plain", "type": "default"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    rest.create_device("plain", "PLAIN_TOKEN").await;
     let mut device = Client::connect(&emulator, Protocol::V5, "PLAIN_TOKEN").await;
     device
         .publish("v1/gateway/connect", r#"{"device":"X"}"#, 1)

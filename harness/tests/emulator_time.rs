@@ -450,13 +450,7 @@ async fn a_device_api_message_over_its_own_limit_is_disconnect_0x83_without_a_pu
     assert_disconnected_with(&mut gw, "ImplementationSpecificError").await;
 
     let rest = Rest::tenant(&emulator).await;
-    let (status, _) = rest
-        .post(
-            "/api/device?accessToken=PLAIN_TOKEN",
-            json!({"name": "plain", "type": "default"}),
-        )
-        .await;
-    assert!(status.is_success(), "{status}");
+    rest.create_device("plain", "PLAIN_TOKEN").await;
     let mut device = Client::connect(&emulator, Protocol::V5, "PLAIN_TOKEN").await;
     device.subscribe("v1/devices/me/rpc/response/+", 1).await;
     device

@@ -8,7 +8,7 @@ use std::process::Command;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::tbgw;
+use cli::{reference_gateway, tbgw};
 
 /// Two cases in a fresh folder: one passes, one fails at its publish (line 7).
 fn two_cases(name: &str, expect_puback: &str) -> PathBuf {
@@ -27,6 +27,13 @@ fn two_cases(name: &str, expect_puback: &str) -> PathBuf {
     )
     .expect("write");
     dir
+}
+
+/// Rewrites the failing case of [`two_cases`] to expect what the emulator answers.
+fn expect_success_in_the_failing_case(dir: &Path) {
+    let file = dir.join("cases/fails.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("puback: 0x99", "puback: 0x00")).expect("rewrite");
 }
 
 fn path(p: &Path) -> String {
@@ -72,13 +79,7 @@ fn a_baseline_is_stable_and_drift_is_exit_4_with_old_and_new_listed() {
     assert_eq!(filtered.code, 0, "{}", filtered.all());
 
     // The expectation changed: the case now passes, a verdict drift.
-    std::fs::write(
-        dir.join("cases/fails.yaml"),
-        std::fs::read_to_string(dir.join("cases/fails.yaml"))
-            .expect("read")
-            .replace("puback: 0x99", "puback: 0x00"),
-    )
-    .expect("rewrite");
+    expect_success_in_the_failing_case(&dir);
     let changed = tbgw(&[
         "run",
         &cases,
@@ -152,13 +153,7 @@ fn a_folder_of_baselines_says_which_one_the_target_behaves_like() {
         tbgw(&["run", &cases, "--update-baseline", &path(&old)]).code,
         1
     );
-    std::fs::write(
-        dir.join("cases/fails.yaml"),
-        std::fs::read_to_string(dir.join("cases/fails.yaml"))
-            .expect("read")
-            .replace("puback: 0x99", "puback: 0x00"),
-    )
-    .expect("rewrite");
+    expect_success_in_the_failing_case(&dir);
     assert_eq!(
         tbgw(&["run", &cases, "--update-baseline", &path(&new)]).code,
         0
@@ -366,21 +361,6 @@ fn the_html_report_of_a_failing_run_renders_in_chromium() {
         "no screenshot: {}",
         String::from_utf8_lossy(&taken.stderr)
     );
-}
-
-fn reference_gateway() -> String {
-    let tbgw = Path::new(env!("CARGO_BIN_EXE_tbgw"));
-    let example = tbgw
-        .parent()
-        .expect("target dir")
-        .join("examples")
-        .join("reference_gateway");
-    assert!(
-        example.exists(),
-        "{} is missing: run `cargo test`",
-        example.display()
-    );
-    example.display().to_string()
 }
 
 #[test]

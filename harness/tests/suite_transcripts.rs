@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tbgw_harness::report::{failure_text, normalize};
 use tbgw_harness::scenario::load;
-use tbgw_harness::scenario::outcome::Verdict;
+use tbgw_harness::scenario::outcome::{Verdict, now_unix_ms};
 use tbgw_harness::scenario::runner::{self, RunOptions};
 use tbgw_harness::target::{Platform, TargetKind, TargetOptions};
 
@@ -69,7 +69,7 @@ async fn the_platform_suite_passes_on_the_emulator_and_matches_its_transcripts()
     );
 
     // Ids and server times differ from run to run; fixed timestamps written in scenarios stay.
-    let now_ms = normalize::now_ms();
+    let now_ms = now_unix_ms();
     for result in &results {
         let mut text = format!(
             "{} under MQTT {} ({} profile): {}\n",

@@ -50,7 +50,6 @@ pub struct CheckGatewayArgs {
 }
 
 pub fn run(args: CheckGatewayArgs) -> ExitCode {
-    const COMMAND: &str = "check-gateway";
     if args.command.trim().is_empty() {
         return usage(
             COMMAND,
@@ -128,6 +127,7 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
     runtime.block_on(check(args, cases, connect_timeout, grace, baselines))
 }
 
+const COMMAND: &str = "check-gateway";
 const TOOL: &str = "tbgw check-gateway";
 
 async fn check(
@@ -205,26 +205,13 @@ async fn check(
         )
     );
     // A gateway's own messages differ from run to run: its baseline pins verdicts only.
-    let recorded = report::baseline::record(&check.results, TOOL, false, 0);
-    let mut baseline_failed = false;
-    let compared = match check.interrupted {
-        Some(_) => None,
-        None => {
-            let filter = args.select.matcher().ok().flatten();
-            let selected = |id: &str, _: &str| filter.as_ref().is_none_or(|f| f.is_match(id));
-            match args.baseline.finish(&baselines, &recorded, selected) {
-                Ok(compared) => compared,
-                Err(e) => {
-                    errln!("tbgw check-gateway: {e}");
-                    baseline_failed = true;
-                    None
-                }
-            }
-        }
-    };
-    if let Some(compared) = &compared {
-        console::print_drift(compared);
-    }
+    let recorded = report::baseline::record(&check.results, TOOL, false);
+    let filter = args.select.matcher().ok().flatten();
+    let selected = |id: &str, _: &str| filter.as_ref().is_none_or(|f| f.is_match(id));
+    let interrupted = check.interrupted.is_some();
+    let (compared, baseline_failed) =
+        args.baseline
+            .finish(COMMAND, interrupted, &baselines, &recorded, selected);
     let mut code = super::run::exit_code(&summary, false, compared.as_ref());
     if baseline_failed {
         code = code.max(exit::TARGET_FAILED);

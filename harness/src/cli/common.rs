@@ -122,23 +122,37 @@ impl BaselineArgs {
         }
     }
 
-    /// After the run: compares with the baselines read by [`BaselineArgs::load`] (cases
-    /// `selected` by id and profile were meant to run) and records the run when asked. The
-    /// error names the file.
+    /// After the run of `tbgw {command}`: compares with the baselines read by
+    /// [`BaselineArgs::load`] (cases `selected` by id and profile were meant to run) and
+    /// records the run when asked, then prints the drift. An interrupted run is neither
+    /// compared nor recorded: its missing cases are not drift. The comparison, and whether
+    /// the baseline could not be written (said on stderr; exit 3).
     pub fn finish(
         &self,
+        command: &str,
+        interrupted: bool,
         baselines: &[(String, Baseline)],
         recorded: &Baseline,
         selected: impl Fn(&str, &str) -> bool,
-    ) -> Result<Option<Compared>, String> {
-        let compared = baseline::closest(baselines, recorded, selected);
-        if let Some(path) = &self.update_baseline {
-            baseline::write(path, recorded)?;
+    ) -> (Option<Compared>, bool) {
+        if interrupted {
+            return (None, false);
         }
-        Ok(compared)
+        let compared = baseline::closest(baselines, recorded, selected);
+        if let Some(path) = &self.update_baseline
+            && let Err(e) = baseline::write(path, recorded)
+        {
+            crate::errln!("tbgw {command}: {e}");
+            return (None, true);
+        }
+        if let Some(compared) = &compared {
+            crate::report::console::print_drift(compared);
+        }
+        (compared, false)
     }
 }
 
+/// Whether `path` can be written, without truncating or leaving a file that was not there.
 fn writable(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err("is a folder; name a file".into());

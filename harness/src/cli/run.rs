@@ -10,7 +10,7 @@ use clap::Args;
 use super::common::{BaselineArgs, ReportArgs, SelectArgs, TargetArgs, TimingArgs};
 use crate::process::interrupt::{self, Caught, Interrupt};
 use crate::report::baseline::{Baseline, Compared};
-use crate::report::{self, Summary, console, normalize};
+use crate::report::{self, Summary, console};
 use crate::scenario::load::{self, Suite};
 use crate::scenario::model::Profile;
 use crate::scenario::outcome::Verdict;
@@ -152,7 +152,6 @@ async fn run_suite(
     baselines: Vec<(String, Baseline)>,
 ) -> ExitCode {
     let interrupt = Interrupt::listen();
-    let started_ms = normalize::now_ms();
     let started = Instant::now();
     let kind = args.target.target;
     let target_options = args.target.options();
@@ -254,22 +253,11 @@ async fn run_suite(
         filter.as_ref().is_none_or(|f| f.is_match(id))
             && args.profile.is_none_or(|p| p.as_str() == profile)
     };
-    let recorded = report::baseline::record(&results, TOOL, true, started_ms);
-    // An interrupted run is neither compared nor recorded: its missing cases are not drift.
-    let compared = match caught {
-        Some(_) => None,
-        None => match args.baseline.finish(&baselines, &recorded, selected) {
-            Ok(compared) => compared,
-            Err(e) => {
-                errln!("tbgw run: {e}");
-                stop_failed = true;
-                None
-            }
-        },
-    };
-    if let Some(compared) = &compared {
-        console::print_drift(compared);
-    }
+    let recorded = report::baseline::record(&results, TOOL, true);
+    let (compared, unwritten) =
+        args.baseline
+            .finish("run", caught.is_some(), &baselines, &recorded, selected);
+    stop_failed |= unwritten;
     let mut code = exit_code(&summary, !stale.is_empty(), compared.as_ref());
     if stop_failed {
         code = code.max(exit::TARGET_FAILED);

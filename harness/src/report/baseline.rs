@@ -162,15 +162,16 @@ pub fn read_all(path: &Path, tool: &str) -> Result<Vec<(String, Baseline)>, Stri
         .collect()
 }
 
-/// The baseline of these results; `with_exchange` keeps each case's normalized transcript.
-pub fn record(results: &[CaseResult], tool: &str, with_exchange: bool, now_ms: i64) -> Baseline {
+/// The baseline of these results; `with_exchange` keeps each case's normalized transcript
+/// (server times counted from when the case started).
+pub fn record(results: &[CaseResult], tool: &str, with_exchange: bool) -> Baseline {
     let cases = results
         .iter()
         .map(|r| {
             let exchange = if with_exchange {
                 r.transcript
                     .iter()
-                    .map(|l| normalize::line(l, now_ms))
+                    .map(|l| normalize::line(l, r.started_ms))
                     .collect()
             } else {
                 Vec::new()

@@ -299,12 +299,13 @@ enum Row<'w> {
     Output(&'w OutputLine),
 }
 
-fn at_ms(row: &Row<'_>) -> u64 {
+/// When a row happened; the failing step's mark has no time of its own.
+fn at_ms(row: &Row<'_>) -> Option<u64> {
     match row {
-        Row::Wire(Folded::Entry { entry, .. }) => entry.at_ms,
-        Row::Wire(Folded::Cycle { cycle, .. }) => cycle.first().map_or(0, |e| e.at_ms),
-        Row::FailedHere => 0,
-        Row::Output(line) => line.at_ms,
+        Row::Wire(Folded::Entry { entry, .. }) => Some(entry.at_ms),
+        Row::Wire(Folded::Cycle { cycle, .. }) => cycle.first().map(|e| e.at_ms),
+        Row::FailedHere => None,
+        Row::Output(line) => Some(line.at_ms),
     }
 }
 
@@ -338,11 +339,7 @@ fn diagram(r: &CaseResult, check_gateway: bool) -> String {
     let mut output = r.output.iter().peekable();
     let mut last_at = 0;
     for row in rows {
-        let at = if matches!(row, Row::FailedHere) {
-            last_at
-        } else {
-            at_ms(&row)
-        };
+        let at = at_ms(&row).unwrap_or(last_at);
         while let Some(line) = output.next_if(|l| l.at_ms < at) {
             merged.push(Row::Output(line));
         }

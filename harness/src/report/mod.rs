@@ -152,7 +152,7 @@ pub fn failure_text(result: &CaseResult, last_packets: usize) -> String {
 pub const WIRE_LEGEND: &str = "→ sent by tbgw, ← received by tbgw, ⇄ a REST call";
 
 /// Whether an entry is a message the platform (tbgw) sent a gateway under test.
-pub fn is_stimulus(entry: &WireEntry) -> bool {
+fn is_stimulus(entry: &WireEntry) -> bool {
     entry.channel.starts_with("gateway")
         && entry.direction == Direction::Sent
         && entry.text.starts_with("PUBLISH")

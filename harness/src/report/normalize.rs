@@ -16,26 +16,20 @@ static MILLIS: LazyLock<Regex> =
 /// How far from the run a time may be and still count as the server's (10 days).
 const NEAR_MS: i64 = 10 * 86_400_000;
 
-/// `line` with ids and times within ten days of `now_ms` replaced.
-pub fn line(line: &str, now_ms: i64) -> String {
+/// `line` with ids, and times within ten days of `around_ms` (the run's), replaced.
+pub fn line(line: &str, around_ms: u64) -> String {
+    let around = i64::try_from(around_ms).unwrap_or(i64::MAX);
     let line = UUID.replace_all(line, "[uuid]");
     MILLIS
         .replace_all(&line, |c: &regex::Captures| {
             let value: i64 = c[0].parse().unwrap_or(0);
-            if (value - now_ms).abs() < NEAR_MS {
+            if (value - around).abs() < NEAR_MS {
                 "[ts]".to_owned()
             } else {
                 c[0].to_owned()
             }
         })
         .into_owned()
-}
-
-/// Now, in milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 #[cfg(test)]

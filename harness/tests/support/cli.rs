@@ -274,3 +274,19 @@ pub fn validate_junit(report: &Path) {
         }
     }
 }
+
+/// `cargo test` builds the examples beside the binaries.
+pub fn reference_gateway() -> String {
+    let tbgw = Path::new(env!("CARGO_BIN_EXE_tbgw"));
+    let example = tbgw
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join("reference_gateway");
+    assert!(
+        example.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds the examples)",
+        example.display()
+    );
+    example.display().to_string()
+}

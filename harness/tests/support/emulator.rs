@@ -91,6 +91,15 @@ impl Rest {
             .await
     }
 
+    /// A plain device (not a gateway) with this access token, created through REST.
+    pub async fn create_device(&self, name: &str, token: &str) {
+        let path = format!("/api/device?accessToken={token}");
+        let (status, body) = self
+            .post(&path, json!({"name": name, "type": "default"}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
             .await

@@ -328,6 +328,23 @@ impl Core {
         })
     }
 
+    /// A sub-device's message as ThingsBoard takes it: the device is looked up or created
+    /// (which a limit may refuse), then the message pays its own cost (`points` data points,
+    /// or one message, as `admit` counts it). `Ok(Err(_))` when the device could not be had.
+    fn device_message(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        points: u64,
+    ) -> Result<Result<Uuid, DeviceFailure>, Outcome> {
+        self.admit_lookup(conn, name)?;
+        let result = self.connect_sub_device(conn, name, None);
+        if result.is_ok() {
+            self.admit(conn, name, points)?;
+        }
+        Ok(result)
+    }
+
     fn take_gateway_limits(&mut self, conn: ConnId, points: u64) -> bool {
         // No limit configured (ThingsBoard's default): nothing to count.
         if self.tenant_profile.transport_limits.is_empty() {
@@ -399,16 +416,13 @@ impl Core {
                 for device in telemetry.devices {
                     let points: usize = device.entries.iter().map(|e| e.values.len()).sum();
                     let points = u64::try_from(points).unwrap_or(u64::MAX);
-                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
-                        return limited;
-                    }
-                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let result = match self.device_message(conn, &device.device, points) {
+                        Ok(result) => result,
+                        Err(limited) => return limited,
+                    };
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
-                    if let Err(limited) = self.admit(conn, &device.device, points) {
-                        return limited;
-                    }
                     let now = self.now();
                     self.store
                         .device_mut(id)
@@ -418,16 +432,13 @@ impl Core {
             Message::ClientAttributes(attributes) => {
                 for device in attributes.devices {
                     let points = u64::try_from(device.values.len()).unwrap_or(u64::MAX);
-                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
-                        return limited;
-                    }
-                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let result = match self.device_message(conn, &device.device, points) {
+                        Ok(result) => result,
+                        Err(limited) => return limited,
+                    };
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
-                    if let Err(limited) = self.admit(conn, &device.device, points) {
-                        return limited;
-                    }
                     let now = self.now();
                     self.store
                         .device_mut(id)
@@ -436,31 +447,22 @@ impl Core {
             }
             Message::Claim(claim) => {
                 for device in claim.devices {
-                    if let Err(limited) = self.admit_lookup(conn, &device.device) {
-                        return limited;
-                    }
-                    let result = self.connect_sub_device(conn, &device.device, None);
+                    let result = match self.device_message(conn, &device.device, 0) {
+                        Ok(result) => result,
+                        Err(limited) => return limited,
+                    };
                     let Some(id) = note(result, &device.device, None) else {
                         continue;
                     };
-                    if let Err(limited) = self.admit(conn, &device.device, 0) {
-                        return limited;
-                    }
                     self.register_device_claim(id, &device);
                 }
             }
             Message::RpcResponse(response) => {
-                if let Err(limited) = self.admit_lookup(conn, &response.device) {
-                    return limited;
-                }
-                let result = self.connect_sub_device(conn, &response.device, None);
-                let id = note(result, &response.device, None);
-                if id.is_some()
-                    && let Err(limited) = self.admit(conn, &response.device, 0)
-                {
-                    return limited;
-                }
-                if let Some(id) = id {
+                let result = match self.device_message(conn, &response.device, 0) {
+                    Ok(result) => result,
+                    Err(limited) => return limited,
+                };
+                if let Some(id) = note(result, &response.device, None) {
                     let json_text = response.data_is_json_text();
                     let data = response.data.to_canonical();
                     if !self.rpc_reply(id, response.id, data) {
@@ -487,17 +489,11 @@ impl Core {
             }
             Message::AttributeRequest(AttributeRequest::Server(request)) => {
                 let refused = Some(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
-                if let Err(limited) = self.admit_lookup(conn, &request.device) {
-                    return limited;
-                }
-                let result = self.connect_sub_device(conn, &request.device, None);
-                let id = note(result, &request.device, refused);
-                if id.is_some()
-                    && let Err(limited) = self.admit(conn, &request.device, 0)
-                {
-                    return limited;
-                }
-                if let Some(id) = id {
+                let result = match self.device_message(conn, &request.device, 0) {
+                    Ok(result) => result,
+                    Err(limited) => return limited,
+                };
+                if let Some(id) = note(result, &request.device, refused) {
                     self.ack(conn, publish.pid, ReasonCode::SUCCESS);
                     let payload = self.attribute_response(id, &request);
                     self.publish_to(conn, "v1/gateway/attributes/response".into(), payload);
