@@ -133,6 +133,74 @@ async fn telemetry_is_stored_with_thingsboard_typing_for_several_devices() {
 }
 
 #[tokio::test]
+async fn deleting_time_series_takes_a_range_and_removes_keeps_or_rewrites_the_latest() {
+    let (_emulator, rest, gw, id) = gateway_with_device("D1").await;
+    let points: Vec<Value> = (1..=3)
+        .map(|n| json!({"ts": n * 1000, "values": {"a": n, "b": n, "c": n}}))
+        .collect();
+    let telemetry = json!({ "D1": points }).to_string();
+    gw.publish("v1/gateway/telemetry", telemetry, 1).await;
+    rest.until(&telemetry_path(&id, "keys=c"), |_, b| b.get("c").is_some())
+        .await;
+    let delete =
+        |query: &str| format!("/api/plugins/telemetry/DEVICE/{id}/timeseries/delete?{query}");
+    let latest = |key: &str| telemetry_path(&id, &format!("keys={key}&useStrictDataTypes=true"));
+    let history = |key: &str| {
+        telemetry_path(
+            &id,
+            &format!("keys={key}&startTs=0&endTs=9999&useStrictDataTypes=true"),
+        )
+    };
+
+    // [2000, 3001) of `a`: the latest (3000) is in the range and goes.
+    let (status, _) = rest.delete(&delete("keys=a&startTs=2000&endTs=3001")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, left) = rest.get(&history("a")).await;
+    assert_eq!(left, json!({"a": [{"ts": 1000, "value": 1}]}));
+    let (_, now) = rest.get(&latest("a")).await;
+    assert_eq!(now, json!({}), "the latest was in the range");
+    let (_, keys) = rest
+        .get(&format!(
+            "/api/plugins/telemetry/DEVICE/{id}/keys/timeseries"
+        ))
+        .await;
+    assert_eq!(
+        keys,
+        json!(["b", "c"]),
+        "a key without a latest is not listed"
+    );
+
+    // The same for `b` with the latest kept, and for `c` rewritten to the newest point left.
+    rest.delete(&delete("keys=b&startTs=2000&endTs=3001&deleteLatest=False"))
+        .await;
+    let (_, kept) = rest.get(&latest("b")).await;
+    assert_eq!(kept, json!({"b": [{"ts": 3000, "value": 3}]}));
+    rest.delete(&delete(
+        "keys=c&startTs=2000&endTs=3001&rewriteLatestIfDeleted=yes",
+    ))
+    .await;
+    let (_, rewritten) = rest.get(&latest("c")).await;
+    assert_eq!(rewritten, json!({"c": [{"ts": 1000, "value": 1}]}));
+
+    // Everything of a key up to now; then the 400s ThingsBoard answers.
+    rest.delete(&delete("keys=c&deleteAllDataForKeys=true"))
+        .await;
+    let (_, gone) = rest.get(&history("c")).await;
+    assert_eq!(gone, json!({}));
+    let (status, body) = rest.delete(&delete("keys=b")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        Value::from(
+            "When deleteAllDataForKeys is false, start and end timestamp values shouldn't be empty"
+        )
+    );
+    let (status, body) = rest.delete(&delete("startTs=0&endTs=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errorCode"], 31, "{body}");
+}
+
+#[tokio::test]
 async fn attribute_requests_answer_value_values_or_neither() {
     let emulator = start().await;
     let rest = Rest::tenant(&emulator).await;
@@ -353,7 +421,7 @@ async fn rpc_to_an_offline_device_waits_and_is_delivered_when_it_connects() {
     while !emulator.with_core(|core| {
         !core
             .rpc
-            .unsent(uuid::Uuid::parse_str(&id).unwrap_or_default(), now)
+            .to_send(uuid::Uuid::parse_str(&id).unwrap_or_default(), now)
             .is_empty()
     }) {
         tokio::task::yield_now().await;

@@ -16,6 +16,8 @@ use tbgw_harness::emulator::core::clock::ManualClock;
 /// `state.defaultInactivityTimeoutInSec`, both 600 s.
 const SESSION_TIMEOUT_MS: i64 = 600_000;
 const CLIENT_RPC_TIMEOUT_MS: i64 = 60_000;
+/// `transport.mqtt.timeout`: how long a direct device has to PUBACK an RPC.
+const MQTT_ACK_TIMEOUT_MS: i64 = 10_000;
 
 async fn emulator_at(start_ms: i64) -> (Emulator, ManualClock) {
     let clock = ManualClock::starting_at(start_ms);
@@ -485,5 +487,120 @@ async fn a_rate_limit_that_is_not_count_colon_seconds_is_refused_with_400() {
             .unwrap_or_default()
             .contains("count:seconds"),
         "{body}"
+    );
+}
+
+/// A persistent RPC to `device` through REST; its rpcId.
+async fn persistent_rpc(rest: &Rest, kind: &str, device: &str, body: Value) -> String {
+    let (status, answer) = rest.post(&format!("/api/rpc/{kind}/{device}"), body).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    answer["rpcId"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn rpc_record(rest: &Rest, rpc_id: &str) -> Value {
+    rest.get(&format!("/api/rpc/persistent/{rpc_id}")).await.1
+}
+
+async fn next_rpc_request(device: &mut Client) -> String {
+    let seen = device
+        .until("an RPC request", |s| matches!(s, Seen::Publish { .. }))
+        .await;
+    seen.into_publish().0
+}
+
+#[tokio::test]
+async fn a_persistent_rpc_a_direct_device_does_not_puback_times_out_is_sent_again_then_fails() {
+    for protocol in [Protocol::V311, Protocol::V5] {
+        let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+        let rest = Rest::tenant(&emulator).await;
+        rest.create_device("Silent", "silent-token").await;
+        let id = rest.device_id("Silent").await;
+        let mut device = Client::connect_never_acking(&emulator, protocol, "silent-token").await;
+        device.subscribe("v1/devices/me/rpc/request/+", 1).await;
+        let body = json!({"method": "m", "params": {}, "persistent": true, "retries": 1, "timeout": 3_600_000});
+        let rpc = persistent_rpc(&rest, "twoway", &id, body).await;
+        assert_eq!(
+            next_rpc_request(&mut device).await,
+            "v1/devices/me/rpc/request/0"
+        );
+        assert_eq!(rpc_record(&rest, &rpc).await["status"], "SENT");
+
+        advance(&emulator, &clock, MQTT_ACK_TIMEOUT_MS - 1);
+        assert_eq!(rpc_record(&rest, &rpc).await["status"], "SENT", "not yet");
+        advance(&emulator, &clock, 1);
+        let record = rpc_record(&rest, &rpc).await;
+        assert_eq!(record["status"], "TIMEOUT");
+        assert_eq!(
+            record["request"]["retries"], 1,
+            "the stored retries do not count"
+        );
+
+        // Nothing is sent again until the device subscribes again (BURST), then with its id.
+        device.subscribe("v1/devices/me/rpc/request/+", 1).await;
+        assert_eq!(
+            next_rpc_request(&mut device).await,
+            "v1/devices/me/rpc/request/0"
+        );
+        assert_eq!(rpc_record(&rest, &rpc).await["status"], "SENT");
+        advance(&emulator, &clock, MQTT_ACK_TIMEOUT_MS);
+        let record = rpc_record(&rest, &rpc).await;
+        assert_eq!(record["status"], "FAILED", "{protocol:?}");
+        assert_eq!(
+            record["response"],
+            json!({"error": "There was a Timeout and all retry attempts have been exhausted. Retry attempts set: 1"})
+        );
+        device.subscribe("v1/devices/me/rpc/request/+", 1).await;
+        let unexpected = device
+            .until("the SUBACK", |s| {
+                matches!(s, Seen::SubAck(_) | Seen::Publish { .. })
+            })
+            .await;
+        assert!(
+            matches!(unexpected, Seen::SubAck(_)),
+            "a failed call is not sent: {unexpected:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_direct_devices_puback_makes_a_persistent_rpc_delivered_and_a_one_way_call_ends_there() {
+    let (emulator, clock) = emulator_at(1_700_000_000_000).await;
+    let rest = Rest::tenant(&emulator).await;
+    rest.create_device("Acking", "acking-token").await;
+    let id = rest.device_id("Acking").await;
+    let mut device = Client::connect(&emulator, Protocol::V5, "acking-token").await;
+    device.subscribe("v1/devices/me/rpc/request/+", 1).await;
+    let twoway = json!({"method": "get", "params": {}, "persistent": true, "timeout": 60_000});
+    let rpc = persistent_rpc(&rest, "twoway", &id, twoway).await;
+    next_rpc_request(&mut device).await;
+    let record = rest
+        .until(&format!("/api/rpc/persistent/{rpc}"), |_, r| {
+            r["status"] != "SENT"
+        })
+        .await;
+    assert_eq!(record["status"], "DELIVERED", "rumqttc PUBACKs the request");
+    device
+        .publish("v1/devices/me/rpc/response/0", r#"{"ok":true}"#, 1)
+        .await;
+    let record = rest
+        .until(&format!("/api/rpc/persistent/{rpc}"), |_, r| {
+            r["status"] != "DELIVERED"
+        })
+        .await;
+    assert_eq!(record["status"], "SUCCESSFUL");
+    assert_eq!(record["response"], json!({"ok": true}));
+
+    let oneway = json!({"method": "set", "params": 1, "persistent": true, "timeout": 60_000});
+    let rpc = persistent_rpc(&rest, "oneway", &id, oneway).await;
+    next_rpc_request(&mut device).await;
+    rest.until(&format!("/api/rpc/persistent/{rpc}"), |_, r| {
+        r["status"] == "DELIVERED"
+    })
+    .await;
+    advance(&emulator, &clock, 60_000);
+    assert_eq!(
+        rpc_record(&rest, &rpc).await["status"],
+        "DELIVERED",
+        "a delivered one-way call has ended and does not expire"
     );
 }

@@ -232,6 +232,10 @@ fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> b
             shared.with_core(|core| core.client_disconnect(conn));
             false
         }
+        Ok(Inbound::PubAck { pid }) => {
+            shared.with_core(|core| core.puback(conn, pid));
+            true
+        }
         Ok(Inbound::Ignored) => true,
         Err(problem) => {
             shared.with_core(|core| core.malformed(conn, problem));

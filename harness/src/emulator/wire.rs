@@ -53,7 +53,11 @@ pub enum Inbound {
     },
     PingReq,
     Disconnect,
-    /// Acknowledgements of the server's publishes and the like: nothing to do.
+    /// The client acknowledges the server's QoS 1 publish with this packet id.
+    PubAck {
+        pid: u16,
+    },
+    /// Other acknowledgements and the like: nothing to do.
     Ignored,
 }
 
@@ -96,6 +100,7 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                 },
                 v3::Packet::Pingreq => Inbound::PingReq,
                 v3::Packet::Disconnect => Inbound::Disconnect,
+                v3::Packet::Puback(p) => Inbound::PubAck { pid: p.value() },
                 _ => Inbound::Ignored,
             }),
             Ok(None) => Err("the packet is shorter than its length says".into()),
@@ -127,6 +132,7 @@ pub fn decode(packet: &[u8], version: Version) -> Result<Inbound, String> {
                 },
                 v5::Packet::Pingreq => Inbound::PingReq,
                 v5::Packet::Disconnect(_) => Inbound::Disconnect,
+                v5::Packet::Puback(p) => Inbound::PubAck { pid: p.pid.value() },
                 _ => Inbound::Ignored,
             }),
             Ok(None) => Err("the packet is shorter than its length says".into()),
@@ -350,6 +356,8 @@ pub fn describe_inbound(packet: &[u8], version: Option<Version>) -> String {
             }
             Ok(Inbound::PingReq) => "PINGREQ".to_owned(),
             Ok(Inbound::Disconnect) => "DISCONNECT".to_owned(),
+            // Kind 4 is described above; this is for completeness.
+            Ok(Inbound::PubAck { pid }) => format!("PUBACK pid={pid}"),
             Ok(Inbound::Ignored) => format!("packet type {kind} {}", mqtt::packet::hex(packet)),
             Err(problem) => format!(
                 "unreadable packet ({problem}): {}",

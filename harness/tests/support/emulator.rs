@@ -217,7 +217,8 @@ impl Client {
     /// (their PINGRESP is [`Seen::PingResp`]); rumqttc's MQTT 5 client allows no less than 5 s.
     pub async fn connect_pinging(emulator: &Emulator, token: &str) -> Client {
         let keep_alive = Duration::from_secs(1);
-        let mut client = Client::open_with(emulator, Protocol::V311, token, keep_alive).await;
+        let mut client =
+            Client::open_with(emulator, Protocol::V311, token, keep_alive, false).await;
         let ack = client.next("CONNACK").await;
         assert_eq!(ack, Seen::ConnAck("Success".into()), "CONNACK for {token}");
         client
@@ -225,7 +226,20 @@ impl Client {
 
     /// Connects without waiting for the CONNACK.
     pub async fn open(emulator: &Emulator, protocol: Protocol, token: &str) -> Client {
-        Client::open_with(emulator, protocol, token, Duration::from_secs(60)).await
+        Client::open_with(emulator, protocol, token, Duration::from_secs(60), false).await
+    }
+
+    /// Connects as a client that never PUBACKs what the server publishes at QoS 1.
+    pub async fn connect_never_acking(
+        emulator: &Emulator,
+        protocol: Protocol,
+        token: &str,
+    ) -> Client {
+        let keep_alive = Duration::from_secs(60);
+        let mut client = Client::open_with(emulator, protocol, token, keep_alive, true).await;
+        let ack = client.next("CONNACK").await;
+        assert_eq!(ack, Seen::ConnAck("Success".into()), "CONNACK for {token}");
+        client
     }
 
     async fn open_with(
@@ -233,6 +247,7 @@ impl Client {
         protocol: Protocol,
         token: &str,
         keep_alive: Duration,
+        manual_acks: bool,
     ) -> Client {
         let (host, port) = (
             emulator.mqtt_addr.ip().to_string(),
@@ -246,6 +261,7 @@ impl Client {
                 options.set_credentials(token, "");
                 options.set_keep_alive(keep_alive);
                 options.set_max_packet_size(200_000, 200_000);
+                options.set_manual_acks(manual_acks);
                 let (client, eventloop) = rumqttc::AsyncClient::new(options, 32);
                 tokio::spawn(drive_v4(eventloop, tx));
                 Handle::V4(client)
@@ -255,6 +271,7 @@ impl Client {
                 options.set_credentials(token, "");
                 options.set_keep_alive(keep_alive.max(Duration::from_secs(5)));
                 options.set_max_packet_size(Some(200_000));
+                options.set_manual_acks(manual_acks);
                 let (client, eventloop) = rumqttc::v5::AsyncClient::new(options, 32);
                 tokio::spawn(drive_v5(eventloop, tx));
                 Handle::V5(client)

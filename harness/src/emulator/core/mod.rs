@@ -456,7 +456,7 @@ impl Core {
             params,
             oneway: true,
             expires_at: self.now().saturating_add(86_400_000),
-            retries: 3,
+            retries: Some(3),
             additional_info: Value::Null,
         };
         self.submit_persistent_rpc(Uuid::new_v4(), gateway, request);
@@ -638,6 +638,7 @@ impl Core {
         self.answer_deferred(now);
         self.expire_sessions(now);
         self.time_out_own_rpc_requests(now);
+        self.time_out_unacknowledged_rpcs(now);
         self.rpc.expire_persistent(now);
         if now >= self.next_state_check {
             self.next_state_check = now.saturating_add(self.settings.state_check_interval_ms);
@@ -931,10 +932,9 @@ impl Core {
     }
 
     /// Publishes to a session at the QoS its subscriptions ask for (1 without one).
-    fn publish_to(&mut self, conn: ConnId, topic: String, payload: Vec<u8>) {
-        let Some(session) = self.sessions.get_mut(&conn) else {
-            return;
-        };
+    /// Publishes to a session; the packet id when the publish is QoS 1 or 2.
+    fn publish_to(&mut self, conn: ConnId, topic: String, payload: Vec<u8>) -> Option<u16> {
+        let session = self.sessions.get_mut(&conn)?;
         let qos = session.qos_for(&topic);
         // Every publish takes an id, QoS 0 too (which does not carry it).
         let pid = session.next_pid();
@@ -948,6 +948,7 @@ impl Core {
                 payload,
             },
         );
+        (qos > 0).then_some(pid)
     }
 
     // ----- pushing to devices -----------------------------------------------------
@@ -1016,11 +1017,13 @@ impl Core {
     }
 
     /// Sends an RPC request to the device if it can take it now; `None` leaves it pending.
-    /// A persistent call through a gateway is DELIVERED at QoS 0 and SENT at QoS 1, since a
-    /// gateway's PUBACK is not correlated (AGDSC L110-120); a direct device's is taken as
-    /// DELIVERED (its PUBACK is not tracked by the emulator).
+    /// It is DELIVERED at QoS 0 and SENT at QoS 1. A gateway's PUBACK is not correlated
+    /// (AGDSC L110-120), so a call through a gateway stays SENT; a direct device's PUBACK of
+    /// a persistent call makes it DELIVERED, and its absence for `transport.mqtt.timeout`
+    /// TIMEOUT (`MqttTransportHandler.rpcAwaitingAck`).
     fn send_rpc(
         &mut self,
+        call: Uuid,
         device: Uuid,
         id: i32,
         method: &str,
@@ -1050,8 +1053,21 @@ impl Core {
                 let prefix = self.sessions.get(&conn).and_then(|s| s.rpc_prefix);
                 let prefix = prefix.filter(|p| !device_topics::is_protobuf(p))?;
                 let payload = json!({"method": method, "params": params}).to_string();
-                self.publish_to(conn, format!("{prefix}{id}"), payload.into_bytes());
-                Some(RpcStatus::Delivered)
+                let Some(pid) =
+                    self.publish_to(conn, format!("{prefix}{id}"), payload.into_bytes())
+                else {
+                    return Some(RpcStatus::Delivered);
+                };
+                let expires_at = self.rpc.get(call).map_or(0, |c| c.expires_at);
+                if self.rpc.persistent.contains_key(&call) {
+                    let now = self.now();
+                    let deadline =
+                        expires_at.min(now.saturating_add(self.settings.mqtt_ack_timeout_ms));
+                    if let Some(session) = self.sessions.get_mut(&conn) {
+                        session.rpc_awaiting_ack.push((pid, call, deadline));
+                    }
+                }
+                Some(RpcStatus::Sent)
             }
             None => None,
         }
@@ -1108,9 +1124,11 @@ impl Core {
             pending.params.clone(),
             pending.oneway,
         );
-        if let Some(status) = self.send_rpc(device, id, &method, &params) {
+        if let Some(status) = self.send_rpc(call, device, id, &method, &params) {
             self.rpc.set_status(call, status, None);
-            if oneway {
+            // A persistent one-way call not known to have arrived stays to be sent again.
+            let resend = status == RpcStatus::Sent && self.rpc.persistent.contains_key(&call);
+            if oneway && !resend {
                 self.rpc.remove(call);
                 self.effects.push(Effect::RpcSettled {
                     call,
@@ -1125,8 +1143,46 @@ impl Core {
     /// Sends every pending RPC of a device that just connected or subscribed (BURST).
     fn deliver_pending_rpc(&mut self, device: Uuid) {
         let now = self.now();
-        for (call, id) in self.rpc.unsent(device, now) {
+        for (call, id) in self.rpc.to_send(device, now) {
             self.try_send_rpc(call, device, id);
+        }
+    }
+
+    /// A client's PUBACK: a persistent RPC it acknowledges is DELIVERED, and a one-way
+    /// call has then ended.
+    pub fn puback(&mut self, conn: ConnId, pid: u16) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Some(at) = session
+            .rpc_awaiting_ack
+            .iter()
+            .position(|(p, ..)| *p == pid)
+        else {
+            return;
+        };
+        let (_, call, _) = session.rpc_awaiting_ack.remove(at);
+        self.rpc.set_status(call, RpcStatus::Delivered, None);
+        if self.rpc.get(call).is_some_and(|c| c.oneway) {
+            self.rpc.remove(call);
+        }
+    }
+
+    /// Persistent RPCs a direct device did not PUBACK in time: TIMEOUT, or FAILED once
+    /// their retries are used up.
+    fn time_out_unacknowledged_rpcs(&mut self, now: i64) {
+        let mut due = Vec::new();
+        for session in self.sessions.values_mut() {
+            session.rpc_awaiting_ack.retain(|(_, call, deadline)| {
+                let overdue = *deadline <= now;
+                if overdue {
+                    due.push(*call);
+                }
+                !overdue
+            });
+        }
+        for call in due {
+            self.rpc.time_out(call, self.settings.rpc_max_retries);
         }
     }
 

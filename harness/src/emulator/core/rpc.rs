@@ -9,15 +9,19 @@ use uuid::Uuid;
 
 use super::entities::entity_id;
 
-/// ThingsBoard's `RpcStatus` of a persistent RPC, the ones the emulator reaches: TIMEOUT (a
-/// direct device's missing PUBACK) and FAILED (its retries used up) are not modelled.
+/// ThingsBoard's `RpcStatus` of a persistent RPC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RpcStatus {
     Queued,
     Sent,
     Delivered,
     Successful,
+    /// A direct device did not PUBACK within `transport.mqtt.timeout`; re-sent when it
+    /// subscribes again, if retries are left.
+    Timeout,
     Expired,
+    /// Timed out once more than its retries allow.
+    Failed,
 }
 
 impl RpcStatus {
@@ -27,16 +31,25 @@ impl RpcStatus {
             RpcStatus::Sent => "SENT",
             RpcStatus::Delivered => "DELIVERED",
             RpcStatus::Successful => "SUCCESSFUL",
+            RpcStatus::Timeout => "TIMEOUT",
             RpcStatus::Expired => "EXPIRED",
+            RpcStatus::Failed => "FAILED",
         }
     }
 
-    /// Whether the call can still change: queued, or sent and awaiting its answer or expiry.
+    /// Whether the call can still change: queued, or sent and awaiting its answer, a
+    /// retry or its expiry.
     fn is_open(self) -> bool {
         matches!(
             self,
-            RpcStatus::Queued | RpcStatus::Sent | RpcStatus::Delivered
+            RpcStatus::Queued | RpcStatus::Sent | RpcStatus::Delivered | RpcStatus::Timeout
         )
+    }
+
+    /// Sent and not known to have arrived: sent again when the device subscribes again
+    /// (the device actor's BURST strategy re-sends every such call).
+    fn awaits_delivery(self) -> bool {
+        matches!(self, RpcStatus::Sent | RpcStatus::Timeout)
     }
 }
 
@@ -47,7 +60,8 @@ pub struct PersistentRequest {
     pub params: Value,
     pub oneway: bool,
     pub expires_at: i64,
-    pub retries: i64,
+    /// `None` when the request names none: ThingsBoard then allows `actors.rpc.max_retries`.
+    pub retries: Option<i64>,
     pub additional_info: Value,
 }
 
@@ -109,6 +123,9 @@ pub struct PendingRpc {
     pub oneway: bool,
     pub expires_at: i64,
     pub sent: bool,
+    /// How many times a direct device left it without a PUBACK (the device actor keeps
+    /// this count in memory only; the stored `retries` does not change).
+    pub timeouts: i64,
 }
 
 #[derive(Debug, Default)]
@@ -142,6 +159,7 @@ impl RpcBook {
             oneway,
             expires_at,
             sent: false,
+            timeouts: 0,
         });
         id
     }
@@ -165,13 +183,47 @@ impl RpcBook {
         self.calls.retain(|c| c.call != call);
     }
 
-    /// Unsent, unexpired calls of a device, oldest first.
-    pub fn unsent(&self, device: Uuid, now: i64) -> Vec<(Uuid, i32)> {
+    /// The unexpired calls of a device to send when it connects or subscribes, oldest
+    /// first: the unsent ones, and persistent ones sent without a known delivery.
+    pub fn to_send(&self, device: Uuid, now: i64) -> Vec<(Uuid, i32)> {
+        let again = |call: &Uuid| {
+            self.persistent
+                .get(call)
+                .is_some_and(|r| r.status.awaits_delivery())
+        };
         self.calls
             .iter()
-            .filter(|c| c.device == device && !c.sent && c.expires_at > now)
+            .filter(|c| c.device == device && c.expires_at > now)
+            .filter(|c| !c.sent || again(&c.call))
             .map(|c| (c.call, c.id))
             .collect()
+    }
+
+    /// A direct device did not PUBACK a persistent call in time (`processRpcResponseStatus`):
+    /// TIMEOUT while its retries (the request's, at most `max_retries`; `max_retries` when it
+    /// names none) last, else FAILED, and the call leaves the book.
+    pub fn time_out(&mut self, call: Uuid, max_retries: i64) {
+        let Some(record) = self.persistent.get(&call) else {
+            return;
+        };
+        let allowed = record
+            .request
+            .retries
+            .unwrap_or(max_retries)
+            .clamp(0, max_retries);
+        let Some(pending) = self.calls.iter_mut().find(|c| c.call == call) else {
+            return;
+        };
+        if pending.timeouts < allowed {
+            pending.timeouts += 1;
+            self.set_status(call, RpcStatus::Timeout, None);
+        } else {
+            let error = format!(
+                "There was a Timeout and all retry attempts have been exhausted. Retry attempts set: {allowed}"
+            );
+            self.set_status(call, RpcStatus::Failed, Some(json!({ "error": error })));
+            self.remove(call);
+        }
     }
 
     /// The two-way call a reply (device, id) answers, removed from the book.
@@ -246,8 +298,8 @@ mod tests {
         let (c1, c2) = (Uuid::new_v4(), Uuid::new_v4());
         book.add(c1, d, "m", Value::Null, true, 100);
         book.add(c2, d, "m", Value::Null, true, 50);
-        assert_eq!(book.unsent(d, 10), [(c1, 0), (c2, 1)]);
-        assert_eq!(book.unsent(d, 60), [(c1, 0)]);
+        assert_eq!(book.to_send(d, 10), [(c1, 0), (c2, 1)]);
+        assert_eq!(book.to_send(d, 60), [(c1, 0)]);
     }
 
     fn persistent(book: &mut RpcBook, oneway: bool, status: RpcStatus) -> Uuid {
@@ -264,7 +316,7 @@ mod tests {
                     params: Value::Null,
                     oneway,
                     expires_at: 100,
-                    retries: 0,
+                    retries: Some(0),
                     additional_info: Value::Null,
                 },
                 status,
@@ -309,5 +361,71 @@ mod tests {
         book.set_status(id, RpcStatus::Expired, Some(Value::from(2)));
         assert_eq!(book.persistent[&id].status, RpcStatus::Successful);
         assert_eq!(book.persistent[&id].response, Value::from(1));
+    }
+
+    fn with_retries(book: &mut RpcBook, retries: Option<i64>) -> Uuid {
+        let id = persistent(book, false, RpcStatus::Sent);
+        if let Some(record) = book.persistent.get_mut(&id) {
+            record.request.retries = retries;
+        }
+        book.mark_sent(id);
+        id
+    }
+
+    #[test]
+    fn a_call_times_out_as_often_as_its_retries_allow_then_fails_with_thingsboards_error() {
+        let mut book = RpcBook::default();
+        let id = with_retries(&mut book, Some(2));
+        book.time_out(id, 5);
+        book.time_out(id, 5);
+        assert_eq!(book.persistent[&id].status, RpcStatus::Timeout);
+        assert!(book.get(id).is_some(), "still pending after two timeouts");
+        book.time_out(id, 5);
+        assert_eq!(book.persistent[&id].status, RpcStatus::Failed);
+        assert_eq!(
+            book.persistent[&id].response,
+            json!({"error": "There was a Timeout and all retry attempts have been exhausted. Retry attempts set: 2"})
+        );
+        assert!(book.get(id).is_none(), "a failed call leaves the book");
+    }
+
+    #[test]
+    fn retries_are_capped_by_max_retries_which_also_applies_when_none_are_named() {
+        let mut book = RpcBook::default();
+        let named = with_retries(&mut book, Some(10));
+        let unnamed = with_retries(&mut book, None);
+        let none = with_retries(&mut book, Some(0));
+        for _ in 0..3 {
+            book.time_out(named, 3);
+            book.time_out(unnamed, 3);
+        }
+        book.time_out(none, 3);
+        assert_eq!(book.persistent[&named].status, RpcStatus::Timeout);
+        assert_eq!(book.persistent[&unnamed].status, RpcStatus::Timeout);
+        assert_eq!(book.persistent[&none].status, RpcStatus::Failed);
+        book.time_out(named, 3);
+        book.time_out(unnamed, 3);
+        let error = |id: Uuid| book.persistent[&id].response["error"].clone();
+        assert_eq!(book.persistent[&named].status, RpcStatus::Failed);
+        assert!(error(named).as_str().is_some_and(|e| e.ends_with("set: 3")));
+        assert!(
+            error(unnamed)
+                .as_str()
+                .is_some_and(|e| e.ends_with("set: 3"))
+        );
+    }
+
+    #[test]
+    fn persistent_calls_sent_or_timed_out_are_sent_again_but_delivered_ones_are_not() {
+        let mut book = RpcBook::default();
+        let sent = with_retries(&mut book, None);
+        let delivered = with_retries(&mut book, None);
+        book.set_status(delivered, RpcStatus::Delivered, None);
+        let timed_out = with_retries(&mut book, None);
+        book.time_out(timed_out, 5);
+        let device = |id: Uuid| book.persistent[&id].device;
+        assert_eq!(book.to_send(device(sent), 0).len(), 1);
+        assert_eq!(book.to_send(device(timed_out), 0).len(), 1);
+        assert!(book.to_send(device(delivered), 0).is_empty());
     }
 }

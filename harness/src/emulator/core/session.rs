@@ -71,6 +71,9 @@ pub struct Session {
     /// The device's own client-side RPC requests waiting for an answer: (the topic of the
     /// answer, when ThingsBoard answers `{"error":"timeout"}` there).
     pub own_rpc_requests: Vec<(String, i64)>,
+    /// Persistent RPCs published at QoS 1 that the device has not PUBACKed yet: (packet id,
+    /// call, when it times out). Dropped with the session, as `closeCtx` clears them.
+    pub rpc_awaiting_ack: Vec<(u16, Uuid, i64)>,
     /// The buckets of what a gateway's sub-devices send (`transportGateway…`, shared by
     /// them all), and of what the session's device sends itself on the device API
     /// (`transportGatewayDevice…` for a gateway, `transportDevice…` for a plain device).
@@ -103,6 +106,7 @@ impl Session {
             attribute_topic: None,
             rpc_prefix: None,
             own_rpc_requests: Vec::new(),
+            rpc_awaiting_ack: Vec::new(),
             gateway_limits: SessionLimits::default(),
             own_limits: SessionLimits::default(),
             next_pid: 1,

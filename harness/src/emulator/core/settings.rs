@@ -16,7 +16,7 @@ struct Variable {
     field: fn(&mut Settings) -> &mut i64,
 }
 
-const VARIABLES: [Variable; 11] = [
+const VARIABLES: [Variable; 13] = [
     Variable {
         env: "TB_TRANSPORT_SESSIONS_INACTIVITY_TIMEOUT",
         key: "transport.sessions.inactivity_timeout",
@@ -98,6 +98,22 @@ const VARIABLES: [Variable; 11] = [
         field: |s| &mut s.transport_api_request_timeout_ms,
     },
     Variable {
+        env: "MQTT_TIMEOUT",
+        key: "transport.mqtt.timeout",
+        unit: "ms",
+        what: "a direct device that does not PUBACK a persistent RPC this long makes it TIMEOUT",
+        scale: 1,
+        field: |s| &mut s.mqtt_ack_timeout_ms,
+    },
+    Variable {
+        env: "ACTORS_RPC_MAX_RETRIES",
+        key: "actors.rpc.max_retries",
+        unit: "retries",
+        what: "the most TIMEOUTs a persistent RPC may have before it is FAILED",
+        scale: 1,
+        field: |s| &mut s.rpc_max_retries,
+    },
+    Variable {
         env: "SECURITY_CLAIM_DURATION",
         key: "security.claim.duration",
         unit: "ms",
@@ -121,6 +137,8 @@ pub struct Settings {
     pub default_server_side_rpc_timeout_ms: i64,
     pub claim_duration_ms: i64,
     pub transport_api_request_timeout_ms: i64,
+    pub mqtt_ack_timeout_ms: i64,
+    pub rpc_max_retries: i64,
 }
 
 impl Default for Settings {
@@ -138,6 +156,8 @@ impl Default for Settings {
             default_server_side_rpc_timeout_ms: 10_000,
             claim_duration_ms: 86_400_000,
             transport_api_request_timeout_ms: 10_000,
+            mqtt_ack_timeout_ms: 10_000,
+            rpc_max_retries: 5,
         }
     }
 }

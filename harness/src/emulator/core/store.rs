@@ -40,7 +40,22 @@ pub struct Attribute {
 pub struct DeviceData {
     pub attributes: BTreeMap<(Scope, String), Attribute>,
     /// key → ts → value; a later write at the same ts replaces the earlier one.
-    pub timeseries: BTreeMap<String, BTreeMap<i64, TbValue>>,
+    timeseries: BTreeMap<String, BTreeMap<i64, TbValue>>,
+    /// ThingsBoard's `ts_kv_latest`, kept apart from the history because a deletion can
+    /// leave them different: the latest can be kept, removed or rewritten (§11.4).
+    latest: BTreeMap<String, (i64, TbValue)>,
+}
+
+/// What `DELETE .../timeseries/delete` asks for one key.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeseriesDeletion {
+    /// `startTs <= ts < endTs`.
+    pub start: i64,
+    pub end: i64,
+    /// Whether the latest value goes too when its ts is in the range.
+    pub delete_latest: bool,
+    /// Whether a removed latest is replaced by the newest point left.
+    pub rewrite_latest: bool,
 }
 
 impl DeviceData {
@@ -102,7 +117,12 @@ impl DeviceData {
         self.attributes.remove(&(scope, key.to_owned())).is_some()
     }
 
+    /// Stores a point; it becomes the latest unless the latest is newer.
     pub fn put_timeseries(&mut self, key: &str, ts: i64, value: TbValue) {
+        let newer = self.latest.get(key).is_none_or(|(at, _)| *at <= ts);
+        if newer {
+            self.latest.insert(key.to_owned(), (ts, value.clone()));
+        }
         self.timeseries
             .entry(key.to_owned())
             .or_default()
@@ -110,8 +130,50 @@ impl DeviceData {
     }
 
     pub fn latest(&self, key: &str) -> Option<(i64, &TbValue)> {
-        let series = self.timeseries.get(key)?;
-        series.iter().next_back().map(|(ts, v)| (*ts, v))
+        self.latest.get(key).map(|(ts, v)| (*ts, v))
+    }
+
+    /// A key's history, oldest first.
+    pub fn series(&self, key: &str) -> Option<&BTreeMap<i64, TbValue>> {
+        self.timeseries.get(key)
+    }
+
+    /// The keys with a history.
+    pub fn series_keys(&self) -> impl Iterator<Item = &str> {
+        self.timeseries.keys().map(String::as_str)
+    }
+
+    /// The keys with a latest value, as `keys/timeseries` lists them.
+    pub fn latest_keys(&self) -> impl Iterator<Item = &str> {
+        self.latest.keys().map(String::as_str)
+    }
+
+    /// Deletes a key's points in a range and, as asked, its latest value
+    /// (`BaseTimeseriesService.remove`, `removeLatest`).
+    pub fn delete_timeseries(&mut self, key: &str, deletion: TimeseriesDeletion) {
+        let TimeseriesDeletion { start, end, .. } = deletion;
+        if let Some(series) = self.timeseries.get_mut(key) {
+            series.retain(|ts, _| *ts < start || *ts >= end);
+            if series.is_empty() {
+                self.timeseries.remove(key);
+            }
+        }
+        let latest_in_range = self
+            .latest
+            .get(key)
+            .is_some_and(|(ts, _)| (start..end).contains(ts));
+        if !deletion.delete_latest || !latest_in_range {
+            return;
+        }
+        let newest_left = self
+            .timeseries
+            .get(key)
+            .and_then(|series| series.iter().next_back())
+            .map(|(ts, v)| (*ts, v.clone()));
+        match newest_left.filter(|_| deletion.rewrite_latest) {
+            Some(point) => self.latest.insert(key.to_owned(), point),
+            None => self.latest.remove(key),
+        };
     }
 }
 
@@ -131,5 +193,83 @@ impl Store {
 
     pub fn remove_device(&mut self, id: Uuid) {
         self.devices.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device_with(points: &[(i64, i64)]) -> DeviceData {
+        let mut data = DeviceData::default();
+        for (ts, value) in points {
+            data.put_timeseries("t", *ts, TbValue::Long(*value));
+        }
+        data
+    }
+
+    fn deletion(
+        start: i64,
+        end: i64,
+        delete_latest: bool,
+        rewrite_latest: bool,
+    ) -> TimeseriesDeletion {
+        TimeseriesDeletion {
+            start,
+            end,
+            delete_latest,
+            rewrite_latest,
+        }
+    }
+
+    fn history(data: &DeviceData) -> Vec<i64> {
+        data.series("t")
+            .map(|s| s.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_older_point_stored_later_does_not_replace_the_latest() {
+        let data = device_with(&[(20, 2), (10, 1)]);
+        assert_eq!(data.latest("t"), Some((20, &TbValue::Long(2))));
+        assert_eq!(history(&data), [10, 20]);
+    }
+
+    #[test]
+    fn a_deletion_takes_the_points_from_start_up_to_but_not_including_end() {
+        let mut data = device_with(&[(10, 1), (20, 2), (30, 3)]);
+        data.delete_timeseries("t", deletion(10, 30, true, false));
+        assert_eq!(history(&data), [30]);
+        assert_eq!(
+            data.latest("t"),
+            Some((30, &TbValue::Long(3))),
+            "30 is outside the range"
+        );
+    }
+
+    #[test]
+    fn the_latest_in_the_range_is_removed_kept_or_rewritten_as_asked() {
+        let mut removed = device_with(&[(10, 1), (20, 2)]);
+        removed.delete_timeseries("t", deletion(15, 25, true, false));
+        assert_eq!(removed.latest("t"), None);
+        assert_eq!(removed.latest_keys().count(), 0);
+        assert_eq!(history(&removed), [10]);
+
+        let mut kept = device_with(&[(10, 1), (20, 2)]);
+        kept.delete_timeseries("t", deletion(15, 25, false, false));
+        assert_eq!(kept.latest("t"), Some((20, &TbValue::Long(2))));
+        assert_eq!(history(&kept), [10]);
+
+        let mut rewritten = device_with(&[(10, 1), (20, 2)]);
+        rewritten.delete_timeseries("t", deletion(15, 25, true, true));
+        assert_eq!(rewritten.latest("t"), Some((10, &TbValue::Long(1))));
+    }
+
+    #[test]
+    fn deleting_every_point_leaves_no_key_even_when_rewriting_is_asked() {
+        let mut data = device_with(&[(10, 1)]);
+        data.delete_timeseries("t", deletion(0, 100, true, true));
+        assert_eq!(data.series_keys().count(), 0);
+        assert_eq!(data.latest("t"), None);
     }
 }

@@ -153,6 +153,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(telemetry::timeseries_history),
         )
         .route(
+            &format!("{telemetry}/{{entity}}/{{id}}/timeseries/delete"),
+            delete(telemetry::delete_timeseries),
+        )
+        .route(
             &format!("{telemetry}/{{entity}}/{{id}}/timeseries/{{scope}}"),
             post(telemetry::save_timeseries),
         )

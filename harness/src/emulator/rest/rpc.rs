@@ -99,7 +99,7 @@ async fn call(
                 params,
                 oneway,
                 expires_at,
-                retries: request.get("retries").and_then(Value::as_i64).unwrap_or(0),
+                retries: request.get("retries").and_then(Value::as_i64),
                 additional_info: request
                     .get("additionalInfo")
                     .cloned()

@@ -14,7 +14,7 @@ use super::devices::visible;
 use super::params::Params;
 use super::{ApiError, ApiResult, State, parse_id};
 use crate::emulator::core::rest_json;
-use crate::emulator::core::store::Scope;
+use crate::emulator::core::store::{Scope, TimeseriesDeletion};
 
 fn device_id(entity: &str, id: &str) -> Result<Uuid, ApiError> {
     if entity != "DEVICE" {
@@ -217,12 +217,7 @@ pub async fn timeseries_keys(
         let keys: Vec<Value> = core
             .store
             .device(id)
-            .map(|d| {
-                d.timeseries
-                    .keys()
-                    .map(|k| Value::from(k.as_str()))
-                    .collect()
-            })
+            .map(|d| d.latest_keys().map(Value::from).collect())
             .unwrap_or_default();
         Ok(Json(Value::Array(keys)))
     })
@@ -294,19 +289,23 @@ fn read_timeseries(
         let Some(data) = core.store.device(id) else {
             return Ok(Json(Value::Object(out)));
         };
-        let wanted = params
-            .keys()
-            .unwrap_or_else(|| data.timeseries.keys().cloned().collect());
+        let wanted = params.keys().unwrap_or_else(|| {
+            let mut keys: Vec<String> = data.latest_keys().map(str::to_owned).collect();
+            keys.extend(data.series_keys().map(str::to_owned));
+            keys.sort();
+            keys.dedup();
+            keys
+        });
         for key in wanted {
-            let Some(series) = data.timeseries.get(&key) else {
-                continue;
-            };
             let points: Vec<Value> = match (start, end) {
                 (None, None) => data
                     .latest(&key)
                     .map(|(ts, v)| vec![json!({"ts": ts, "value": ts_value(v, strict)})])
                     .unwrap_or_default(),
                 _ => {
+                    let Some(series) = data.series(&key) else {
+                        continue;
+                    };
                     let range = series.range(start.unwrap_or(0)..end.unwrap_or(i64::MAX));
                     let point =
                         |(ts, v): (&i64, &TbValue)| json!({"ts": ts, "value": ts_value(v, strict)});
@@ -322,6 +321,56 @@ fn read_timeseries(
             }
         }
         Ok(Json(Value::Object(out)))
+    })
+}
+
+/// `DELETE .../timeseries/delete?keys=&startTs=&endTs=&deleteAllDataForKeys=&deleteLatest=&rewriteLatestIfDeleted=`:
+/// the points of each key with `startTs <= ts < endTs` (every point up to now with
+/// `deleteAllDataForKeys`); the latest value too unless `deleteLatest=false`, replaced by the
+/// newest point left with `rewriteLatestIfDeleted`.
+pub async fn delete_timeseries(
+    state: State,
+    caller: Caller,
+    Path((entity, id)): Path<(String, String)>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    let id = device_id(&entity, &id)?;
+    let Some(raw_keys) = params.get("keys") else {
+        return Err(ApiError::bad_request(
+            "Required request parameter 'keys' for method parameter type String is not present",
+        ));
+    };
+    let Some(keys) = params.keys() else {
+        let message = format!("Empty keys: {raw_keys}");
+        return Err(ApiError::plain_text(StatusCode::BAD_REQUEST, message));
+    };
+    let all = params.boolean("deleteAllDataForKeys")?.unwrap_or(false);
+    let delete_latest = params.boolean("deleteLatest")?.unwrap_or(true);
+    let rewrite_latest = params.boolean("rewriteLatestIfDeleted")?.unwrap_or(false);
+    let (start, end) = (params.number("startTs")?, params.number("endTs")?);
+    state.with_core(|core| {
+        visible(core, &caller, id)?;
+        let (start, end) = match (all, start, end) {
+            (true, _, _) => (0, core.now()),
+            (false, Some(start), Some(end)) => (start, end),
+            (false, _, _) => {
+                return Err(ApiError::plain_text(
+                    StatusCode::BAD_REQUEST,
+                    "When deleteAllDataForKeys is false, start and end timestamp values shouldn't be empty",
+                ));
+            }
+        };
+        let deletion = TimeseriesDeletion {
+            start,
+            end,
+            delete_latest,
+            rewrite_latest,
+        };
+        let data = core.store.device_mut(id);
+        for key in &keys {
+            data.delete_timeseries(key, deletion);
+        }
+        Ok(StatusCode::OK)
     })
 }
 
