@@ -201,6 +201,90 @@ async fn deleting_time_series_takes_a_range_and_removes_keeps_or_rewrites_the_la
 }
 
 #[tokio::test]
+async fn relations_are_saved_between_kept_entities_read_from_either_end_and_deleted() {
+    let (_emulator, rest, _gw, device) = gateway_with_device("R1").await;
+    let gateway = rest.device_id("gw1").await;
+    let (_, customers) = rest.get("/api/customers?pageSize=10&page=0").await;
+    let customer = customers["data"][0]["id"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let title = customers["data"][0]["title"].clone();
+    let manages = |info: Value| {
+        json!({"from": {"entityType": "CUSTOMER", "id": customer},
+               "to": {"entityType": "DEVICE", "id": device},
+               "type": "Manages", "additionalInfo": info})
+    };
+    let (status, saved) = rest
+        .post("/api/v2/relation", manages(json!({"n": 1})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let mut expected = manages(json!({"n": 1}));
+    expected["typeGroup"] = json!("COMMON");
+    assert_eq!(saved, expected, "answered with its group");
+
+    // Saving the same key again replaces it.
+    rest.post("/api/v2/relation", manages(json!({"n": 2})))
+        .await;
+    let (_, infos) = rest
+        .get(&format!("/api/relations/info/to/DEVICE/{device}"))
+        .await;
+    let infos = infos.as_array().cloned().unwrap_or_default();
+    assert_eq!(infos.len(), 2, "Created and Manages: {infos:?}");
+    let by_customer = infos.iter().find(|r| r["type"] == "Manages");
+    assert_eq!(by_customer.map(|r| r["fromName"].clone()), Some(title));
+    assert_eq!(
+        by_customer.map(|r| r["additionalInfo"]["n"].clone()),
+        Some(json!(2))
+    );
+    let one = format!(
+        "fromId={customer}&fromType=CUSTOMER&relationType=Manages&toId={device}&toType=DEVICE"
+    );
+    let (status, _) = rest.get(&format!("/api/relation?{one}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, from_customer) = rest
+        .get(&format!("/api/relations/from/CUSTOMER/{customer}/Manages"))
+        .await;
+    assert_eq!(from_customer.as_array().map(Vec::len), Some(1));
+    let (_, other_group) = rest
+        .get(&format!(
+            "/api/relations/from/CUSTOMER/{customer}?relationTypeGroup=EDGE"
+        ))
+        .await;
+    assert_eq!(other_group, json!([]), "another group has none");
+
+    // Both ends must exist.
+    let mut dangling = manages(Value::Null);
+    dangling["to"]["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let (status, _) = rest.post("/api/v2/relation", dangling).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Deleted one at a time (the deleted relation answered, then 404), then all of an entity.
+    let (status, deleted) = rest.delete(&format!("/api/v2/relation?{one}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["additionalInfo"], json!({"n": 2}));
+    let (status, _) = rest.delete(&format!("/api/v2/relation?{one}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = rest
+        .delete(&format!(
+            "/api/relations?entityId={gateway}&entityType=DEVICE"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, left) = rest
+        .get(&format!("/api/relations/to/DEVICE/{device}"))
+        .await;
+    assert_eq!(
+        left,
+        json!([]),
+        "the gateway's Created relation went with it"
+    );
+    let (status, body) = rest.delete("/api/relations?entityType=DEVICE").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errorCode"], 31, "{body}");
+}
+
+#[tokio::test]
 async fn attribute_requests_answer_value_values_or_neither() {
     let emulator = start().await;
     let rest = Rest::tenant(&emulator).await;

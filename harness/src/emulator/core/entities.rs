@@ -100,12 +100,62 @@ fn jackson_as_boolean(value: Option<&Value>) -> bool {
     }
 }
 
+/// One end of a relation: ThingsBoard's `EntityId` (`DEVICE`, `CUSTOMER`, `DEVICE_PROFILE`,
+/// `TENANT`, …) and the entity's id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Relation {
-    pub from: Uuid,
-    pub to: Uuid,
-    pub relation_type: String,
+pub struct EntityRef {
+    pub entity_type: String,
+    pub id: Uuid,
 }
+
+impl EntityRef {
+    pub fn device(id: Uuid) -> EntityRef {
+        EntityRef {
+            entity_type: "DEVICE".into(),
+            id,
+        }
+    }
+}
+
+/// ThingsBoard's `EntityRelation`; one is kept per (from, to, type, type group).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Relation {
+    pub from: EntityRef,
+    pub to: EntityRef,
+    pub relation_type: String,
+    /// `COMMON` unless the saver names another group.
+    pub type_group: String,
+    pub additional_info: Value,
+}
+
+impl Relation {
+    /// The relation a gateway gets to a device it creates.
+    pub fn created(gateway: Uuid, device: Uuid) -> Relation {
+        Relation {
+            from: EntityRef::device(gateway),
+            to: EntityRef::device(device),
+            relation_type: CREATED_RELATION.into(),
+            type_group: COMMON_GROUP.into(),
+            additional_info: Value::Null,
+        }
+    }
+
+    /// Whether an entity is either end.
+    pub fn touches(&self, id: Uuid) -> bool {
+        self.from.id == id || self.to.id == id
+    }
+
+    /// Whether it is the same relation (the key ThingsBoard saves by).
+    pub fn same_key(&self, other: &Relation) -> bool {
+        self.from == other.from
+            && self.to == other.to
+            && self.relation_type == other.relation_type
+            && self.type_group == other.type_group
+    }
+}
+
+/// The relation type group of everything the emulator keeps unless told otherwise.
+pub const COMMON_GROUP: &str = "COMMON";
 
 /// `{"entityType": "DEVICE", "id": "…"}`
 pub fn entity_id(entity_type: &str, id: Uuid) -> Value {
@@ -180,12 +230,13 @@ pub fn profile_info_json(profile: &DeviceProfile, tenant_id: Uuid) -> Value {
 }
 
 pub fn relation_json(relation: &Relation) -> Value {
+    let end = |e: &EntityRef| entity_id(&e.entity_type, e.id);
     json!({
-        "from": entity_id("DEVICE", relation.from),
-        "to": entity_id("DEVICE", relation.to),
+        "from": end(&relation.from),
+        "to": end(&relation.to),
         "type": relation.relation_type,
-        "typeGroup": "COMMON",
-        "additionalInfo": null
+        "typeGroup": relation.type_group,
+        "additionalInfo": relation.additional_info
     })
 }
 

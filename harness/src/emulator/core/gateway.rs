@@ -549,11 +549,8 @@ impl Core {
                 }
                 let info = serde_json::json!({"lastConnectedGateway": gateway_text});
                 let id = self.create_device(name, device_type, gateway_customer, info, None)?;
-                self.relations.push(super::entities::Relation {
-                    from: gateway_id,
-                    to: id,
-                    relation_type: super::entities::CREATED_RELATION.into(),
-                });
+                let relation = super::entities::Relation::created(gateway_id, id);
+                self.relations.push(relation);
                 id
             }
         };

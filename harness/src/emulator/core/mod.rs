@@ -11,6 +11,7 @@ pub mod entities;
 pub mod gateway;
 pub mod packets;
 pub mod rate_limits;
+pub mod relations;
 pub mod rpc;
 pub mod session;
 pub mod settings;
@@ -431,7 +432,7 @@ impl Core {
         };
         self.by_name.remove(&device.name);
         self.by_token.remove(&device.access_token);
-        self.relations.retain(|r| r.from != id && r.to != id);
+        self.relations.retain(|r| !r.touches(id));
         self.store.remove_device(id);
         self.claims.remove(&id);
         self.rpc.forget_device(id);

@@ -78,8 +78,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/deviceProfileInfos", get(profiles::profile_infos))
         .route("/api/deviceProfiles", get(profiles::profiles))
         // EntityRelationController
-        .route("/api/relations", get(relations::by_query))
-        .route("/api/relation", get(relations::one))
+        .route(
+            "/api/relations",
+            get(relations::by_query).delete(relations::delete_all),
+        )
+        .route(
+            "/api/relation",
+            get(relations::one)
+                .post(relations::save_v1)
+                .delete(relations::delete_v1),
+        )
+        .route(
+            "/api/v2/relation",
+            post(relations::save_v2).delete(relations::delete_v2),
+        )
         .route("/api/relations/from/{entity}/{id}", get(relations::from))
         .route(
             "/api/relations/from/{entity}/{id}/{relation_type}",
