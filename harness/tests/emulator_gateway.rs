@@ -221,11 +221,14 @@ async fn relations_are_saved_between_kept_entities_read_from_either_end_and_dele
     assert_eq!(status, StatusCode::OK, "{saved}");
     let mut expected = manages(json!({"n": 1}));
     expected["typeGroup"] = json!("COMMON");
-    assert_eq!(saved, expected, "answered with its group");
+    expected["version"] = json!(1);
+    assert_eq!(saved, expected, "answered with its group and version");
 
     // Saving the same key again replaces it.
-    rest.post("/api/v2/relation", manages(json!({"n": 2})))
+    let (_, again) = rest
+        .post("/api/v2/relation", manages(json!({"n": 2})))
         .await;
+    assert_eq!(again["version"], 2, "a save of the same key counts");
     let (_, infos) = rest
         .get(&format!("/api/relations/info/to/DEVICE/{device}"))
         .await;
@@ -282,6 +285,60 @@ async fn relations_are_saved_between_kept_entities_read_from_either_end_and_dele
     let (status, body) = rest.delete("/api/relations?entityType=DEVICE").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errorCode"], 31, "{body}");
+}
+
+#[tokio::test]
+async fn customers_and_device_credentials_are_saved_with_optimistic_locking() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let (status, created) = rest.post("/api/customer", json!({"title": "Acme"})).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["version"], 1);
+    let (status, listed) = rest.get("/api/tenant/customers?customerTitle=Acme").await;
+    assert_eq!(
+        (status, listed["id"].clone()),
+        (StatusCode::OK, created["id"].clone())
+    );
+    let mut edit = created.clone();
+    edit["title"] = json!("Acme Inc");
+    let (status, saved) = rest.post("/api/customer", edit.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        (saved["title"].clone(), saved["version"].clone()),
+        (json!("Acme Inc"), json!(2))
+    );
+    edit["title"] = json!("stale");
+    let (status, stale) = rest.post("/api/customer", edit).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(stale["errorCode"], 35);
+    assert_eq!(
+        stale["message"],
+        "Customer was already changed by someone else"
+    );
+    let (status, twin) = rest
+        .post("/api/customer", json!({"title": "Acme Inc"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(twin["message"], "Customer with such title already exists!");
+
+    rest.create_device("Locked", "locked-token").await;
+    let id = rest.device_id("Locked").await;
+    let (_, credentials) = rest.get(&format!("/api/device/{id}/credentials")).await;
+    assert_eq!(credentials["version"], 1);
+    let mut change = credentials.clone();
+    change["credentialsId"] = json!("new-token");
+    let (status, saved) = rest.post("/api/device/credentials", change.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["version"], 2);
+    change["credentialsId"] = json!("newer-token");
+    let (status, stale) = rest.post("/api/device/credentials", change).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(stale["errorCode"], 35);
+    let (_, kept) = rest.get(&format!("/api/device/{id}/credentials")).await;
+    assert_eq!(
+        kept["credentialsId"], "new-token",
+        "the stale save changed nothing"
+    );
 }
 
 #[tokio::test]

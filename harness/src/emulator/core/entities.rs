@@ -15,6 +15,10 @@ pub struct Customer {
     pub id: Uuid,
     pub title: String,
     pub created_time: i64,
+    /// As the last save sent it; null in the demo data.
+    pub additional_info: Value,
+    /// Optimistic locking, as a device's.
+    pub version: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +74,8 @@ pub struct Device {
     pub created_time: i64,
     /// Optimistic locking: incremented on every save (`JpaAbstractDao.doSave`).
     pub version: i64,
+    /// The `version` of the device's credentials, an entity of their own.
+    pub credentials_version: i64,
 }
 
 impl Device {
@@ -126,6 +132,8 @@ pub struct Relation {
     /// `COMMON` unless the saver names another group.
     pub type_group: String,
     pub additional_info: Value,
+    /// Counts the saves of this key, from 1.
+    pub version: i64,
 }
 
 impl Relation {
@@ -137,6 +145,7 @@ impl Relation {
             relation_type: CREATED_RELATION.into(),
             type_group: COMMON_GROUP.into(),
             additional_info: Value::Null,
+            version: 1,
         }
     }
 
@@ -236,7 +245,8 @@ pub fn relation_json(relation: &Relation) -> Value {
         "to": end(&relation.to),
         "type": relation.relation_type,
         "typeGroup": relation.type_group,
-        "additionalInfo": relation.additional_info
+        "additionalInfo": relation.additional_info,
+        "version": relation.version
     })
 }
 
@@ -274,6 +284,7 @@ mod tests {
             access_token: "T".into(),
             created_time: 0,
             version: 1,
+            credentials_version: 1,
         }
     }
 

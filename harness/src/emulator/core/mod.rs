@@ -211,6 +211,8 @@ impl Core {
                 id: Uuid::new_v4(),
                 title: title.into(),
                 created_time: now,
+                additional_info: Value::Null,
+                version: 1,
             });
         }
         let user = |email: &str, password: &str, authority, customer_id| User {
@@ -376,6 +378,7 @@ impl Core {
             access_token: token.clone(),
             created_time: self.now(),
             version: 1,
+            credentials_version: 1,
         };
         let id = device.id;
         self.by_name.insert(device.name.clone(), id);
@@ -473,6 +476,7 @@ impl Core {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
         let old = std::mem::replace(&mut device.access_token, token.clone());
+        device.credentials_version = device.credentials_version.saturating_add(1);
         self.by_token.remove(&old);
         self.by_token.insert(token, id);
         // Every session of the device closes, its gateway sub-session too, which the gateway

@@ -30,12 +30,20 @@ impl Core {
         }
     }
 
-    /// Saves a relation, replacing the one with the same key (its `additionalInfo` changes).
-    pub fn save_relation(&mut self, relation: Relation) {
+    /// Saves a relation, replacing the one with the same key (its `additionalInfo` changes
+    /// and its `version` goes up); the relation as stored.
+    pub fn save_relation(&mut self, mut relation: Relation) -> Relation {
         match self.relations.iter_mut().find(|r| r.same_key(&relation)) {
-            Some(kept) => *kept = relation,
-            None => self.relations.push(relation),
+            Some(kept) => {
+                relation.version = kept.version.saturating_add(1);
+                *kept = relation.clone();
+            }
+            None => {
+                relation.version = 1;
+                self.relations.push(relation.clone());
+            }
         }
+        relation
     }
 
     /// Deletes the relation with this key; it, if there was one.

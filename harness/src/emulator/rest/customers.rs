@@ -1,4 +1,5 @@
-//! `CustomerController`: the tenant's customers, one by id or by title, and pages.
+//! `CustomerController`: the tenant's customers, one by id or by title, pages, and saves
+//! (create, or update with optimistic locking on `version`).
 
 use axum::Json;
 use axum::extract::Path;
@@ -7,7 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::params::Params;
-use super::{ApiError, ApiResult, State, parse_id};
+use super::{ApiError, ApiResult, State, parse_id, version_conflict};
 use crate::emulator::core::entities::{Customer, entity_id};
 
 fn customer_json(customer: &Customer, tenant_id: Uuid) -> Value {
@@ -26,8 +27,70 @@ fn customer_json(customer: &Customer, tenant_id: Uuid) -> Value {
         "address2": null,
         "zip": null,
         "externalId": null,
-        "version": 1,
-        "additionalInfo": null,
+        "version": customer.version,
+        "additionalInfo": customer.additional_info,
+    })
+}
+
+/// `POST /api/customer`: creates a customer, or updates the one whose `id` the body names
+/// (its `version` must be the stored one). Titles are unique in the tenant.
+pub async fn save(state: State, caller: Caller, body: axum::body::Bytes) -> ApiResult {
+    caller.require_tenant()?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the customer body is not JSON: {e}")))?;
+    let title = body
+        .get("title")
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("Customer title should be specified!"))?
+        .to_owned();
+    let existing = body
+        .pointer("/id/id")
+        .and_then(Value::as_str)
+        .map(parse_id)
+        .transpose()?;
+    let version = body.get("version").and_then(Value::as_i64);
+    let info = body.get("additionalInfo").cloned().unwrap_or(Value::Null);
+    state.with_core(|core| {
+        let taken = core
+            .customers
+            .iter()
+            .any(|c| c.title == title && Some(c.id) != existing);
+        if taken {
+            return Err(ApiError::bad_request(
+                "Customer with such title already exists!",
+            ));
+        }
+        let now = core.now();
+        let tenant_id = core.tenant_id;
+        let customer = match existing {
+            Some(id) => {
+                let customer = core
+                    .customers
+                    .iter_mut()
+                    .find(|c| c.id == id)
+                    .ok_or_else(|| ApiError::not_found(&format!("customer {id}")))?;
+                if version.is_some_and(|v| v != customer.version) {
+                    return Err(version_conflict("Customer"));
+                }
+                customer.title = title;
+                customer.additional_info = info;
+                customer.version = customer.version.saturating_add(1);
+                customer.clone()
+            }
+            None => {
+                let customer = Customer {
+                    id: Uuid::new_v4(),
+                    title,
+                    created_time: now,
+                    additional_info: info,
+                    version: 1,
+                };
+                core.customers.push(customer.clone());
+                customer
+            }
+        };
+        Ok(Json(customer_json(&customer, tenant_id)))
     })
 }
 

@@ -134,7 +134,7 @@ fn credentials_json(device: &Device) -> Value {
         "credentialsType": "ACCESS_TOKEN",
         "credentialsId": device.access_token,
         "credentialsValue": null,
-        "version": 1,
+        "version": device.credentials_version,
     })
 }
 
@@ -158,7 +158,13 @@ pub async fn save_credentials(state: State, caller: Caller, body: axum::body::By
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("credentialsId (the access token) is required"))?
         .to_owned();
+    let version = body.get("version").and_then(Value::as_i64);
     state.with_core(|core| {
+        let current = visible(core, &caller, id)?.credentials_version;
+        if version.is_some_and(|v| v != current) {
+            // Credentials have no `EntityType`, so `doSave` names them "Entity".
+            return Err(version_conflict("Entity"));
+        }
         core.set_access_token(id, token)
             .map_err(|e| failure(core, e))?;
         let device = core

@@ -63,6 +63,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/customer/device/{id}", delete(devices::unassign))
         // CustomerController
+        .route("/api/customer", post(customers::save))
         .route("/api/customers", get(customers::customers))
         .route("/api/tenant/customers", get(customers::by_title))
         .route("/api/customer/{customer}", get(customers::by_id))

@@ -91,6 +91,7 @@ fn key(params: &Params) -> Result<Relation, ApiError> {
         relation_type: required(params, "relationType")?.to_owned(),
         type_group: group(params),
         additional_info: Value::Null,
+        version: 0,
     })
 }
 
@@ -281,6 +282,7 @@ fn relation_from_body(body: &[u8]) -> Result<Relation, ApiError> {
         relation_type: relation_type.to_owned(),
         type_group: type_group.to_owned(),
         additional_info: body.get("additionalInfo").cloned().unwrap_or(Value::Null),
+        version: 0,
     })
 }
 
@@ -289,8 +291,7 @@ fn save(state: &State, caller: &Caller, body: &[u8]) -> Result<Relation, ApiErro
     state.with_core(|core| {
         check(core, caller, &relation.from)?;
         check(core, caller, &relation.to)?;
-        core.save_relation(relation.clone());
-        Ok(relation)
+        Ok(core.save_relation(relation))
     })
 }
 
