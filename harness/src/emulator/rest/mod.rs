@@ -282,13 +282,9 @@ impl ApiError {
             ErrorCode::PermissionDenied,
         )
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.plain_text {
-            return (self.status, self.message).into_response();
-        }
+    /// ThingsBoard's JSON error body (not used for a plain-text error).
+    pub fn body(&self) -> Value {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -299,10 +295,19 @@ impl IntoResponse for ApiError {
             "errorCode": self.code as u8,
             "timestamp": timestamp,
         });
-        if let (Some(map), Some(Value::Object(extra))) = (body.as_object_mut(), self.extra) {
-            map.extend(extra);
+        if let (Some(map), Some(Value::Object(extra))) = (body.as_object_mut(), &self.extra) {
+            map.extend(extra.clone());
         }
-        (self.status, axum::Json(body)).into_response()
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.plain_text {
+            return (self.status, self.message).into_response();
+        }
+        (self.status, axum::Json(self.body())).into_response()
     }
 }
 

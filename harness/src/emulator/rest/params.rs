@@ -102,12 +102,20 @@ impl Params {
 
     /// A page of `items` by `pageSize`, `page`, `sortProperty` and `sortOrder`.
     pub fn page(&self, items: Vec<Value>) -> Result<Value, ApiError> {
-        let size = self.number("pageSize")?;
-        let index = self.number("page")?;
-        if size.is_some_and(|s| s < 1) {
+        // Spring's answer to a missing `@RequestParam int`.
+        let required = |name: &str| {
+            self.number(name)?.ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Required request parameter '{name}' for method parameter type int is not present"
+                ))
+            })
+        };
+        let size = required("pageSize")?;
+        let index = required("page")?;
+        if size < 1 {
             return Err(ApiError::bad_request("pageSize must be greater than 0"));
         }
-        if index.is_some_and(|p| p < 0) {
+        if index < 0 {
             return Err(ApiError::bad_request("page must be positive"));
         }
         let descending = match self.get("sortOrder").map(str::to_ascii_uppercase) {
@@ -127,8 +135,8 @@ impl Params {
                 if descending { order.reverse() } else { order }
             });
         }
-        let size = size.map_or(items.len().max(1), |s| s as usize);
-        Ok(page_of(items, size, index.unwrap_or(0) as usize))
+        let (size, index) = (usize::try_from(size), usize::try_from(index));
+        Ok(page_of(items, size.unwrap_or(1), index.unwrap_or(0)))
     }
 }
 
@@ -231,7 +239,33 @@ mod tests {
         assert_eq!(names(second.clone()), ["a"]);
         assert_eq!(second["hasNext"], false);
         assert_eq!(second["totalPages"], 2);
-        assert!(Params::parse("sortOrder=UP").page(items()).is_err());
-        assert!(Params::parse("pageSize=0").page(items()).is_err());
+        assert!(
+            Params::parse("pageSize=1&page=0&sortOrder=UP")
+                .page(items())
+                .is_err()
+        );
+        assert!(Params::parse("pageSize=0&page=0").page(items()).is_err());
+    }
+
+    #[test]
+    fn a_page_without_page_size_or_page_is_springs_400_naming_the_parameter() {
+        for (query, missing) in [
+            ("page=0", "pageSize"),
+            ("pageSize=10", "page"),
+            ("", "pageSize"),
+        ] {
+            let Err(error) = Params::parse(query).page(Vec::new()) else {
+                panic!("{query:?} gave a page");
+            };
+            let body = error.body();
+            assert_eq!(body["status"], 400, "{body}");
+            assert_eq!(body["errorCode"], 31);
+            assert_eq!(
+                body["message"],
+                format!(
+                    "Required request parameter '{missing}' for method parameter type int is not present"
+                )
+            );
+        }
     }
 }
