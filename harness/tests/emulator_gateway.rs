@@ -320,6 +320,11 @@ async fn customers_and_device_credentials_are_saved_with_optimistic_locking() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(twin["message"], "Customer with such title already exists!");
+    let customer = created["id"]["id"].as_str().unwrap_or_default();
+    let (status, _) = rest.delete(&format!("/api/customer/{customer}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = rest.get(&format!("/api/customer/{customer}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "deleted");
 
     rest.create_device("Locked", "locked-token").await;
     let id = rest.device_id("Locked").await;
@@ -339,6 +344,51 @@ async fn customers_and_device_credentials_are_saved_with_optimistic_locking() {
         kept["credentialsId"], "new-token",
         "the stale save changed nothing"
     );
+}
+
+#[tokio::test]
+async fn a_device_profile_is_deleted_unless_it_is_the_default_or_devices_use_it() {
+    let emulator = start().await;
+    let rest = Rest::tenant(&emulator).await;
+    let (_, spare) = rest
+        .post(
+            "/api/deviceProfile",
+            json!({"name": "spare", "type": "DEFAULT"}),
+        )
+        .await;
+    let spare = spare["id"]["id"].as_str().unwrap_or_default().to_owned();
+    let (_, used) = rest
+        .post(
+            "/api/deviceProfile",
+            json!({"name": "used", "type": "DEFAULT"}),
+        )
+        .await;
+    let used = used["id"]["id"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = rest
+        .post(
+            "/api/device?accessToken=used-token",
+            json!({"name": "User", "type": "used"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = rest.delete(&format!("/api/deviceProfile/{used}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused["message"],
+        "The device profile referenced by the devices cannot be deleted!"
+    );
+    let (_, default) = rest.get("/api/deviceProfileInfo/default").await;
+    let default = default["id"]["id"].as_str().unwrap_or_default().to_owned();
+    let (status, refused) = rest.delete(&format!("/api/deviceProfile/{default}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused["message"],
+        "Deletion of Default Device Profile is prohibited!"
+    );
+    let (status, _) = rest.delete(&format!("/api/deviceProfile/{spare}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = rest.get(&format!("/api/deviceProfile/{spare}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -428,6 +428,23 @@ impl Core {
         Ok(())
     }
 
+    /// Deletes a customer (`CustomerServiceImpl.deleteCustomer`): its devices are unassigned
+    /// (saved, so their `version` goes up), its users and relations go; `None` when there
+    /// is no such customer.
+    pub fn delete_customer(&mut self, id: Uuid) -> Option<()> {
+        let at = self.customers.iter().position(|c| c.id == id)?;
+        self.customers.remove(at);
+        for device in self.devices.values_mut() {
+            if device.customer_id == Some(id) {
+                device.customer_id = None;
+                device.record_save();
+            }
+        }
+        self.users.retain(|u| u.customer_id != Some(id));
+        self.relations.retain(|r| !r.touches(id));
+        Some(())
+    }
+
     /// Deletes a device: its sessions end, a gateway that created it is told over RPC.
     pub fn delete_device(&mut self, id: Uuid) -> bool {
         let Some(device) = self.devices.remove(&id) else {

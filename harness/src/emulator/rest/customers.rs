@@ -138,3 +138,19 @@ pub async fn by_id(state: State, caller: Caller, Path(id): Path<String>) -> ApiR
             .ok_or_else(|| ApiError::not_found(&format!("customer {id}")))
     })
 }
+
+/// `DELETE /api/customer/{customerId}`: its devices are unassigned, its users and its
+/// relations go with it.
+pub async fn remove(
+    state: State,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    caller.require_tenant()?;
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        core.delete_customer(id)
+            .map(|()| axum::http::StatusCode::OK)
+            .ok_or_else(|| ApiError::not_found(&format!("customer {id}")))
+    })
+}

@@ -66,11 +66,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/customer", post(customers::save))
         .route("/api/customers", get(customers::customers))
         .route("/api/tenant/customers", get(customers::by_title))
-        .route("/api/customer/{customer}", get(customers::by_id))
+        .route(
+            "/api/customer/{customer}",
+            get(customers::by_id).delete(customers::remove),
+        )
         // DeviceProfileController
         .route("/api/deviceProfile", post(profiles::save))
         .route("/api/deviceProfile/names", get(profiles::profile_names))
-        .route("/api/deviceProfile/{id}", get(profiles::profile))
+        .route(
+            "/api/deviceProfile/{id}",
+            get(profiles::profile).delete(profiles::remove),
+        )
         .route(
             "/api/deviceProfileInfo/default",
             get(profiles::default_profile_info),

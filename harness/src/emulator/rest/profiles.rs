@@ -143,3 +143,32 @@ pub async fn save(state: State, caller: Caller, body: axum::body::Bytes) -> ApiR
         Ok(Json(profile_json(&core.profiles[index], core.tenant_id)))
     })
 }
+
+/// `DELETE /api/deviceProfile/{id}`: refused for the default profile and for one devices use.
+pub async fn remove(
+    state: State,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    caller.require_tenant()?;
+    let id = parse_id(&id)?;
+    state.with_core(|core| {
+        let profile = core
+            .profiles
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| ApiError::not_found(&format!("device profile {id}")))?;
+        if profile.is_default {
+            return Err(ApiError::bad_request(
+                "Deletion of Default Device Profile is prohibited!",
+            ));
+        }
+        if core.devices.values().any(|d| d.profile_id == id) {
+            return Err(ApiError::bad_request(
+                "The device profile referenced by the devices cannot be deleted!",
+            ));
+        }
+        core.profiles.retain(|p| p.id != id);
+        Ok(axum::http::StatusCode::OK)
+    })
+}
