@@ -18,11 +18,13 @@ from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client import RestClient
 from tb_rest_client.models import (
     ClaimRequest,
+    Customer,
     Device,
     DeviceId,
     DeviceProfile,
     DeviceProfileData,
     EntityId,
+    EntityRelation,
     RpcId,
 )
 from tb_gateway_mqtt import TBGatewayMqttClient
@@ -261,6 +263,22 @@ def main():
         point = found["humidity"][0]
         expect((point.ts, point.value) == (now, 40.5), f"{found!r}")
 
+    @check("telemetry: time series deleted over REST, the latest rewritten, a key deleted whole")
+    def _():
+        a = device_id("a")
+        newest = history[2]["ts"]
+        rest.delete_entity_timeseries(a, keys="temperature", start_ts=newest, end_ts=newest + 1,
+                                      rewrite_latest_if_deleted=True)
+        latest = rest.get_latest_timeseries(a, keys="temperature", use_strict_data_types=True)["temperature"][0]
+        expect((latest.ts, latest.value) == (history[1]["ts"], 21), f"rewritten to the newest left: {latest!r}")
+        left = rest.get_timeseries(a, start_ts=now - 10_000, end_ts=now + 10_000, keys="temperature",
+                                   order_by="ASC", use_strict_data_types=True)["temperature"]
+        expect([v.value for v in left] == [20, 21], f"history left {left!r}")
+        rest.delete_entity_timeseries(a, keys="ok", delete_all_data_for_keys=True)
+        expect(rest.get_timeseries_keys_v1(a) == ["temperature"], f"keys {rest.get_timeseries_keys_v1(a)!r}")
+        error = api_error(lambda: rest.delete_entity_timeseries(a, keys="temperature"))
+        expect(error.status == 400 and "start and end" in error.body, f"{error.status} {error.body}")
+
     @check("attributes: client attributes by scope and keys, with repeated key=")
     def _():
         def read():
@@ -303,6 +321,15 @@ def main():
         expect(keys == ["setpoint"], f"{keys!r}")
         rest.delete_entity_attributes(device_id("b"), "SHARED_SCOPE", key=["v1", "v2"])
         expect(rest.get_attribute_keys_by_scope(device_id("b"), "SHARED_SCOPE") == [], "v1 and v2 deleted")
+
+    @check("gateway: gw_request_shared_attributes answers with the sub-device's shared attribute")
+    def _():
+        answers = Inbox()
+        info = gateway.gw_request_shared_attributes(names["sensor-a"], ["setpoint"],
+                                                    lambda result, *_: answers.put(result))
+        expect(info.get() == 0, "request publish")
+        answer = answers.wait_for(lambda r: r.get("device") == names["sensor-a"], "the attribute response")
+        expect(answer.get("value") == 23.5, f"one key is answered as value: {answer!r}")
 
     @check("rpc: two-way RPC answered by the gateway (v1 and v2 paths)")
     def _():
@@ -374,6 +401,25 @@ def main():
         expect(one.to.id == device_id("a").id and one.type == "Created", f"{one!r}")
         error = api_error(lambda: rest.get_relation(device_id("a"), "Created", gw))
         expect(error.status == 404, f"the reverse relation does not exist: {error.status}")
+
+    @check("relations: a relation saved from a customer to a device, read with names, and deleted")
+    def _():
+        customer = rest.get_tenant_customer("Customer A")
+        # The model refuses a relation without its group, though the server defaults it.
+        relation = EntityRelation(_from=customer.id, to=device_id("a"), type="Manages", type_group="COMMON",
+                                  additional_info={"since": 2026})
+        saved = rest.save_relation(relation)
+        expect(saved.type_group == "COMMON" and saved.additional_info == {"since": 2026}, f"{saved!r}")
+        one = rest.get_relation(customer.id, "Manages", device_id("a"))
+        expect(one._from.id == customer.id.id and one._from.entity_type == "CUSTOMER", f"{one!r}")
+        infos = rest.find_info_by_to(device_id("a"), "DEVICE")
+        expect({i.from_name for i in infos} == {names["gw"], "Customer A"}, f"{infos!r}")
+        deleted = rest.delete_relation(customer.id, "Manages", device_id("a"))
+        expect(deleted.type == "Manages" and deleted.to.id == device_id("a").id, f"{deleted!r}")
+        error = api_error(lambda: rest.get_relation(customer.id, "Manages", device_id("a")))
+        expect(error.status == 404, f"deleted: {error.status}")
+        error = api_error(lambda: rest.delete_relation(customer.id, "Manages", device_id("a")))
+        expect(error.status == 404, f"deleted twice: {error.status}")
 
     @check("devices: device types, devices by ids, device info")
     def _():
@@ -457,6 +503,57 @@ def main():
             found = eventually(lambda: rest.get_latest_timeseries(plain.id, keys="level", use_strict_data_types=True),
                                "level stored")
             expect(found["level"][0].value == 7, f"{found!r}")
+        finally:
+            client.disconnect()
+
+    @check("customers: a customer is saved, updated by its version, refused when stale, and deleted")
+    def _():
+        saved = rest.save_customer(Customer(title=f"{p}-Acme", city="Lviv"))
+        expect(saved.version == 1 and saved.id.entity_type == "CUSTOMER", f"{saved!r}")
+        expect(saved.city == "Lviv", f"city {saved.city!r}")
+        saved.city = "Kyiv"
+        updated = rest.save_customer(saved)
+        expect(updated.version == 2 and updated.city == "Kyiv", f"{updated!r}")
+        saved.city = "Odesa"
+        error = api_error(lambda: rest.save_customer(saved))
+        expect(error.status == 409 and '"errorCode":35' in error.body.replace(" ", ""), f"{error.status} {error.body}")
+        expect(rest.get_customer_by_id(updated.id).city == "Kyiv", "the stale save changed nothing")
+        rest.save_relation(EntityRelation(_from=updated.id, to=device_id("a"), type="Supports", type_group="COMMON"))
+        expect(len(rest.find_by_from_v1(updated.id, "CUSTOMER")) == 1, "one relation from the customer")
+        rest.delete_relations(updated.id)
+        expect(rest.find_by_from_v1(updated.id, "CUSTOMER") == [], "every relation of the customer deleted")
+        rest.delete_customer(updated.id)
+        error = api_error(lambda: rest.get_customer_by_id(updated.id))
+        expect(error.status == 404, f"deleted: {error.status}")
+
+    @check("device client: TBDeviceMqttClient answers RPCs; its PUBACK makes a persistent one-way RPC DELIVERED")
+    def _():
+        plain = state["plain"]
+        client = TBDeviceMqttClient(args.mqtt_host, args.mqtt_port, username=f"{p}-plain-token")
+        requests = Inbox()
+
+        def on_request(request_id, body):
+            requests.put((request_id, body))
+            if body.get("method") == "getState":
+                client.send_rpc_reply(request_id, {"state": "idle"})
+
+        client.set_server_side_rpc_request_handler(on_request)
+        client.connect()
+        try:
+            eventually(client.is_connected, "the device is connected")
+            answer = rest.handle_two_way_device_rpc_request(plain.id, {"method": "getState", "params": {}, "timeout": 5000})
+            expect(answer == {"state": "idle"}, f"two-way {answer!r}")
+            body = {"method": "blink", "params": {"times": 1}, "persistent": True, "timeout": 60_000}
+            started = rest.handle_one_way_device_rpc_request_v1(plain.id, body)
+            rpc_id = RpcId(id=started["rpcId"], entity_type="RPC")
+            requests.wait_for(lambda r: r[1] == {"method": "blink", "params": {"times": 1}}, "the one-way request")
+            rpc = eventually(lambda: (r := rest.get_persisted_rpc(rpc_id)).status == "DELIVERED" and r, "DELIVERED")
+            expect(rpc.response is None, f"a one-way call has no response: {rpc.response!r}")
+            body = {"method": "getState", "params": {}, "persistent": True, "timeout": 60_000, "retries": 2}
+            started = rest.handle_two_way_device_rpc_request_v1(plain.id, body)
+            rpc_id = RpcId(id=started["rpcId"], entity_type="RPC")
+            rpc = eventually(lambda: (r := rest.get_persisted_rpc(rpc_id)).status == "SUCCESSFUL" and r, "SUCCESSFUL")
+            expect(rpc.response == {"state": "idle"} and rpc.request["retries"] == 2, f"{rpc!r}")
         finally:
             client.disconnect()
 

@@ -17,6 +17,8 @@ pub struct Customer {
     pub created_time: i64,
     /// As the last save sent it; null in the demo data.
     pub additional_info: Value,
+    /// `email`, `phone`, `country`, … as the last save sent them (absent ones are null).
+    pub contact: Map<String, Value>,
     /// Optimistic locking, as a device's.
     pub version: i64,
 }

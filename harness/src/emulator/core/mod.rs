@@ -212,6 +212,7 @@ impl Core {
                 title: title.into(),
                 created_time: now,
                 additional_info: Value::Null,
+                contact: serde_json::Map::new(),
                 version: 1,
             });
         }

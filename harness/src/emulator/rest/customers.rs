@@ -11,25 +11,36 @@ use super::params::Params;
 use super::{ApiError, ApiResult, State, parse_id, version_conflict};
 use crate::emulator::core::entities::{Customer, entity_id};
 
+/// The contact fields of a customer, kept as a save sends them.
+const CONTACT_FIELDS: [&str; 8] = [
+    "email", "phone", "country", "state", "city", "address", "address2", "zip",
+];
+
 fn customer_json(customer: &Customer, tenant_id: Uuid) -> Value {
-    json!({
-        "id": entity_id("CUSTOMER", customer.id),
-        "createdTime": customer.created_time,
-        "tenantId": entity_id("TENANT", tenant_id),
-        "title": customer.title,
-        "name": customer.title,
-        "email": null,
-        "phone": null,
-        "country": null,
-        "state": null,
-        "city": null,
-        "address": null,
-        "address2": null,
-        "zip": null,
-        "externalId": null,
-        "version": customer.version,
-        "additionalInfo": customer.additional_info,
-    })
+    let mut json = serde_json::Map::new();
+    let mut put = |key: &str, value: Value| json.insert(key.to_owned(), value);
+    put("id", entity_id("CUSTOMER", customer.id));
+    put("createdTime", json!(customer.created_time));
+    put("tenantId", entity_id("TENANT", tenant_id));
+    put("title", json!(customer.title));
+    put("name", json!(customer.title));
+    for field in CONTACT_FIELDS {
+        put(
+            field,
+            customer.contact.get(field).cloned().unwrap_or(Value::Null),
+        );
+    }
+    put("externalId", Value::Null);
+    put("version", json!(customer.version));
+    put("additionalInfo", customer.additional_info.clone());
+    Value::Object(json)
+}
+
+fn contact_of(body: &Value) -> serde_json::Map<String, Value> {
+    CONTACT_FIELDS
+        .iter()
+        .filter_map(|f| body.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+        .collect()
 }
 
 /// `POST /api/customer`: creates a customer, or updates the one whose `id` the body names
@@ -51,6 +62,7 @@ pub async fn save(state: State, caller: Caller, body: axum::body::Bytes) -> ApiR
         .transpose()?;
     let version = body.get("version").and_then(Value::as_i64);
     let info = body.get("additionalInfo").cloned().unwrap_or(Value::Null);
+    let contact = contact_of(&body);
     state.with_core(|core| {
         let taken = core
             .customers
@@ -75,6 +87,7 @@ pub async fn save(state: State, caller: Caller, body: axum::body::Bytes) -> ApiR
                 }
                 customer.title = title;
                 customer.additional_info = info;
+                customer.contact = contact;
                 customer.version = customer.version.saturating_add(1);
                 customer.clone()
             }
@@ -84,6 +97,7 @@ pub async fn save(state: State, caller: Caller, body: axum::body::Bytes) -> ApiR
                     title,
                     created_time: now,
                     additional_info: info,
+                    contact,
                     version: 1,
                 };
                 core.customers.push(customer.clone());
