@@ -5,6 +5,7 @@ pub mod cli;
 pub mod emulator;
 pub mod exit;
 pub mod gateway;
+pub mod load;
 pub mod mqtt;
 pub mod output;
 pub mod process;

@@ -114,15 +114,9 @@ pub fn run(args: CheckGatewayArgs) -> ExitCode {
     if args.reports.uses_stdout() {
         crate::output::console_to_stderr();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::common::runtime("check-gateway") {
         Ok(runtime) => runtime,
-        Err(error) => {
-            errln!("tbgw check-gateway: cannot start the async runtime: {error}");
-            return exit::code(exit::TARGET_FAILED);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(check(args, cases, connect_timeout, grace, baselines))
 }

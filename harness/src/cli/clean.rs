@@ -51,7 +51,8 @@ fn run_names(run: Option<&str>) -> Result<Regex, String> {
         }
         None => "tbgw-[0-9a-f]{6}".to_owned(),
     };
-    Regex::new(&format!("^{run}-[0-9]{{4}}(-|$)")).map_err(|e| e.to_string())
+    // A case's slot (`-0042`), or `tbgw load`'s devices (`-load-g3-d7`).
+    Regex::new(&format!("^{run}-([0-9]{{4}}|load)(-|$)")).map_err(|e| e.to_string())
 }
 
 pub fn run(args: CleanArgs) -> ExitCode {
@@ -192,5 +193,13 @@ mod tests {
         assert!(one.is_match("tbgw-3f9a1c-0012-A"));
         assert!(!one.is_match("tbgw-000000-0012-A"));
         assert!(run_names(Some("3f9a1c")).is_err());
+    }
+
+    #[test]
+    fn the_devices_of_a_load_run_match_its_prefix() {
+        let one = run_names(Some("tbgw-3f9a1c")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(one.is_match("tbgw-3f9a1c-load-g3-d7"));
+        assert!(one.is_match("tbgw-3f9a1c-load-g3"));
+        assert!(!one.is_match("tbgw-3f9a1c-loader"));
     }
 }

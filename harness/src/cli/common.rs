@@ -24,7 +24,7 @@ pub enum ReportPath {
 }
 
 impl ReportPath {
-    fn parse(text: &str) -> Result<ReportPath, String> {
+    pub fn parse(text: &str) -> Result<ReportPath, String> {
         match text {
             "" => Err("expected a file name, or - for standard output".into()),
             "-" => Ok(ReportPath::Stdout),
@@ -152,8 +152,19 @@ impl BaselineArgs {
     }
 }
 
+/// The async runtime of a command; when it cannot start, said on stderr (exit 3).
+pub fn runtime(command: &str) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            crate::errln!("tbgw {command}: cannot start the async runtime: {error}");
+            crate::exit::code(crate::exit::TARGET_FAILED)
+        })
+}
+
 /// Whether `path` can be written, without truncating or leaving a file that was not there.
-fn writable(path: &Path) -> Result<(), String> {
+pub fn writable(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err("is a folder; name a file".into());
     }
@@ -257,9 +268,20 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// The options given that belong to another target, and the missing ones: the verdict
-    /// must be about the target the user meant, so neither is ever ignored.
+    /// [`TargetArgs::check`] for the commands that need a platform: a plain broker is not one.
     pub fn check(&self) -> Result<(), String> {
+        if self.target == TargetKind::Mqtt {
+            return Err(
+                "--target mqtt is a plain MQTT broker, not a platform: only `tbgw load` runs against it; use --target remote with --mqtt and --rest for a ThingsBoard".into(),
+            );
+        }
+        self.check_for_load()
+    }
+
+    /// The options given that belong to another target, and the missing ones: the verdict
+    /// must be about the target the user meant, so neither is ever ignored. `tbgw load`
+    /// also takes a plain broker (`--target mqtt --mqtt HOST:PORT`).
+    pub fn check_for_load(&self) -> Result<(), String> {
         let given = |name: &'static str, is: bool| is.then_some(name);
         let remote_only = [
             given("--mqtt", self.mqtt.is_some()),
@@ -279,13 +301,17 @@ impl TargetArgs {
             given("--ready-timeout", self.ready_timeout.is_some()),
         ];
         let misplaced: Vec<&str> = match self.target {
-            TargetKind::Embedded => remote_only
-                .iter()
-                .chain(&logins)
-                .chain(&container_only)
-                .flatten()
-                .copied()
-                .collect(),
+            // A plain broker takes --mqtt (the first of remote_only) and nothing else.
+            TargetKind::Embedded | TargetKind::Mqtt => {
+                let skip = usize::from(self.target == TargetKind::Mqtt);
+                remote_only[skip..]
+                    .iter()
+                    .chain(&logins)
+                    .chain(&container_only)
+                    .flatten()
+                    .copied()
+                    .collect()
+            }
             TargetKind::Remote => container_only.iter().flatten().copied().collect(),
             TargetKind::Container => remote_only.iter().flatten().copied().collect(),
         };
@@ -325,6 +351,13 @@ impl TargetArgs {
                 .as_deref()
                 .ok_or("--target remote needs --rest URL (ThingsBoard's HTTP address, e.g. http://localhost:8080)")?;
             check_base_url(rest)?;
+        }
+        if self.target == TargetKind::Mqtt {
+            let mqtt = self
+                .mqtt
+                .as_deref()
+                .ok_or("--target mqtt needs --mqtt HOST:PORT (the broker, e.g. localhost:1883)")?;
+            check_host_port(mqtt)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod clean;
 pub mod common;
 mod decode;
 mod list;
+mod load;
 pub mod run;
 mod schema;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     /// Check a third-party gateway: start it against the emulator, run the gateway
     /// scenarios and the passive checks, report like `run`.
     CheckGateway(Box<check_gateway::CheckGatewayArgs>),
+    /// Conformance under load: gateways publish QoS 1 telemetry at a rate or with a window
+    /// in flight; PUBACK latency percentiles, and every acknowledged point read back.
+    Load(Box<load::LoadArgs>),
     /// List the cases a run would execute.
     List(list::ListArgs),
     /// Print the JSON Schema of scenario files (or of deviation files), for editors.
@@ -98,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::CheckGateway(args) => check_gateway::run(*args),
         Command::List(args) => list::run(args),
+        Command::Load(args) => load::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Clean(args) => clean::run(args),
         Command::Completions { shell } => {

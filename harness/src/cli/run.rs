@@ -129,15 +129,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     if args.reports.uses_stdout() {
         crate::output::console_to_stderr();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::common::runtime("run") {
         Ok(runtime) => runtime,
-        Err(error) => {
-            errln!("tbgw run: cannot start the async runtime: {error}");
-            return exit::code(exit::TARGET_FAILED);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(run_suite(args, suite, planned, stale, baselines))
 }

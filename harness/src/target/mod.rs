@@ -25,6 +25,9 @@ pub enum TargetKind {
     Container,
     /// A running ThingsBoard given by --mqtt and --rest.
     Remote,
+    /// A plain MQTT broker given by --mqtt (`tbgw load` only: the same publish load, no
+    /// REST, nothing read back), to compare a platform with, e.g., mosquitto.
+    Mqtt,
 }
 
 impl TargetKind {
@@ -33,6 +36,7 @@ impl TargetKind {
             TargetKind::Embedded => "embedded",
             TargetKind::Container => "container",
             TargetKind::Remote => "remote",
+            TargetKind::Mqtt => "mqtt",
         }
     }
 }
@@ -114,6 +118,9 @@ impl Platform {
                     sessions_expire_after: sessions_expire_after(&Settings::default()),
                 })
             }
+            TargetKind::Mqtt => Err(
+                "--target mqtt is a plain MQTT broker, not a platform: only `tbgw load` runs against it".into(),
+            ),
             TargetKind::Remote => {
                 let mqtt = options.mqtt.clone().ok_or(
                     "--target remote needs --mqtt HOST:PORT (ThingsBoard's MQTT transport)",
@@ -160,7 +167,7 @@ const MQTT_ANSWER: Duration = Duration::from_secs(10);
 
 /// Whether `addr` speaks MQTT: a CONNECT with a token no device has must get a CONNACK (a
 /// refusal is an answer). A bare TCP connect proves nothing (an HTTP port accepts too).
-async fn check_mqtt(addr: &str) -> Result<(), String> {
+pub async fn check_mqtt(addr: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let probe = async {
         let mut stream = tokio::net::TcpStream::connect(addr)
