@@ -9,6 +9,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::emulator::core::Config;
 use crate::emulator::core::settings::Settings;
+use crate::emulator::core::store::Retention;
 use crate::emulator::{Emulator, Options};
 use crate::exit;
 
@@ -27,6 +28,10 @@ pub struct ServeArgs {
     /// The tenant's device limit (`maxDevices`); 0 means no limit.
     #[arg(long, default_value_t = 0, value_name = "N")]
     max_devices: u64,
+    /// Keep at most N points of each key of each device, the newest by ts, so that a long
+    /// run's memory stays flat; 0 keeps every point.
+    #[arg(long, default_value_t = Retention::DEFAULT_POINTS_PER_KEY, value_name = "N")]
+    max_points_per_key: usize,
 }
 
 fn parse_gateway(text: &str) -> Result<(String, String), String> {
@@ -85,6 +90,9 @@ async fn serve(args: ServeArgs, settings: Settings) -> ExitCode {
         gateways: args.gateways.clone(),
         max_devices: args.max_devices,
         settings,
+        retention: Retention {
+            points_per_key: (args.max_points_per_key > 0).then_some(args.max_points_per_key),
+        },
     };
     let emulator = match Emulator::start(options).await {
         Ok(emulator) => emulator,

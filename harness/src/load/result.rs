@@ -71,12 +71,15 @@ pub struct LoadResult {
     /// `None` for `--target mqtt` or `--no-verify`: nothing was read back.
     pub stored: Option<Stored>,
     pub rpcs: Option<Rpcs>,
+    /// The percentiles of `histogram`, for readers of the JSON (`None` when no message was
+    /// acknowledged).
+    pub latency_ms: Option<Latency>,
     /// The PUBACK latency histogram (µs), HdrHistogram's V2 serialization in base64.
     pub histogram: String,
 }
 
 /// Latency figures in milliseconds, read from a histogram.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub p50: f64,
     pub p90: f64,
@@ -101,6 +104,11 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("the latency histogram does not deserialize: {e:?}"))
+}
+
+/// The percentiles, or `None` for an empty histogram.
+pub fn latency_of(histogram: &Histogram<u64>) -> Option<Latency> {
+    (!histogram.is_empty()).then(|| latency(histogram))
 }
 
 pub fn latency(histogram: &Histogram<u64>) -> Latency {
@@ -217,6 +225,7 @@ pub fn merge(results: Vec<LoadResult>) -> Result<LoadResult, String> {
         merged.rpcs = both(merged.rpcs, more.rpcs, Rpcs::added);
     }
     merged.shards.sort_by_key(|s| s.index);
+    merged.latency_ms = latency_of(&histogram);
     merged.histogram = encode_histogram(&histogram)?;
     Ok(merged)
 }
@@ -254,6 +263,7 @@ mod tests {
             points_sent: 2 * latencies.len() as u64,
             stored: None,
             rpcs: None,
+            latency_ms: latency_of(&histogram),
             histogram: encode_histogram(&histogram).unwrap_or_default(),
         }
     }

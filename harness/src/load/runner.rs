@@ -290,6 +290,7 @@ fn summarize(
         points_sent: sent * u64::from(config.shape.points_per_message),
         stored,
         rpcs,
+        latency_ms: result::latency_of(&histogram),
         histogram: result::encode_histogram(&histogram)?,
     })
 }

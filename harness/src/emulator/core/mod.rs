@@ -47,6 +47,8 @@ pub struct Config {
     pub max_devices: u64,
     /// ThingsBoard's configuration (timeouts and limits), its defaults unless set.
     pub settings: Settings,
+    /// How many points of each key of each device are kept.
+    pub retention: store::Retention,
 }
 
 /// Something the shell must do.
@@ -176,7 +178,7 @@ impl Core {
             by_name: HashMap::new(),
             by_token: HashMap::new(),
             relations: Vec::new(),
-            store: Store::default(),
+            store: Store::with_retention(config.retention),
             sessions: HashMap::new(),
             holders: HashMap::new(),
             rpc: RpcBook::default(),

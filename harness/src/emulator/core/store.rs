@@ -35,6 +35,28 @@ pub struct Attribute {
     pub last_update_ts: i64,
 }
 
+/// How many points of one key of one device the emulator keeps: the newest by `ts`, so
+/// that a long run's memory stays flat. ThingsBoard's own TTL (`TB_SQL_TTL_TS_TS_KEY_VALUE_TTL`)
+/// deletes by the points' age, which would delete the suite's fixed-timestamp points in the
+/// middle of a case; a count keeps every short run exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// `None`: every point is kept.
+    pub points_per_key: Option<usize>,
+}
+
+impl Retention {
+    pub const DEFAULT_POINTS_PER_KEY: usize = 10_000;
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            points_per_key: Some(Retention::DEFAULT_POINTS_PER_KEY),
+        }
+    }
+}
+
 /// One device's data.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceData {
@@ -44,6 +66,7 @@ pub struct DeviceData {
     /// ThingsBoard's `ts_kv_latest`, kept apart from the history because a deletion can
     /// leave them different: the latest can be kept, removed or rewritten (§11.4).
     latest: BTreeMap<String, (i64, TbValue)>,
+    retention: Retention,
 }
 
 /// What `DELETE .../timeseries/delete` asks for one key.
@@ -118,15 +141,32 @@ impl DeviceData {
     }
 
     /// Stores a point; it becomes the latest unless the latest is newer.
+    /// The key's `String` is allocated only for a key the device never had (the hot path of
+    /// a load stores known keys).
     pub fn put_timeseries(&mut self, key: &str, ts: i64, value: TbValue) {
-        let newer = self.latest.get(key).is_none_or(|(at, _)| *at <= ts);
-        if newer {
-            self.latest.insert(key.to_owned(), (ts, value.clone()));
+        match self.latest.get_mut(key) {
+            Some(latest) if latest.0 <= ts => *latest = (ts, value.clone()),
+            Some(_) => {}
+            None => {
+                self.latest.insert(key.to_owned(), (ts, value.clone()));
+            }
         }
-        self.timeseries
-            .entry(key.to_owned())
-            .or_default()
-            .insert(ts, value);
+        match self.timeseries.get_mut(key) {
+            Some(series) => {
+                series.insert(ts, value);
+                if self
+                    .retention
+                    .points_per_key
+                    .is_some_and(|most| series.len() > most.max(1))
+                {
+                    series.pop_first();
+                }
+            }
+            None => {
+                self.timeseries
+                    .insert(key.to_owned(), BTreeMap::from([(ts, value)]));
+            }
+        }
     }
 
     pub fn latest(&self, key: &str) -> Option<(i64, &TbValue)> {
@@ -180,15 +220,27 @@ impl DeviceData {
 #[derive(Debug, Default)]
 pub struct Store {
     devices: HashMap<Uuid, DeviceData>,
+    retention: Retention,
 }
 
 impl Store {
+    pub fn with_retention(retention: Retention) -> Store {
+        Store {
+            devices: HashMap::new(),
+            retention,
+        }
+    }
+
     pub fn device(&self, id: Uuid) -> Option<&DeviceData> {
         self.devices.get(&id)
     }
 
     pub fn device_mut(&mut self, id: Uuid) -> &mut DeviceData {
-        self.devices.entry(id).or_default()
+        let retention = self.retention;
+        self.devices.entry(id).or_insert_with(|| DeviceData {
+            retention,
+            ..DeviceData::default()
+        })
     }
 
     pub fn remove_device(&mut self, id: Uuid) {
@@ -226,6 +278,31 @@ mod tests {
         data.series("t")
             .map(|s| s.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn past_its_retention_a_key_keeps_its_newest_points_by_ts() {
+        let mut store = Store::with_retention(Retention {
+            points_per_key: Some(3),
+        });
+        let data = store.device_mut(Uuid::nil());
+        for ts in [50, 10, 40, 20, 30] {
+            data.put_timeseries("t", ts, TbValue::Long(ts));
+        }
+        assert_eq!(history(data), [30, 40, 50]);
+        assert_eq!(data.latest("t"), Some((50, &TbValue::Long(50))));
+        let mut unbounded = Store::with_retention(Retention {
+            points_per_key: None,
+        });
+        let data = unbounded.device_mut(Uuid::nil());
+        for ts in 0..20_000 {
+            data.put_timeseries("t", ts, TbValue::Long(ts));
+        }
+        assert_eq!(history(data).len(), 20_000);
+        assert_eq!(
+            Store::default().retention.points_per_key,
+            Some(Retention::DEFAULT_POINTS_PER_KEY)
+        );
     }
 
     #[test]
