@@ -340,3 +340,24 @@ fn a_platform_that_refuses_devices_fails_the_load_with_what_it_refused_or_lost()
         }
     }
 }
+
+/// The bug: the embedded target kept only its default 10 000 points per key, so a longer
+/// load read the evicted ones back as lost. While `tbgw load` verifies it keeps them all.
+#[test]
+fn a_load_past_the_default_retention_on_the_embedded_target_finds_every_point() {
+    let ran = tbgw(&[
+        "load",
+        "--messages",
+        "10050",
+        "--window",
+        "32",
+        "--points-per-message",
+        "1",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let stored = &json_of(&ran)["stored"];
+    assert_eq!(stored["acknowledged"], 10_050, "{stored}");
+    assert_eq!(stored["lost"], 0, "{stored}");
+}

@@ -10,6 +10,8 @@ use clap::{Args, Subcommand};
 
 use super::common::{ReportPath, TargetArgs};
 use super::run::usage;
+use crate::emulator::core::settings::Settings;
+use crate::emulator::core::store::Retention;
 use crate::load::plan::{Shape, Shard};
 use crate::load::result::{self, LoadResult};
 use crate::load::runner::{self, Doors, LoadConfig, Pace, Progress};
@@ -200,8 +202,19 @@ async fn load(args: LoadArgs, config: LoadConfig) -> ExitCode {
         }
         _ => {
             let options = args.target.options();
+            // The read-back needs every point: the embedded emulator keeps them all then.
+            let start = async {
+                if kind == TargetKind::Embedded && config.verify {
+                    let all = Retention {
+                        points_per_key: None,
+                    };
+                    Platform::embedded_keeping(Settings::for_suite_runs(), all).await
+                } else {
+                    Platform::start(kind, &options).await
+                }
+            };
             let started = tokio::select! {
-                platform = Platform::start(kind, &options) => platform,
+                platform = start => platform,
                 caught = interrupt.wait() => {
                     errln!("tbgw load: interrupted by {} while the target was starting", caught.name());
                     return exit::code(caught.exit_code());

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::emulator::core::settings::Settings;
+use crate::emulator::core::store::Retention;
 use crate::emulator::{Emulator, Options};
 use crate::scenario::model::{Method, User};
 use container::{ContainerOptions, Running, Spec};
@@ -75,9 +76,18 @@ pub struct Platform {
 impl Platform {
     /// An in-process emulator with these settings.
     pub async fn embedded(settings: Settings) -> Result<Platform, String> {
+        Platform::embedded_keeping(settings, Retention::default()).await
+    }
+
+    /// An in-process emulator with these settings, keeping this many points.
+    pub async fn embedded_keeping(
+        settings: Settings,
+        retention: Retention,
+    ) -> Result<Platform, String> {
         let mut emulator_options = Options::ephemeral();
         let sessions_expire_after = sessions_expire_after(&settings);
         emulator_options.config.settings = settings;
+        emulator_options.config.retention = retention;
         let emulator = Emulator::start(emulator_options)
             .await
             .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
