@@ -64,7 +64,11 @@ class Server:
         self.name, self.port = name, port
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
                                         env=env)
-        wait_for_line(self.process.stdout, ready)
+        try:
+            wait_for_line(self.process.stdout, ready)
+        except BaseException:
+            self.stop()  # nothing this script started outlives it
+            raise
         # Keep reading what it prints, so that a full pipe never stalls it.
         threading.Thread(target=lambda: [None for _ in iter(lambda: self.process.stdout.read(65536), b"")],
                          daemon=True).start()

@@ -178,6 +178,15 @@ fn options_that_do_not_fit_the_target_or_the_shape_are_usage_errors() {
         ][..],
         &[
             "load",
+            "--target",
+            "mqtt",
+            "--mqtt",
+            "127.0.0.1:1883",
+            "--attribute-rate",
+            "5",
+        ][..],
+        &[
+            "load",
             "--devices-per-message",
             "3",
             "--devices-per-gateway",
@@ -200,7 +209,7 @@ fn options_that_do_not_fit_the_target_or_the_shape_are_usage_errors() {
 }
 
 #[test]
-fn rpcs_mixed_into_the_load_each_come_back_to_their_own_call() {
+fn rpcs_and_shared_attributes_mixed_into_the_load_each_reach_their_own_call_and_gateway() {
     let ran = tbgw(&[
         "load",
         "--gateways",
@@ -213,6 +222,8 @@ fn rpcs_mixed_into_the_load_each_come_back_to_their_own_call() {
         "2s",
         "--rpc-rate",
         "50",
+        "--attribute-rate",
+        "50",
         "--json",
         "-",
     ]);
@@ -221,6 +232,13 @@ fn rpcs_mixed_into_the_load_each_come_back_to_their_own_call() {
     let rpcs = &result["rpcs"];
     assert!(rpcs["sent"].as_u64().unwrap_or(0) >= 50, "{rpcs}");
     assert_eq!(rpcs["matched"], rpcs["sent"]);
+    let attributes = &result["attributes"];
+    assert!(
+        attributes["written"].as_u64().unwrap_or(0) >= 50,
+        "{attributes}"
+    );
+    assert_eq!(attributes["delivered"], attributes["written"]);
+    assert_eq!(attributes["missing"], 0);
     assert_eq!(result["mode"], "open-loop 400/s");
     assert!(result["acknowledged"].as_u64().unwrap_or(0) > 0);
 }

@@ -60,6 +60,10 @@ pub struct LoadArgs {
     /// own call.
     #[arg(long, value_name = "PER_S")]
     rpc_rate: Option<f64>,
+    /// Shared-attribute writes per second through REST during the load; each must reach
+    /// its device's gateway as a push.
+    #[arg(long, value_name = "PER_S")]
+    attribute_rate: Option<f64>,
     /// This process's share of the gateways: I/N, I from 0 (Kubernetes' JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
@@ -126,14 +130,19 @@ impl LoadArgs {
             (None, Some(0)) => return Err("--window must be at least 1".into()),
             (None, window) => Pace::Window(window.unwrap_or(1)),
         };
-        if let Some(rate) = self.rpc_rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err(format!("--rpc-rate must be a positive number, got {rate}"));
+        for (flag, rate) in [
+            ("--rpc-rate", self.rpc_rate),
+            ("--attribute-rate", self.attribute_rate),
+        ] {
+            if let Some(rate) = rate
+                && !(rate.is_finite() && rate > 0.0)
+            {
+                return Err(format!("{flag} must be a positive number, got {rate}"));
+            }
         }
         let broker = self.target.target == TargetKind::Mqtt;
-        if broker && (self.rpc_rate.is_some() || self.no_verify) {
-            return Err("--target mqtt is a plain broker: it has no REST API, so no --rpc-rate and nothing to verify (drop --rpc-rate and --no-verify)".into());
+        if broker && (self.rpc_rate.is_some() || self.attribute_rate.is_some() || self.no_verify) {
+            return Err("--target mqtt is a plain broker: it has no REST API, so no --rpc-rate or --attribute-rate and nothing to verify (drop them and --no-verify)".into());
         }
         let duration = match (self.duration, self.messages) {
             (None, None) => Some(Duration::from_secs(10)),
@@ -147,6 +156,7 @@ impl LoadArgs {
             version: self.mqtt_version,
             prefix,
             rpc_rate: self.rpc_rate,
+            attribute_rate: self.attribute_rate,
             verify: !self.no_verify && !broker,
             drain: Duration::from_secs(10),
         })
@@ -400,6 +410,12 @@ pub fn summary(result: &LoadResult) -> Vec<String> {
             }
         ));
     }
+    if let Some(p) = &result.attributes {
+        lines.push(format!(
+            "  shared attributes: {} written, {} pushed to their gateway, {} missing, {} writes failed",
+            p.written, p.delivered, p.missing, p.failed
+        ));
+    }
     if let Some(r) = &result.rpcs {
         lines.push(format!(
             "  RPC: {} sent, {} answered to their own call, {} crossed, {} failed",
@@ -427,6 +443,15 @@ fn verdict(result: &LoadResult) -> String {
             failed.push(format!(
                 "{} point(s) stored that no message carried, or twice",
                 s.unexpected
+            ));
+        }
+    }
+    if let Some(p) = &result.attributes {
+        held.push("every shared attribute pushed to its gateway".into());
+        if p.missing + p.failed > 0 {
+            failed.push(format!(
+                "{} shared attribute(s) not pushed or not written",
+                p.missing + p.failed
             ));
         }
     }

@@ -62,6 +62,8 @@ struct State {
     closing: bool,
     /// A SUBACK arrived.
     subscribed: bool,
+    /// The `tbgwLoad` markers of the shared-attribute pushes received, by device.
+    pushes: Vec<(String, u64)>,
 }
 
 impl State {
@@ -90,6 +92,8 @@ pub struct Measured {
     pub acknowledged: Vec<u64>,
     /// Telemetry messages still awaiting their PUBACK at the end.
     pub unanswered: u64,
+    /// The shared-attribute pushes received: (device, the `tbgwLoad` marker).
+    pub pushes: Vec<(String, u64)>,
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -188,6 +192,7 @@ impl GatewayConnection {
             closed: None,
             closing: false,
             subscribed: false,
+            pushes: Vec::new(),
         });
         let link = Arc::new(Link {
             version,
@@ -203,6 +208,20 @@ impl GatewayConnection {
             link,
             reader,
         })
+    }
+
+    /// Waits until `count` shared-attribute pushes have arrived, the connection ends, or
+    /// `deadline`.
+    pub async fn wait_for_pushes(&self, count: usize, deadline: Instant) {
+        loop {
+            let notified = self.link.acked.notified();
+            if self.link.pushes_received() >= count || self.is_closed() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -339,6 +358,7 @@ impl GatewayConnection {
         Measured {
             histogram: std::mem::replace(&mut state.histogram, new_histogram()),
             sent: state.sent,
+            pushes: std::mem::take(&mut state.pushes),
             acknowledged: std::mem::take(&mut state.acknowledged),
             unanswered,
             errors: std::mem::take(&mut state.errors),
@@ -409,6 +429,22 @@ impl Link {
         self.acked.notify_waiters();
     }
 
+    /// A shared-attribute push: its `tbgwLoad` marker is noted for the end's comparison.
+    fn push(&self, payload: &[u8]) {
+        let update: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+        let device = update.get("device").and_then(|d| d.as_str());
+        let marker = update.pointer("/data/tbgwLoad").and_then(|m| m.as_u64());
+        if let (Some(device), Some(marker)) = (device, marker) {
+            lock(&self.state).pushes.push((device.to_owned(), marker));
+            self.acked.notify_waiters();
+        }
+    }
+
+    /// The pushes received so far.
+    fn pushes_received(&self) -> usize {
+        lock(&self.state).pushes.len()
+    }
+
     /// An RPC request: answered at once with `{"echo": params}` on `v1/gateway/rpc`.
     async fn rpc(&self, payload: &[u8]) {
         let request: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
@@ -455,6 +491,8 @@ impl Link {
                 }
                 if topic == "v1/gateway/rpc" {
                     self.rpc(&payload).await;
+                } else if topic == "v1/gateway/attributes" {
+                    self.push(&payload);
                 }
                 true
             }

@@ -48,6 +48,31 @@ pub struct Rpcs {
     pub failed: u64,
 }
 
+/// Shared attributes written through REST during the load, each of which must reach the
+/// gateway of its device as a push.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushes {
+    /// Writes REST answered with 200.
+    pub written: u64,
+    /// Of those, pushed to the device's own gateway.
+    pub delivered: u64,
+    /// Written and never pushed: a conformance failure.
+    pub missing: u64,
+    /// Writes REST refused or could not make.
+    pub failed: u64,
+}
+
+impl Pushes {
+    fn added(self, b: Pushes) -> Pushes {
+        Pushes {
+            written: self.written + b.written,
+            delivered: self.delivered + b.delivered,
+            missing: self.missing + b.missing,
+            failed: self.failed + b.failed,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     pub format: String,
@@ -71,6 +96,8 @@ pub struct LoadResult {
     /// `None` for `--target mqtt` or `--no-verify`: nothing was read back.
     pub stored: Option<Stored>,
     pub rpcs: Option<Rpcs>,
+    #[serde(default)]
+    pub attributes: Option<Pushes>,
     /// The percentiles of `histogram`, for readers of the JSON (`None` when no message was
     /// acknowledged).
     pub latency_ms: Option<Latency>,
@@ -151,7 +178,11 @@ impl LoadResult {
             .rpcs
             .as_ref()
             .is_none_or(|r| r.crossed == 0 && r.failed == 0);
-        self.errors.is_empty() && self.unanswered == 0 && stored_ok && rpcs_ok
+        let pushes_ok = self
+            .attributes
+            .as_ref()
+            .is_none_or(|p| p.missing == 0 && p.failed == 0);
+        self.errors.is_empty() && self.unanswered == 0 && stored_ok && rpcs_ok && pushes_ok
     }
 }
 
@@ -223,6 +254,7 @@ pub fn merge(results: Vec<LoadResult>) -> Result<LoadResult, String> {
         }
         merged.stored = both(merged.stored, more.stored, Stored::added);
         merged.rpcs = both(merged.rpcs, more.rpcs, Rpcs::added);
+        merged.attributes = both(merged.attributes, more.attributes, Pushes::added);
     }
     merged.shards.sort_by_key(|s| s.index);
     merged.latency_ms = latency_of(&histogram);
@@ -263,6 +295,7 @@ mod tests {
             points_sent: 2 * latencies.len() as u64,
             stored: None,
             rpcs: None,
+            attributes: None,
             latency_ms: latency_of(&histogram),
             histogram: encode_histogram(&histogram).unwrap_or_default(),
         }

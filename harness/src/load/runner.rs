@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::connection::{Counters, GatewayConnection, MAX_IN_FLIGHT, Measured};
 use super::plan::{self, GatewayPlan, Shape, Shard};
-use super::result::{self, FORMAT, LoadResult, Rpcs, Stored};
+use super::result::{self, FORMAT, LoadResult, Pushes, Rpcs, Stored};
 use crate::mqtt::Version;
 use crate::scenario::model::{Method, User};
 use crate::target::rest::{RestClient, device_by_name, encode};
@@ -53,6 +53,8 @@ pub struct LoadConfig {
     pub prefix: String,
     /// Two-way RPCs per second through REST, over all devices.
     pub rpc_rate: Option<f64>,
+    /// Shared-attribute writes per second through REST, over all devices.
+    pub attribute_rate: Option<f64>,
     /// Read every acknowledged point back through REST.
     pub verify: bool,
     /// How long to wait for the last PUBACKs after the timed phase.
@@ -188,7 +190,9 @@ async fn run_created(
         }
     }
     let ids = match &doors.rest {
-        Some(rest) if config.verify || config.rpc_rate.is_some() => {
+        Some(rest)
+            if config.verify || config.rpc_rate.is_some() || config.attribute_rate.is_some() =>
+        {
             progress.set("looking up device ids");
             device_ids(rest, plans).await?
         }
@@ -203,6 +207,15 @@ async fn run_created(
         (Some(rest), Some(rate)) => Some(tokio::spawn(rpc_mix(
             Arc::clone(rest),
             ids.values().cloned().collect(),
+            rate,
+            Arc::clone(&stop),
+        ))),
+        _ => None,
+    };
+    let writes = match (&doors.rest, config.attribute_rate) {
+        (Some(rest), Some(rate)) => Some(tokio::spawn(attribute_mix(
+            Arc::clone(rest),
+            ids.iter().map(|(n, i)| (n.clone(), i.clone())).collect(),
             rate,
             Arc::clone(&stop),
         ))),
@@ -235,6 +248,21 @@ async fn run_created(
         Some(task) => task.await.ok(),
         None => None,
     };
+    let writes = match writes {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    if let Some((written, _)) = &writes {
+        progress.set("waiting for the shared-attribute pushes");
+        let deadline = Instant::now() + config.drain;
+        for (connection, plan) in connections.iter().zip(plans) {
+            let own = written
+                .iter()
+                .filter(|(d, _)| plan.devices.contains(d))
+                .count();
+            connection.wait_for_pushes(own, deadline).await;
+        }
+    }
     let mut measured = Vec::new();
     for connection in connections {
         match Arc::try_unwrap(connection) {
@@ -249,7 +277,10 @@ async fn run_created(
         }
         _ => None,
     };
-    summarize(config, doors, measured, send_errors, seconds, stored, rpcs)
+    let attributes = writes.map(|(written, failed)| pushes(plans, &measured, &written, failed));
+    let mut result = summarize(config, doors, measured, send_errors, seconds, stored, rpcs)?;
+    result.attributes = attributes;
+    Ok(result)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -290,6 +321,7 @@ fn summarize(
         points_sent: sent * u64::from(config.shape.points_per_message),
         stored,
         rpcs,
+        attributes: None,
         latency_ms: result::latency_of(&histogram),
         histogram: result::encode_histogram(&histogram)?,
     })
@@ -488,6 +520,68 @@ async fn rpc_mix(
         matched: get(1),
         crossed: get(2),
         failed: get(3),
+    }
+}
+
+/// Shared-attribute writes at `rate` per second, round-robin over the devices, until `stop`;
+/// each carries its own `tbgwLoad` marker. The writes REST accepted, and how many failed.
+async fn attribute_mix(
+    rest: Arc<RestClient>,
+    mut devices: Vec<(String, String)>,
+    rate: f64,
+    stop: Arc<AtomicBool>,
+) -> (Vec<(String, u64)>, u64) {
+    devices.sort();
+    let every = Duration::from_secs_f64(1.0 / rate.max(f64::MIN_POSITIVE));
+    let started = Instant::now();
+    let mut writes = JoinSet::new();
+    let mut k: u64 = 0;
+    while !stop.load(Ordering::Relaxed) && !devices.is_empty() {
+        tokio::time::sleep_until(started + every.mul_f64(k as f64)).await;
+        let (name, id) = devices[(k as usize) % devices.len()].clone();
+        let rest = Arc::clone(&rest);
+        writes.spawn(async move {
+            let path = format!("/api/plugins/telemetry/DEVICE/{id}/attributes/SHARED_SCOPE");
+            let body = json!({ "tbgwLoad": k });
+            let written = rest_call(&rest, Method::Post, &path, Some(&body)).await;
+            (name, k, written.is_ok())
+        });
+        k += 1;
+    }
+    let (mut written, mut failed) = (Vec::new(), 0);
+    while let Some(done) = writes.join_next().await {
+        match done {
+            Ok((name, k, true)) => written.push((name, k)),
+            _ => failed += 1,
+        }
+    }
+    (written, failed)
+}
+
+/// Which written attributes reached the gateway of their device.
+fn pushes(
+    plans: &[GatewayPlan],
+    measured: &[Measured],
+    written: &[(String, u64)],
+    failed: u64,
+) -> Pushes {
+    let mut received = std::collections::HashSet::new();
+    for (plan, m) in plans.iter().zip(measured) {
+        for (device, marker) in &m.pushes {
+            if plan.devices.contains(device) {
+                received.insert((device.as_str(), *marker));
+            }
+        }
+    }
+    let delivered = written
+        .iter()
+        .filter(|(d, k)| received.contains(&(d.as_str(), *k)))
+        .count() as u64;
+    Pushes {
+        written: written.len() as u64,
+        delivered,
+        missing: written.len() as u64 - delivered,
+        failed,
     }
 }
 
