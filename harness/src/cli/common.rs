@@ -228,7 +228,8 @@ pub struct TargetArgs {
     /// Where the platform under test lives.
     #[arg(long, value_enum, default_value = "embedded")]
     pub target: TargetKind,
-    /// --target remote: ThingsBoard's MQTT transport, HOST:PORT (e.g. localhost:1883).
+    /// --target remote: ThingsBoard's MQTT transport, HOST:PORT (e.g. localhost:1883);
+    /// --target mqtt (`tbgw load` only): the broker.
     #[arg(long, value_name = "HOST:PORT")]
     pub mqtt: Option<String>,
     /// --target remote: ThingsBoard's base URL with its scheme, e.g. http://localhost:8080.
