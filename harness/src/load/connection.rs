@@ -213,13 +213,23 @@ impl GatewayConnection {
     /// Waits until `count` shared-attribute pushes have arrived, the connection ends, or
     /// `deadline`.
     pub async fn wait_for_pushes(&self, count: usize, deadline: Instant) {
+        self.wait_until(deadline, |state| {
+            state.pushes.len() >= count || state.closed.is_some()
+        })
+        .await;
+    }
+
+    /// Waits, woken by each PUBACK, SUBACK or push, until `done` holds for the state or
+    /// `deadline` passes; whether it held.
+    async fn wait_until(&self, deadline: Instant, done: impl Fn(&State) -> bool) -> bool {
         loop {
+            // Created before the check, so a wake-up between the two is not lost.
             let notified = self.link.acked.notified();
-            if self.link.pushes_received() >= count || self.is_closed() {
-                return;
+            if done(&lock(&self.link.state)) {
+                return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
+                return false;
             }
         }
     }
@@ -237,18 +247,14 @@ impl GatewayConnection {
         self.write(&packet::encode(&subscribe, self.link.version)?)
             .await?;
         let deadline = Instant::now() + ANSWER;
-        loop {
-            let notified = self.link.acked.notified();
-            if lock(&self.link.state).subscribed {
-                return Ok(());
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(format!(
-                    "gateway {}: no SUBACK for v1/gateway/rpc within {} s",
-                    self.name,
-                    ANSWER.as_secs()
-                ));
-            }
+        if self.wait_until(deadline, |state| state.subscribed).await {
+            Ok(())
+        } else {
+            Err(format!(
+                "gateway {}: no SUBACK for v1/gateway/rpc within {} s",
+                self.name,
+                ANSWER.as_secs()
+            ))
         }
     }
 
@@ -318,18 +324,10 @@ impl GatewayConnection {
 
     /// Waits until every message in flight is answered, the connection ends, or `deadline`.
     pub async fn drain(&self, deadline: Instant) {
-        loop {
-            let notified = self.link.acked.notified();
-            {
-                let state = lock(&self.link.state);
-                if state.pending.is_empty() || state.closed.is_some() {
-                    return;
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
-        }
+        self.wait_until(deadline, |state| {
+            state.pending.is_empty() || state.closed.is_some()
+        })
+        .await;
     }
 
     /// Sends DISCONNECT, waits (briefly) for the platform to close, and hands over what
@@ -438,11 +436,6 @@ impl Link {
             lock(&self.state).pushes.push((device.to_owned(), marker));
             self.acked.notify_waiters();
         }
-    }
-
-    /// The pushes received so far.
-    fn pushes_received(&self) -> usize {
-        lock(&self.state).pushes.len()
     }
 
     /// An RPC request: answered at once with `{"echo": params}` on `v1/gateway/rpc`.

@@ -194,7 +194,7 @@ async fn run_created(
             if config.verify || config.rpc_rate.is_some() || config.attribute_rate.is_some() =>
         {
             progress.set("looking up device ids");
-            device_ids(rest, plans).await?
+            device_ids(rest, plans).await
         }
         _ => HashMap::new(),
     };
@@ -407,10 +407,7 @@ async fn connect_all(
     connected.into_iter().map(|(_, c)| c).collect()
 }
 
-async fn device_ids(
-    rest: &Arc<RestClient>,
-    plans: &[GatewayPlan],
-) -> Result<HashMap<String, String>, String> {
+async fn device_ids(rest: &Arc<RestClient>, plans: &[GatewayPlan]) -> HashMap<String, String> {
     let names: Vec<String> = plans
         .iter()
         .flat_map(|p| p.devices.iter().cloned())
@@ -436,7 +433,7 @@ async fn device_ids(
             ids.insert(name, id.to_owned());
         }
     }
-    Ok(ids)
+    ids
 }
 
 /// One gateway's timed phase; `gateways` is how many this shard runs, `(base_ts, started)`
