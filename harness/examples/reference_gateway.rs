@@ -16,6 +16,10 @@
 //! it never announced, answers every RPC as the first device with `data` as JSON text, stops
 //! handling messages after a malformed attribute update (as tb-mqtt-client 1.13 does), and
 //! does not announce its devices again after a reconnect.
+//!
+//! `--fragile` has three seeded crashes for `tbgw fuzz gateway` to find: it panics on an RPC
+//! whose `device` is not a string, exits (status 3) on an attribute update whose `data` is a
+//! list, and stops handling messages after one nested deeper than its JSON parser allows.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,6 +46,7 @@ struct Settings {
     port: u16,
     token: String,
     broken: bool,
+    fragile: bool,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -49,6 +54,7 @@ fn settings() -> Result<Settings, String> {
     let mut port = std::env::var("TB_GW_PORT").unwrap_or_else(|_| "1883".to_owned());
     let mut token = std::env::var("TB_GW_ACCESS_TOKEN").unwrap_or_default();
     let mut broken = false;
+    let mut fragile = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -57,6 +63,7 @@ fn settings() -> Result<Settings, String> {
             "--port" => port = value()?,
             "--token" => token = value()?,
             "--broken" => broken = true,
+            "--fragile" => fragile = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -69,6 +76,7 @@ fn settings() -> Result<Settings, String> {
         port,
         token,
         broken,
+        fragile,
     })
 }
 
@@ -81,7 +89,9 @@ fn now_ms() -> u64 {
 struct Gateway {
     client: AsyncClient,
     broken: bool,
-    /// `--broken` only: set by a malformed update; from then on messages are ignored.
+    fragile: bool,
+    /// `--broken` and `--fragile` only: set by a malformed message; from then on messages
+    /// are ignored.
     deaf: bool,
     sessions: usize,
 }
@@ -164,9 +174,17 @@ impl Gateway {
         if self.deaf {
             return;
         }
-        let Ok(message) = serde_json::from_slice::<Value>(payload) else {
-            println!("ignored: not JSON");
-            return;
+        let message = match serde_json::from_slice::<Value>(payload) {
+            Ok(message) => message,
+            Err(e) if self.fragile && e.to_string().contains("recursion limit") => {
+                println!("(fragile) nested too deep ({e}): no more messages handled");
+                self.deaf = true;
+                return;
+            }
+            Err(_) => {
+                println!("ignored: not JSON");
+                return;
+            }
         };
         match topic {
             "v1/gateway/rpc" => self.on_rpc(&message).await,
@@ -188,6 +206,12 @@ impl Gateway {
     }
 
     async fn on_rpc(&self, message: &Value) {
+        if self.fragile
+            && let Some(device) = message.get("device")
+            && !device.is_string()
+        {
+            panic!("(fragile) the RPC's device is not a string: {device}");
+        }
         let device = message.get("device").and_then(Value::as_str);
         let data = message.get("data");
         let id = data.and_then(|d| d.get("id")).and_then(Value::as_i64);
@@ -214,6 +238,10 @@ impl Gateway {
     }
 
     fn on_attributes(&mut self, message: &Value) {
+        if self.fragile && message.get("data").is_some_and(Value::is_array) {
+            println!("(fragile) attribute data is a list: exiting");
+            std::process::exit(3);
+        }
         let device = message.get("device").and_then(Value::as_str);
         match (device, message.get("data")) {
             (Some(device), Some(Value::Object(data))) => {
@@ -252,10 +280,15 @@ async fn main() -> std::process::ExitCode {
     options.set_credentials(settings.token, "");
     options.set_keep_alive(Duration::from_secs(60));
     options.set_max_packet_size(Some(1 << 20));
+    // A reply goes out at once, not after the platform's delayed ACK of the PUBACK before it.
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
     let (client, mut eventloop) = AsyncClient::new(options, 256);
     let mut gateway = Gateway {
         client,
         broken: settings.broken,
+        fragile: settings.fragile,
         deaf: false,
         sessions: 0,
     };

@@ -1,9 +1,10 @@
 //! The tbgw harness: the `tbgw` command line and the ThingsBoard-compatible emulator;
-//! the scenario runner and the gateway checker come with later issues.
+//! the scenario runner, the gateway checker, the load runner and the fuzzer.
 
 pub mod cli;
 pub mod emulator;
 pub mod exit;
+pub mod fuzz;
 pub mod gateway;
 pub mod load;
 pub mod mqtt;

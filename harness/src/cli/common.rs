@@ -463,6 +463,19 @@ fn parse_user(text: &str) -> Result<Credentials, String> {
     }
 }
 
+/// A humantime duration (`90s`, `10m`, `2h`), longer than zero (`--duration`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write a duration such as 90s, 10m or 2h"))
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("the duration must be longer than 0".into())
+            } else {
+                Ok(d)
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

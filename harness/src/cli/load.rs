@@ -48,7 +48,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "W")]
     window: Option<usize>,
     /// How long the timed phase lasts, e.g. 90s, 10m, 2h [default: 10s unless --messages].
-    #[arg(long, value_name = "T", value_parser = parse_duration)]
+    #[arg(long, value_name = "T", value_parser = super::common::parse_duration)]
     duration: Option<Duration>,
     /// Messages in the whole run (every shard's), split evenly over the gateways.
     #[arg(long, value_name = "K")]
@@ -92,18 +92,6 @@ enum LoadCommand {
         #[arg(long, value_name = "FILE", value_parser = ReportPath::parse)]
         json: Option<ReportPath>,
     },
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e}: write a duration such as 90s, 10m or 2h"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("the duration must be longer than 0".into())
-            } else {
-                Ok(d)
-            }
-        })
 }
 
 fn parse_version(text: &str) -> Result<Version, String> {

@@ -4,6 +4,7 @@ mod check_gateway;
 mod clean;
 pub mod common;
 mod decode;
+mod fuzz;
 mod list;
 mod load;
 pub mod run;
@@ -59,6 +60,9 @@ enum Command {
     /// Conformance under load: gateways publish QoS 1 telemetry at a rate or with a window
     /// in flight; PUBACK latency percentiles, and every acknowledged point read back.
     Load(Box<load::LoadArgs>),
+    /// Fuzz a live gateway: mutated platform messages, probe RPCs, every distinct crash
+    /// minimized into a gateway scenario that reproduces it.
+    Fuzz(fuzz::FuzzArgs),
     /// List the cases a run would execute.
     List(list::ListArgs),
     /// Print the JSON Schema of scenario files (or of deviation files), for editors.
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::CheckGateway(args) => check_gateway::run(*args),
         Command::List(args) => list::run(args),
         Command::Load(args) => load::run(*args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Clean(args) => clean::run(args),
         Command::Completions { shell } => {

@@ -184,16 +184,17 @@ fn encode_v3(packet: &Outbound) -> Option<Vec<u8>> {
             qos,
             pid: p,
             payload,
+            dup,
         } => {
             if *qos > 0 && *p == 0 {
                 return Some(publish_with_packet_id_zero(topic, payload, false));
             }
             let topic = TopicName::try_from(topic.as_str()).ok()?;
-            v3::Packet::Publish(v3::Publish::new(
-                qos_pid(*qos, *p),
-                topic,
-                Bytes::from(payload.clone()),
-            ))
+            let mut publish =
+                v3::Publish::new(qos_pid(*qos, *p), topic, Bytes::from(payload.clone()));
+            // DUP is meaningless (and a protocol error) on QoS 0.
+            publish.dup = *dup && *qos > 0;
+            v3::Packet::Publish(publish)
         }
         Outbound::PingResp => v3::Packet::Pingresp,
         Outbound::Disconnect(_) => return None,
@@ -279,16 +280,17 @@ fn encode_v5(packet: &Outbound) -> Option<Vec<u8>> {
             qos,
             pid: p,
             payload,
+            dup,
         } => {
             if *qos > 0 && *p == 0 {
                 return Some(publish_with_packet_id_zero(topic, payload, true));
             }
             let topic = TopicName::try_from(topic.as_str()).ok()?;
-            v5::Packet::Publish(v5::Publish::new(
-                qos_pid(*qos, *p),
-                topic,
-                Bytes::from(payload.clone()),
-            ))
+            let mut publish =
+                v5::Publish::new(qos_pid(*qos, *p), topic, Bytes::from(payload.clone()));
+            // DUP is meaningless (and a protocol error) on QoS 0.
+            publish.dup = *dup && *qos > 0;
+            v5::Packet::Publish(publish)
         }
         Outbound::PingResp => v5::Packet::Pingresp,
         // Netty's form, for any reason byte (0x86 after a refused CONNECT is not a DISCONNECT
@@ -392,6 +394,7 @@ mod tests {
                     qos: 1,
                     pid: 0,
                     payload: b"{}".to_vec(),
+                    dup: false,
                 },
                 version,
             )

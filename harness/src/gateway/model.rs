@@ -53,6 +53,9 @@ pub enum GatewayStep {
     NotifyDisconnect(NotifyDisconnect),
     /// The platform closes the gateway's connection without a DISCONNECT.
     DropConnection(DropConnection),
+    /// The platform ends the gateway's session with a DISCONNECT carrying a reason code
+    /// (MQTT 5; on 3.1.1 the connection is closed without one).
+    Disconnect(Disconnect),
     /// The gateway connects again and announces again every device it had announced.
     ExpectReconnect(ExpectReconnect),
 }
@@ -69,6 +72,7 @@ impl GatewayStep {
             GatewayStep::Send(_) => "send",
             GatewayStep::NotifyDisconnect(_) => "notify_disconnect",
             GatewayStep::DropConnection(_) => "drop_connection",
+            GatewayStep::Disconnect(_) => "disconnect",
             GatewayStep::ExpectReconnect(_) => "expect_reconnect",
         }
     }
@@ -171,6 +175,13 @@ pub struct Send {
     /// A JSON string value of this many `x` characters, as `{"device": D, "data": {"big": "xxx…"}}`
     /// on `v1/gateway/attributes` (an oversized value).
     pub filler: Option<usize>,
+    /// The payload as base64 (any bytes: invalid UTF-8, a BOM, a cut-off message).
+    pub base64: Option<String>,
+    /// The publish's QoS (0, 1 or 2); the QoS the gateway subscribed with when omitted.
+    pub qos: Option<u8>,
+    /// Deliver it a second time: `dup` (DUP set, same packet id) or `same_id` (a new publish
+    /// reusing the packet id before the first was acknowledged).
+    pub again: Option<crate::emulator::core::Again>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -184,6 +195,13 @@ pub struct NotifyDisconnect {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropConnection {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disconnect {
+    /// The DISCONNECT's reason code (0x8B server shutting down when omitted).
+    pub reason: Option<Code>,
+}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,22 +7,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::endpoint::Endpoint;
+use super::launch::{Launched, launch};
 use super::load::GatewayCaseFile;
 use super::observer::{Observed, Observer};
 use super::passive::{Check, Severity};
 use super::steps::{self, GatewayCase, Stage};
-use crate::emulator::{Emulator, Options};
 use crate::mqtt::Version;
 use crate::mqtt::wirelog::{Direction, WireEntry};
 use crate::process::group::{self, EndedBy, ProcessGroup, Stopped};
 use crate::process::interrupt::{Caught, Interrupt};
 use crate::scenario::outcome::{CaseResult, Failure, OutputLine, Verdict, now_unix_ms};
 use crate::scenario::vars::Vars;
-use crate::target::rest::{self, RestClient};
 
-/// The gateway device the emulator provisions for the gateway under test.
-pub const GATEWAY_NAME: &str = "tbgw-gateway-under-test";
+pub use super::launch::GATEWAY_NAME;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -71,25 +68,6 @@ pub async fn check(
     options: &CheckOptions,
     tell: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<CheckRun, String> {
-    let token = format!("tbgw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut emulator_options = Options::ephemeral();
-    emulator_options
-        .config
-        .gateways
-        .push((GATEWAY_NAME.to_owned(), token.clone()));
-    let emulator = Emulator::start(emulator_options)
-        .await
-        .map_err(|e| format!("cannot start the emulator: {e}"))?;
-    let rest = Arc::new(RestClient::new(
-        &format!("http://{}", emulator.http_addr),
-        rest::demo_users(),
-    )?);
-    let observer = Observer::start(emulator.watch_traffic(), token.clone());
-    let endpoint = Endpoint {
-        host: emulator.mqtt_addr.ip().to_string(),
-        port: emulator.mqtt_addr.port(),
-        token: token.clone(),
-    };
     let log =
         match &options.gateway_log {
             Some(path) => Some(std::fs::File::create(path).map_err(|e| {
@@ -97,9 +75,13 @@ pub async fn check(
             })?),
             None => None,
         };
-    let command = endpoint.substitute(&options.command);
-    let mut process = ProcessGroup::start(&command, &endpoint.environment(), log)
-        .map_err(|e| format!("cannot start the gateway: {e}"))?;
+    let Launched {
+        emulator,
+        rest,
+        observer,
+        mut process,
+        token,
+    } = launch(&options.command, log).await?;
     let started = Instant::now();
     let mut results = Vec::new();
     let report = |results: &mut Vec<CaseResult>, result: CaseResult| {

@@ -4,17 +4,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::model::{
-    AwaitDevices, DeleteShared, ExpectPublish, ExpectReconnect, ExpectSubscribed, GatewayStep,
-    NotifyDisconnect, Rpc, Send, Since, WriteShared,
+    AwaitDevices, DeleteShared, Disconnect, ExpectPublish, ExpectReconnect, ExpectSubscribed,
+    GatewayStep, NotifyDisconnect, Rpc, Send, Since, WriteShared,
 };
 use super::observer::Observer;
 use crate::emulator::Emulator;
 use crate::emulator::core::session::filter_matches;
+use crate::emulator::core::{Again, Injection};
 use crate::mqtt::Version;
 use crate::scenario::matcher::{self, Objects};
 use crate::scenario::model::{Method, User, Within};
@@ -62,7 +65,7 @@ fn acts_on_the_host(method: &str) -> bool {
 }
 
 /// Refuses a payload that would call a gateway-level method (see [`acts_on_the_host`]).
-fn refuse_host_methods(payload: &[u8]) -> StepResult {
+pub(crate) fn refuse_host_methods(payload: &[u8]) -> StepResult {
     let method = serde_json::from_slice::<Value>(payload).ok().and_then(|v| {
         v.get("method")
             .or_else(|| v.get("data").and_then(|d| d.get("method")))
@@ -110,6 +113,7 @@ impl GatewayCase<'_> {
             GatewayStep::Send(s) => self.send(s).await,
             GatewayStep::NotifyDisconnect(s) => self.notify_disconnect(s).await,
             GatewayStep::DropConnection(_) => self.drop_connection().await,
+            GatewayStep::Disconnect(s) => self.disconnect(s).await,
             GatewayStep::ExpectReconnect(s) => self.expect_reconnect(s).await,
         }
     }
@@ -521,14 +525,26 @@ impl GatewayCase<'_> {
             })
     }
 
-    async fn inject(&mut self, topic: &str, payload: Vec<u8>) -> StepResult {
+    async fn inject(&mut self, topic: &str, payload: Vec<u8>, how: Injection) -> StepResult {
         refuse_host_methods(&payload)?;
         let conn = self.connection().await?;
-        self.note(format!("platform -> {topic} {}", lossy(&payload)));
+        let delivery = match (how.qos, how.again) {
+            (None, None) => String::new(),
+            (qos, again) => format!(
+                " ({}{})",
+                qos.map(|q| format!("QoS {q}")).unwrap_or_default(),
+                match again {
+                    Some(Again::Dup) => ", then again with DUP",
+                    Some(Again::SameId) => ", then again with the same packet id",
+                    None => "",
+                }
+            ),
+        };
+        self.note(format!("platform -> {topic} {}{delivery}", lossy(&payload)));
         if self
             .stage
             .emulator
-            .with_core(|core| core.inject(conn, topic, payload))
+            .with_core(|core| core.inject(conn, topic, payload, how))
         {
             Ok(())
         } else {
@@ -538,36 +554,50 @@ impl GatewayCase<'_> {
 
     async fn send(&mut self, step: &Send) -> StepResult {
         let topic = self.text(&step.topic)?;
-        let payload = match (&step.json, &step.text, step.filler) {
-            (Some(json), None, None) => self
+        let payload = match (&step.json, &step.text, step.filler, &step.base64) {
+            (Some(json), None, None, None) => self
                 .vars
                 .value(json)
                 .map_err(|e| fail("every ${variable} bound", e))?
                 .to_string()
                 .into_bytes(),
-            (None, Some(text), None) => self.text(text)?.into_bytes(),
-            (None, None, Some(size)) => {
+            (None, Some(text), None, None) => self.text(text)?.into_bytes(),
+            (None, None, Some(size), None) => {
                 let device = self.device(None)?;
                 json!({"device": device, "data": {"big": "x".repeat(size)}})
                     .to_string()
                     .into_bytes()
             }
+            (None, None, None, Some(encoded)) => BASE64
+                .decode(encoded.trim())
+                .map_err(|e| fail("a base64 payload", format!("{encoded:?}: {e}")))?,
             _ => {
                 return Err(fail(
-                    "exactly one of json, text or filler",
+                    "exactly one of json, text, filler or base64",
                     "a send step with none or several",
                 ));
             }
         };
-        self.inject(&topic, payload).await
+        if step.qos.is_some_and(|q| q > 2) {
+            return Err(fail("a QoS of 0, 1 or 2", format!("qos {:?}", step.qos)));
+        }
+        let how = Injection {
+            qos: step.qos,
+            again: step.again,
+        };
+        self.inject(&topic, payload, how).await
     }
 
     async fn notify_disconnect(&mut self, step: &NotifyDisconnect) -> StepResult {
         let device = self.device(step.device.as_deref())?;
         let reason = step.reason.map_or(0x80, |c| c.0);
         let payload = json!({"device": device, "reason": reason}).to_string();
-        self.inject("v1/gateway/disconnect", payload.into_bytes())
-            .await
+        self.inject(
+            "v1/gateway/disconnect",
+            payload.into_bytes(),
+            Injection::default(),
+        )
+        .await
     }
 
     async fn drop_connection(&mut self) -> StepResult {
@@ -576,6 +606,16 @@ impl GatewayCase<'_> {
         self.stage
             .emulator
             .with_core(|core| core.drop_connection(conn));
+        Ok(())
+    }
+
+    async fn disconnect(&mut self, step: &Disconnect) -> StepResult {
+        let conn = self.connection().await?;
+        let reason = step.reason.map_or(0x8B, |c| c.0);
+        self.note(format!("platform -> DISCONNECT 0x{reason:02X}"));
+        self.stage
+            .emulator
+            .with_core(|core| core.disconnect_with(conn, tbgw_codec::ReasonCode(reason)));
         Ok(())
     }
 

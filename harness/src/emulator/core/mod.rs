@@ -70,6 +70,34 @@ pub enum Effect {
     Violation(Violation),
 }
 
+/// How an injected publish is delivered: the QoS (the subscription's when `None`) and
+/// whether it is sent a second time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injection {
+    pub qos: Option<u8>,
+    pub again: Option<Again>,
+}
+
+/// A second delivery of the same publish.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Again {
+    /// Re-sent with DUP set and the same packet id, as after a lost PUBACK.
+    Dup,
+    /// Another publish reusing the packet id of one not yet acknowledged, without DUP.
+    SameId,
+}
+
 /// A protocol violation a client committed, and what the emulator answered.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
@@ -934,12 +962,32 @@ impl Core {
 
     /// Sends any payload on any topic to a session, as a platform under test might (for
     /// robustness checks of a gateway); `false` when the session is gone.
-    pub fn inject(&mut self, conn: ConnId, topic: &str, payload: Vec<u8>) -> bool {
-        if !self.sessions.contains_key(&conn) {
+    pub fn inject(&mut self, conn: ConnId, topic: &str, payload: Vec<u8>, how: Injection) -> bool {
+        let Some(session) = self.sessions.get_mut(&conn) else {
             return false;
+        };
+        let qos = how.qos.unwrap_or_else(|| session.qos_for(topic)).min(2);
+        let pid = if qos > 0 { session.next_pid() } else { 0 };
+        let publish = |dup| Outbound::Publish {
+            topic: topic.to_owned(),
+            qos,
+            pid,
+            payload: payload.clone(),
+            dup,
+        };
+        self.send(conn, publish(false));
+        match how.again {
+            None => {}
+            Some(Again::Dup) => self.send(conn, publish(true)),
+            Some(Again::SameId) => self.send(conn, publish(false)),
         }
-        self.publish_to(conn, topic.to_owned(), payload);
         true
+    }
+
+    /// Ends a session with an MQTT 5 DISCONNECT carrying `reason` (as a server shutting down
+    /// or taking over a session does); on 3.1.1 the connection is closed without one.
+    pub fn disconnect_with(&mut self, conn: ConnId, reason: ReasonCode) {
+        self.kick(conn, reason);
     }
 
     /// Closes a session's connection without a DISCONNECT, as a server that goes away does.
@@ -971,6 +1019,7 @@ impl Core {
                 qos,
                 pid,
                 payload,
+                dup: false,
             },
         );
         (qos > 0).then_some(pid)

@@ -101,6 +101,8 @@ pub enum Outbound {
         qos: u8,
         pid: u16,
         payload: Vec<u8>,
+        /// A re-delivery (set only by a platform under test's fault injection).
+        dup: bool,
     },
     PingResp,
     /// MQTT 5 only; the core never asks for it on 3.1.1.
