@@ -17,6 +17,8 @@
 //! ```
 
 pub mod core;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod mqtt;
 pub mod rest;
 pub mod wire;

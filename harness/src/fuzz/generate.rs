@@ -180,11 +180,12 @@ impl Generator {
     }
 
     fn action(&mut self, ctx: &Context) -> Action {
+        // Rare: each costs the gateway's reconnect back-off (a second or more).
         let roll = self.below(100);
-        if roll < 2 {
+        if roll < 1 {
             return Action::DropConnection;
         }
-        if roll < 4 {
+        if roll < 2 {
             let reason = *self.pick(&DISCONNECT_REASONS);
             return if ctx.v5 {
                 Action::Disconnect { reason }

@@ -99,6 +99,10 @@ async fn payloads(
             continue;
         };
         let Ok(mut tree) = serde_json::from_slice::<Value>(payload) else {
+            // Not JSON to serde (cut short, invalid UTF-8, a number beyond f64): long runs of
+            // one byte (padding, long strings) are halved instead.
+            let bytes = payload.clone();
+            actions = shorter_runs(actions, at, bytes, test, budget, spent).await;
             continue;
         };
         // The compact form first: a payload whose bytes matter (a duplicate key, spacing)
@@ -132,6 +136,47 @@ async fn payloads(
         actions = with_payload(&actions, at, tree.to_string().into_bytes());
     }
     actions
+}
+
+async fn shorter_runs(
+    mut actions: Vec<Action>,
+    at: usize,
+    mut bytes: Vec<u8>,
+    test: &mut impl Reproduces,
+    budget: usize,
+    spent: &mut usize,
+) -> Vec<Action> {
+    while *spent < budget {
+        let Some((start, length)) = longest_run(&bytes) else {
+            break;
+        };
+        let mut shorter = bytes.clone();
+        shorter.drain(start..start + length / 2);
+        *spent += 1;
+        let candidate = with_payload(&actions, at, shorter.clone());
+        if !test.reproduces(&candidate).await {
+            break;
+        }
+        bytes = shorter;
+        actions = candidate;
+    }
+    actions
+}
+
+/// The longest run of one repeated byte, when it is worth halving (16 bytes or more).
+fn longest_run(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut start = 0;
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || bytes[i] != bytes[start] {
+            let length = i - start;
+            if length >= 16 && best.is_none_or(|(_, l)| length > l) {
+                best = Some((start, length));
+            }
+            start = i;
+        }
+    }
+    best
 }
 
 fn with_payload(actions: &[Action], at: usize, bytes: Vec<u8>) -> Vec<Action> {
@@ -325,6 +370,37 @@ mod tests {
         let (_, spent) = minimize(input, &mut test, 3).await;
         assert_eq!(spent, 3);
         assert_eq!(test.replays, 3);
+    }
+
+    /// Reproduces when the payload still holds the huge number.
+    struct HugeNumber;
+
+    impl Reproduces for HugeNumber {
+        async fn reproduces(&mut self, actions: &[Action]) -> bool {
+            actions.iter().any(|a| {
+                matches!(a, Action::Send { payload, .. } if payload.windows(5).any(|w| w == b"1e400"))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_serde_cannot_read_loses_its_padding() {
+        let payload = format!("{{\"mode\":1e400,\"pad\":\"{}\"}}", "x".repeat(60_000));
+        let input = vec![Action::Send {
+            topic: "v1/devices/me/attributes".into(),
+            payload: payload.into_bytes(),
+            qos: None,
+            again: None,
+        }];
+        let (minimal, spent) = minimize(input, &mut HugeNumber, 40).await;
+        let Action::Send { payload, .. } = &minimal[0] else {
+            panic!("{minimal:?}")
+        };
+        assert!(
+            payload.len() < 64,
+            "{} bytes after {spent} replays",
+            payload.len()
+        );
     }
 
     #[test]
