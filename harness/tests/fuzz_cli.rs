@@ -93,11 +93,13 @@ fn assert_no_gateway_left(dir: &Path) {
     assert!(left.is_empty(), "processes left running: {left:?}");
 }
 
+/// A seed whose first inputs hold each seeded crash (inputs 1, 6 and 8): without --corpus a
+/// seed gives the same inputs in the same order.
 const FRAGILE_RUN: [&str; 6] = [
     "--seed",
-    "4",
+    "212",
     "--max-execs",
-    "60",
+    "30",
     "--minimize-budget",
     "16",
 ];
@@ -189,7 +191,14 @@ fn the_same_seed_gives_the_same_findings() {
         let dir = cli::temp_dir(name);
         let fuzzed = fuzz(
             &command,
-            &["--seed", "4", "--max-execs", "60", "--minimize-budget", "4"],
+            &[
+                "--seed",
+                "212",
+                "--max-execs",
+                "30",
+                "--minimize-budget",
+                "4",
+            ],
             &dir,
         );
         assert_eq!(fuzzed.ran.code, 1, "{}", fuzzed.ran.all());
@@ -197,7 +206,7 @@ fn the_same_seed_gives_the_same_findings() {
         ids(&fuzzed)
     };
     let first = run("fuzz-same-seed-1");
-    assert!(!first.is_empty());
+    assert_eq!(first.len(), 3, "{first:?}");
     assert_eq!(first, run("fuzz-same-seed-2"));
 }
 

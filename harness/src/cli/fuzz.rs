@@ -36,8 +36,8 @@ pub struct GatewayFuzzArgs {
     /// replaced, and TB_GW_HOST, TB_GW_PORT, TB_GW_ACCESS_TOKEN are set in its environment.
     #[arg(long = "cmd", value_name = "COMMAND")]
     command: String,
-    /// The seed of the inputs: the same seed gives the same inputs (a random one, printed,
-    /// when omitted).
+    /// The seed of the inputs: without --corpus the same seed gives the same inputs in the
+    /// same order (a random one, printed, when omitted).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// How long to fuzz (humantime: 90s, 10m, 2h); 60s when neither this nor --max-execs
@@ -48,7 +48,9 @@ pub struct GatewayFuzzArgs {
     #[arg(long, value_name = "N")]
     max_execs: Option<u64>,
     /// A folder of inputs: replayed first, and grown with inputs that made the gateway do
-    /// something new (a new kind of output line or of message).
+    /// something new (a new kind of output line or of message), which are then mutated
+    /// further. What is new depends on the gateway's timing, so a seeded run with a corpus
+    /// may take another path.
     #[arg(long, value_name = "DIR")]
     corpus: Option<PathBuf>,
     /// Write each finding here as a gateway scenario (NN-name.yaml) with the gateway's

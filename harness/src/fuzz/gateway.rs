@@ -144,7 +144,12 @@ pub async fn fuzz(
         let context = session.context();
         let input = match queue.pop() {
             Some(input) => input,
-            None if !pool.is_empty() && generator.input_from_corpus() => {
+            // Corpus feedback depends on what the gateway printed and when, so it is on only
+            // with --corpus; without it a seed gives the same inputs in the same order.
+            None if options.corpus.is_some()
+                && !pool.is_empty()
+                && generator.input_from_corpus() =>
+            {
                 let at = generator.index(pool.len());
                 generator.mutate(&pool[at], &context)
             }
