@@ -50,20 +50,8 @@ pub struct CheckGatewayArgs {
 }
 
 pub fn run(args: CheckGatewayArgs) -> ExitCode {
-    if args.command.trim().is_empty() {
-        return usage(
-            COMMAND,
-            "--cmd is empty: give the command that starts your gateway, e.g. --cmd \"./my-gateway --host {host} --port {port} --token {token}\"",
-        );
-    }
-    if args.rpc_method.starts_with("gateway_") {
-        return usage(
-            COMMAND,
-            &format!(
-                "--rpc-method {:?} is a gateway-level method that acts on the gateway's host; choose a device method",
-                args.rpc_method
-            ),
-        );
+    if let Err(e) = super::common::check_gateway_command(&args.command, &args.rpc_method) {
+        return usage(COMMAND, &e);
     }
     let checked = positive(args.connect_timeout, "--connect-timeout").and_then(|connect| {
         let grace = positive(args.grace, "--grace")?;

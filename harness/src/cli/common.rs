@@ -476,6 +476,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
+/// `--cmd` and `--rpc-method` of the commands that start a gateway (`check-gateway`,
+/// `fuzz gateway`): a command to run, and a method that does not act on the gateway's host.
+pub fn check_gateway_command(command: &str, rpc_method: &str) -> Result<(), String> {
+    if command.trim().is_empty() {
+        return Err("--cmd is empty: give the command that starts your gateway, e.g. --cmd \"./my-gateway --host {host} --port {port} --token {token}\"".to_owned());
+    }
+    if crate::gateway::steps::acts_on_the_host(rpc_method) {
+        return Err(format!(
+            "--rpc-method {rpc_method:?} is a gateway-level method that acts on the gateway's host; choose a device method"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,20 +90,8 @@ pub fn run(args: FuzzArgs) -> ExitCode {
 }
 
 fn run_gateway(args: GatewayFuzzArgs) -> ExitCode {
-    if args.command.trim().is_empty() {
-        return usage(
-            COMMAND,
-            "--cmd is empty: give the command that starts your gateway, e.g. --cmd \"./my-gateway --host {host} --port {port} --token {token}\"",
-        );
-    }
-    if args.rpc_method.starts_with("gateway_") {
-        return usage(
-            COMMAND,
-            &format!(
-                "--rpc-method {:?} is a gateway-level method that acts on the gateway's host; choose a device method",
-                args.rpc_method
-            ),
-        );
+    if let Err(e) = super::common::check_gateway_command(&args.command, &args.rpc_method) {
+        return usage(COMMAND, &e);
     }
     let checked = (|| {
         let probe = positive(args.probe_timeout, "--probe-timeout")?;

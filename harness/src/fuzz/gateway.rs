@@ -144,12 +144,9 @@ pub async fn fuzz(
         let context = session.context();
         let input = match queue.pop() {
             Some(input) => input,
-            // Corpus feedback depends on what the gateway printed and when, so it is on only
-            // with --corpus; without it a seed gives the same inputs in the same order.
-            None if options.corpus.is_some()
-                && !pool.is_empty()
-                && generator.input_from_corpus() =>
-            {
+            // The pool grows only with --corpus: feedback depends on what the gateway printed
+            // and when, so without it a seed gives the same inputs in the same order.
+            None if !pool.is_empty() && generator.input_from_corpus() => {
                 let at = generator.index(pool.len());
                 generator.mutate(&pool[at], &context)
             }
@@ -163,7 +160,8 @@ pub async fn fuzz(
         if let (Some(h), Some(took)) = (stats.probe.as_mut(), played.probe) {
             let _ = h.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
         }
-        if grows_corpus(&played, &mut seen) {
+        // Without --corpus the inputs are generated only: nothing to grow.
+        if options.corpus.is_some() && grows_corpus(&played, &mut seen) {
             if let Some(dir) = &options.corpus
                 && let Err(e) = corpus::save(dir, &input)
             {

@@ -60,7 +60,7 @@ const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 /// Gateway-level RPC methods act on the gateway's host (thingsboard-gateway's
 /// `gateway_reboot` runs `shutdown -r`; `gateway_update`, `gateway_restart`, remote shell and
 /// configuration likewise): a check never sends one.
-fn acts_on_the_host(method: &str) -> bool {
+pub(crate) fn acts_on_the_host(method: &str) -> bool {
     method.starts_with("gateway_")
 }
 
