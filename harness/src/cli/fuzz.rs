@@ -28,6 +28,10 @@ enum FuzzCommand {
     /// Fuzz a gateway: tbgw plays ThingsBoard (the embedded emulator) and sends it mutated
     /// platform messages, each followed by a probe RPC that must be answered.
     Gateway(Box<GatewayFuzzArgs>),
+    /// Fuzz a platform: tbgw plays a gateway sending mutated messages, predicts from its
+    /// model of ThingsBoard what the platform answers and stores, and reports every
+    /// disagreement as a platform scenario.
+    Platform(Box<super::fuzz_platform::PlatformFuzzArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +90,7 @@ const TOOL: &str = "tbgw fuzz gateway";
 pub fn run(args: FuzzArgs) -> ExitCode {
     match args.what {
         FuzzCommand::Gateway(args) => run_gateway(*args),
+        FuzzCommand::Platform(args) => super::fuzz_platform::run(*args),
     }
 }
 
@@ -114,16 +119,8 @@ fn run_gateway(args: GatewayFuzzArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let seed = args.seed.unwrap_or_else(|| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        u64::from(now.subsec_nanos()) ^ now.as_secs().rotate_left(32)
-    });
-    let duration = match (args.duration, args.max_execs) {
-        (None, None) => Some(Duration::from_secs(60)),
-        (d, _) => d,
-    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let duration = default_duration(args.duration, args.max_execs);
     let options = FuzzOptions {
         session: SessionOptions {
             command: args.command.clone(),
@@ -149,13 +146,34 @@ fn run_gateway(args: GatewayFuzzArgs) -> ExitCode {
     })
 }
 
-async fn fuzz(args: GatewayFuzzArgs, options: FuzzOptions) -> ExitCode {
-    let limit = match (options.duration, options.max_execs) {
+/// A seed from the clock, for a run without --seed (printed, so it can be repeated).
+pub fn random_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::from(now.subsec_nanos()) ^ now.as_secs().rotate_left(32)
+}
+
+/// 60 s when neither a duration nor a number of inputs is given.
+pub fn default_duration(duration: Option<Duration>, max_execs: Option<u64>) -> Option<Duration> {
+    match (duration, max_execs) {
+        (None, None) => Some(Duration::from_secs(60)),
+        (d, _) => d,
+    }
+}
+
+/// `10m or 500 inputs`.
+pub fn limit_text(duration: Option<Duration>, max_execs: Option<u64>) -> String {
+    match (duration, max_execs) {
         (Some(d), Some(n)) => format!("{} or {n} inputs", humantime::format_duration(d)),
         (Some(d), None) => humantime::format_duration(d).to_string(),
         (None, Some(n)) => format!("{n} inputs"),
         (None, None) => "ever".to_owned(),
-    };
+    }
+}
+
+async fn fuzz(args: GatewayFuzzArgs, options: FuzzOptions) -> ExitCode {
+    let limit = limit_text(options.duration, options.max_execs);
     outln!(
         "{TOOL}: seed {} (--seed {} repeats these inputs), for {limit}",
         options.seed,

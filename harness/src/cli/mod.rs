@@ -5,6 +5,7 @@ mod clean;
 pub mod common;
 mod decode;
 mod fuzz;
+mod fuzz_platform;
 mod list;
 mod load;
 pub mod run;

@@ -1,8 +1,12 @@
-//! `tbgw fuzz gateway`: tbgw plays a faulty ThingsBoard to a live gateway and turns every
-//! way it breaks into a gateway scenario that reproduces it.
+//! Live fuzzing. `tbgw fuzz gateway`: tbgw plays a faulty ThingsBoard to a live gateway and
+//! turns every way it breaks into a gateway scenario that reproduces it. `tbgw fuzz
+//! platform` ([`platform`]): tbgw plays a gateway to a platform and turns every disagreement
+//! with the model of ThingsBoard into a platform scenario.
 //!
-//! - [`action`]: what the fuzzing platform does (a publish, a DISCONNECT, a dropped
-//!   connection): the unit of the corpus and of the reproducers;
+//! Shared by both: [`action`], [`mutate`] (the JSON and byte mutations), [`minimize`].
+//! The gateway fuzzer's own parts:
+//! - [`action`]: what the fuzzing side does (a publish, a DISCONNECT, a dropped
+//!   connection): the unit of the corpus, of minimizing and of the reproducers;
 //! - [`generate`]: inputs built from the codec's typed platform→gateway messages, then mutated
 //!   (pure and seeded: the same seed gives the same inputs);
 //! - [`signature`]: what a crash looks like in the gateway's output (pure);
@@ -18,6 +22,8 @@ pub mod corpus;
 pub mod gateway;
 pub mod generate;
 pub mod minimize;
+pub mod mutate;
+pub mod platform;
 pub mod reproducer;
 pub mod session;
 pub mod signature;

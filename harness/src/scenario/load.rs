@@ -388,13 +388,19 @@ fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
             )
         };
         if let Step::Publish(p) = &step.value {
-            let payloads = [p.json.is_some(), p.text.is_some(), p.filler.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
+            let payloads = [
+                p.json.is_some(),
+                p.text.is_some(),
+                p.filler.is_some(),
+                p.base64.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if payloads != 1 {
                 errors.push(at(
-                    "publish needs exactly one payload: `json`, `text` or `filler`".into(),
+                    "publish needs exactly one payload: `json`, `text`, `filler` or `base64`"
+                        .into(),
                 ));
             }
             if p.qos > 2 {

@@ -409,6 +409,9 @@ pub struct Publish {
     pub text: Option<String>,
     /// A payload of this many `x` bytes (for the size limit).
     pub filler: Option<usize>,
+    /// The payload as base64, for bytes that are not text (invalid UTF-8, a cut-off
+    /// message); `${…}` variables are interpolated in the decoded bytes.
+    pub base64: Option<String>,
     #[serde(default = "qos_one")]
     pub qos: u8,
     /// What comes back, in MQTT 5 terms; under 3.1.1 a PUBACK code means a plain PUBACK and a

@@ -236,6 +236,10 @@ impl CaseRun<'_> {
             serde_json::to_vec(&self.value(json)?).map_err(|e| StepError::Error(e.to_string()))?
         } else if let Some(text) = &step.text {
             self.text(text)?.into_bytes()
+        } else if let Some(encoded) = &step.base64 {
+            let bytes = crate::fuzz::action::decode_base64(encoded)
+                .map_err(|e| StepError::Error(format!("publish `base64`: {e}")))?;
+            self.vars.bytes(&bytes).map_err(StepError::Error)?
         } else {
             vec![b'x'; step.filler.unwrap_or(0)]
         };

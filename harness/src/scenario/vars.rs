@@ -44,6 +44,29 @@ impl Vars {
         Ok(out)
     }
 
+    /// Interpolates `${…}` in bytes that need not be text; the rest is kept byte for byte.
+    pub fn bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut rest = bytes;
+        while let Some(start) = rest.windows(2).position(|w| w == b"${") {
+            out.extend_from_slice(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .iter()
+                .position(|b| *b == b'}')
+                .ok_or("unclosed `${` in a base64 payload")?;
+            let name = std::str::from_utf8(&after[..end])
+                .map_err(|_| "a `${…}` whose name is not UTF-8 in a base64 payload")?;
+            match self.lookup(name)? {
+                Value::String(s) => out.extend_from_slice(s.as_bytes()),
+                other => out.extend_from_slice(other.to_string().as_bytes()),
+            }
+            rest = &after[end + 1..];
+        }
+        out.extend_from_slice(rest);
+        Ok(out)
+    }
+
     fn lookup(&self, name: &str) -> Result<&Value, String> {
         self.values.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
@@ -114,5 +137,12 @@ mod tests {
     fn an_unknown_variable_is_named() {
         let err = vars().text("x-${nope}").unwrap_err();
         assert!(err.starts_with("unknown variable ${nope}"), "{err}");
+    }
+
+    #[test]
+    fn bytes_are_interpolated_and_kept_byte_for_byte_around_the_variables() {
+        let out = vars().bytes(b"\xff{\"${run}-A\":1}\xc3").unwrap();
+        assert_eq!(out, b"\xff{\"tbgw-1a2b-3-A\":1}\xc3");
+        assert!(vars().bytes(b"${run").is_err());
     }
 }
