@@ -37,7 +37,8 @@ pub struct PlatformFuzzArgs {
     #[arg(long, value_name = "N")]
     max_execs: Option<u64>,
     /// Write each finding here as a platform scenario (NN-name.yaml) with the failing
-    /// case's transcript beside it (NN-name.transcript.txt).
+    /// case's transcript beside it (NN-name.transcript.txt); a failure that did not come back
+    /// on a replay as unconfirmed-NN.yaml.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Inputs run at once (each with its own gateway device).
@@ -120,9 +121,29 @@ async fn fuzz(args: PlatformFuzzArgs) -> ExitCode {
         kind.as_str()
     );
     let written = Mutex::new(Vec::<(String, PathBuf)>::new());
+    let unconfirmed = Mutex::new(0usize);
     let tell = |event: Event<'_>| match event {
         Event::Progress(stats) => outln!("{}", progress_line(stats)),
         Event::Note(line) => outln!("note: {line}"),
+        Event::Unconfirmed {
+            signature,
+            scenario,
+        } => {
+            outln!("note: not confirmed on a replay, so not a finding: {signature}");
+            if let Some(dir) = &args.out
+                && let Ok(mut count) = unconfirmed.lock()
+            {
+                *count += 1;
+                let path = dir.join(format!("unconfirmed-{:02}.yaml", *count));
+                let text = format!(
+                    "# Failed once under {found_by}, then passed on a replay: not a finding.\n{scenario}"
+                );
+                match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
+                    Ok(()) => outln!("     its scenario: {}", path.display()),
+                    Err(e) => errln!("{TOOL}: cannot write {}: {e}", path.display()),
+                }
+            }
+        }
         Event::Found(finding) => {
             outln!(
                 "{} {} after {} input(s): {}",

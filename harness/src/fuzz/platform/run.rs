@@ -86,6 +86,12 @@ pub struct Finding {
 pub enum Event<'a> {
     Progress(&'a Stats),
     Found(&'a Finding),
+    /// A failure that did not come back on a replay (timing, or the platform's state): not a
+    /// finding, but its scenario is kept for whoever looks into it.
+    Unconfirmed {
+        signature: &'a str,
+        scenario: &'a str,
+    },
     Note(String),
 }
 
@@ -356,9 +362,11 @@ pub async fn fuzz(
             };
             if !replay.reproduces(&input.actions).await {
                 stats.unconfirmed += 1;
-                tell(Event::Note(format!(
-                    "not confirmed on a replay: {signature}"
-                )));
+                let scenario = scenario_text(&id_of(&signature), &requirement(input), input);
+                tell(Event::Unconfirmed {
+                    signature: &signature,
+                    scenario: &scenario,
+                });
                 continue;
             }
             let (actions, _) =
