@@ -192,35 +192,53 @@ pub fn wire_answer(tb: TbAnswer, acked: bool, v5: bool) -> Option<WireAnswer> {
     })
 }
 
-/// The device names ThingsBoard reads from a payload (the ones it may look up or create):
-/// the decoded message's, or for a refused one the names of its per-device parts; serde's
-/// reading of the top level too, in case the two differ.
+/// Telemetry, client attributes and claims name their devices by their top-level keys, each
+/// converted on its own (§3.2); the other topics name one device in a `device` field.
+fn per_device(topic: Topic) -> bool {
+    matches!(topic, Topic::Telemetry | Topic::Attributes | Topic::Claim)
+}
+
+/// The device names ThingsBoard may look up or create for a payload: the decoded message's;
+/// for a refused per-device message its parts' names (the other devices go on, §3.2), none
+/// for a refused message of another topic (it fails before any lookup, §3.1) or a topic
+/// ThingsBoard does not handle; and serde's reading too, in case the two differ.
 pub fn device_names(topic: &str, payload: &[u8]) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(known) = Topic::from_name(topic) {
-        match decode(
-            known,
-            Direction::GatewayToPlatform,
-            payload,
-            Mode::ThingsBoard,
-        ) {
-            Ok(decoded) => names.extend(names_in(&decoded.message)),
-            Err(_) => names.extend(
-                tbgw_codec::device_parts(payload)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(name, _)| name),
-            ),
-        }
-    }
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(payload) {
-        match map.get("device") {
-            Some(serde_json::Value::String(name)) => names.push(name.clone()),
-            Some(_) => {}
-            None => names.extend(map.keys().cloned()),
-        }
-    }
+    let Some(known) = Topic::from_name(topic) else {
+        return Vec::new();
+    };
+    let mut names = match decode(
+        known,
+        Direction::GatewayToPlatform,
+        payload,
+        Mode::ThingsBoard,
+    ) {
+        Ok(decoded) => names_in(&decoded.message),
+        Err(_) if per_device(known) => tbgw_codec::device_parts(payload)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.extend(serde_device_names(known, payload).unwrap_or_default());
     names
+}
+
+/// serde's reading of the names a payload gives: a per-device message's top-level keys,
+/// another's `device` string; `None` when serde cannot read it (ThingsBoard's lenient parser
+/// may).
+pub fn serde_device_names(topic: Topic, payload: &[u8]) -> Option<Vec<String>> {
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(map)) if per_device(topic) => {
+            Some(map.keys().cloned().collect())
+        }
+        Ok(serde_json::Value::Object(map)) => Some(match map.get("device") {
+            Some(serde_json::Value::String(name)) => vec![name.clone()],
+            _ => Vec::new(),
+        }),
+        Ok(_) => Some(Vec::new()),
+        Err(_) => None,
+    }
 }
 
 fn names_in(message: &Message) -> Vec<String> {
@@ -374,6 +392,26 @@ mod tests {
                 "{payload}"
             );
         }
+    }
+
+    /// The first version read a refused connect's top-level keys (`device`) as device names,
+    /// so every refused message of a `device`-field topic was left out unsent.
+    #[test]
+    fn a_refused_device_field_message_names_no_device_but_a_per_device_one_names_its_parts() {
+        for payload in [r#"{"device":{}}"#, r#"{"device":5,"type":[1,2]}"#, "[]"] {
+            assert!(
+                device_names("v1/gateway/connect", payload.as_bytes()).is_empty(),
+                "{payload}"
+            );
+        }
+        let names = device_names("v1/gateway/telemetry", br#"{"A":[{"v":1}],"B":5}"#);
+        assert!(
+            names.contains(&"A".to_owned()) && names.contains(&"B".to_owned()),
+            "{names:?}"
+        );
+        let names = device_names("v1/gateway/connect", br#"{"device":"A"}"#);
+        assert!(names.contains(&"A".to_owned()), "{names:?}");
+        assert!(device_names("v1/gateway/unknown", br#"{"device":"A"}"#).is_empty());
     }
 
     #[test]

@@ -195,20 +195,20 @@ async fn execute(
     let Ok(suite) = load_sources(sources) else {
         return inputs.iter().map(|_| None).collect();
     };
-    let topics: BTreeMap<String, Vec<Option<String>>> = suite
+    // The topic of each publish step, by the location a failure at it names.
+    let topics: BTreeMap<String, String> = suite
         .cases
         .iter()
-        .map(|case| {
-            let steps = case
-                .scenario
+        .flat_map(|case| {
+            case.scenario
                 .steps
                 .iter()
-                .map(|s| match &s.value {
-                    Step::Publish(p) => Some(p.topic.replace("${run}", "…")),
+                .filter_map(move |step| match &step.value {
+                    Step::Publish(p) => {
+                        Some((case.step_location(step), p.topic.replace("${run}", "…")))
+                    }
                     _ => None,
                 })
-                .collect();
-            (case.scenario.id.clone(), steps)
         })
         .collect();
     let planned = runner::plan(&suite, None, None);
@@ -235,13 +235,10 @@ async fn execute(
         .map(|slot| {
             let id = slot?;
             let result = by_id.remove(&id)?;
-            let failed_topic = result.failure.as_ref().and_then(|f| {
-                let index: usize = f
-                    .step
-                    .rsplit_once("step ")
-                    .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())?;
-                topics.get(&id)?.get(index.checked_sub(1)?)?.clone()
-            });
+            let failed_topic = result
+                .failure
+                .as_ref()
+                .and_then(|f| topics.get(&f.location).cloned());
             Some(Judged {
                 result,
                 failed_topic,

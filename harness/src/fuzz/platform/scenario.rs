@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tbgw_codec::TbValue;
+use tbgw_codec::{TbValue, Topic};
 
 use super::generate::{Input, RUN};
-use super::predict::{Ends, Prediction, Stored, device_names, predict};
+use super::predict::{Ends, Prediction, Stored, device_names, predict, serde_device_names};
 use crate::fuzz::action::{Action, base64_of};
 use crate::mqtt::Version;
 
@@ -81,7 +81,7 @@ pub fn scenario_text(id: &str, requirement: &str, input: &Input) -> String {
                 out.push_str(&publish_step(topic, payload, qos, wire, input.version));
                 open = wire.ends == Ends::Kept;
                 if partial {
-                    match named_devices(payload) {
+                    match Topic::from_name(topic).and_then(|t| serde_device_names(t, payload)) {
                         Some(names) => tainted.extend(names),
                         None => unknown_writes = true,
                     }
@@ -325,19 +325,6 @@ pub fn names_are_the_case_s(input: &Input) -> bool {
         Action::Send { topic, payload, .. } => names_only_the_case_s(topic, payload),
         _ => true,
     })
-}
-
-/// The devices a payload names (its `device`, else its top-level keys); `None` when serde
-/// cannot read it, though ThingsBoard's lenient parser may.
-fn named_devices(payload: &[u8]) -> Option<Vec<String>> {
-    match serde_json::from_slice::<serde_json::Value>(payload) {
-        Ok(serde_json::Value::Object(map)) => Some(match map.get("device") {
-            Some(serde_json::Value::String(name)) => vec![name.clone()],
-            _ => map.keys().cloned().collect(),
-        }),
-        Ok(_) => Some(Vec::new()),
-        Err(_) => None,
-    }
 }
 
 #[cfg(test)]
