@@ -245,11 +245,39 @@ fn type_json_number(n: &Number) -> Result<TbValue, TypingError> {
 
 /// How ThingsBoard types number text (a JSON number, or a string `is_parsable` accepts).
 pub(crate) fn type_number_text(text: &str) -> Result<TbValue, TypingError> {
+    if let Some(typed) = type_plain_number(text) {
+        return Ok(typed);
+    }
     match Decimal::parse(text) {
         Some(Ok(decimal)) => Ok(type_number(text, &decimal)),
         Some(Err(e)) => Err(e),
         // Not a number after all: ThingsBoard keeps the text.
         None => Ok(TbValue::String(text.to_owned())),
+    }
+}
+
+/// The common spellings typed without building a [`Decimal`]: `-?digits` that fit a long,
+/// and `-?digits.digits` with at most 16 fraction digits and no exponent (a double). `None`
+/// for anything else, which the general path types; both agree wherever this answers (unit
+/// test `the_plain_path_types_as_the_decimal_path_does`).
+fn type_plain_number(text: &str) -> Option<TbValue> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (body, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int_part) {
+        return None;
+    }
+    match frac_part {
+        // `i64`'s parser takes a leading `+`, which `body` cannot have here.
+        None => text.parse::<i64>().ok().map(TbValue::Long),
+        Some(frac) if all_digits(frac) && frac.len() <= 16 => {
+            // `BigDecimal` has no negative zero: `-0.0` is stored as 0.0.
+            text.parse::<f64>().ok().map(|x| TbValue::Double(x + 0.0))
+        }
+        Some(_) => None,
     }
 }
 
@@ -306,6 +334,79 @@ mod tests {
             typed("1e20"),
             TbValue::String("100000000000000000000".into())
         );
+    }
+
+    #[test]
+    fn the_plain_path_types_as_the_decimal_path_does() {
+        let slow = |text: &str| match Decimal::parse(text) {
+            Some(Ok(decimal)) => type_number(text, &decimal),
+            _ => unreachable!("{text} is a number"),
+        };
+        let texts = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "0042",
+            "-0042",
+            "12345678901234567",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "0.0",
+            "-0.0",
+            "3.0",
+            "22.10",
+            "0.1234567890123456",
+            "0.12345678901234567",
+            "-1.5",
+            "1.0000000000000000",
+            "00.5",
+            "123456789.123",
+        ];
+        for text in texts {
+            let want = slow(text);
+            match type_plain_number(text) {
+                Some(TbValue::Double(x)) => {
+                    let TbValue::Double(y) = want else {
+                        panic!("{text}: {want:?}")
+                    };
+                    assert_eq!(x.to_bits(), y.to_bits(), "{text}");
+                }
+                Some(fast) => assert_eq!(fast, want, "{text}"),
+                None => assert!(
+                    !matches!(want, TbValue::Long(_)) || text.len() > 19,
+                    "{text}: the plain path left a long to the slow one"
+                ),
+            }
+        }
+        for passed_on in [
+            "1e5",
+            "-",
+            "",
+            ".5",
+            "5.",
+            "1.2.3",
+            "+5",
+            "1.12345678901234567",
+        ] {
+            assert_eq!(type_plain_number(passed_on), None, "{passed_on}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_agrees_on_any_plain_number(text in "-?[0-9]{1,21}(\\.[0-9]{1,18})?") {
+            if let (Some(fast), Some(Ok(decimal))) = (type_plain_number(&text), Decimal::parse(&text)) {
+                let slow = type_number(&text, &decimal);
+                match (&fast, &slow) {
+                    (TbValue::Double(x), TbValue::Double(y)) => proptest::prop_assert_eq!(x.to_bits(), y.to_bits()),
+                    _ => proptest::prop_assert_eq!(fast, slow),
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use support::emulator::{
     Client, GATEWAY_TOKEN, Protocol, Rest, Seen, start, start_with, urlencode,
 };
-use tbgw_harness::emulator::Emulator;
+use tbgw_harness::emulator::{Emulator, Traffic};
 
 const BOTH: [Protocol; 2] = [Protocol::V311, Protocol::V5];
 
@@ -1207,6 +1207,7 @@ async fn a_gateway_that_stops_reading_is_closed_at_1000_queued_messages_with_a_v
     use tokio::io::AsyncWriteExt;
     let emulator = start().await;
     let mut violations = emulator.watch_violations();
+    let mut traffic = emulator.watch_traffic();
     let mut stream = tokio::net::TcpStream::connect(emulator.mqtt_addr)
         .await
         .expect("connect");
@@ -1245,6 +1246,18 @@ async fn a_gateway_that_stops_reading_is_closed_at_1000_queued_messages_with_a_v
         "the gateway stopped reading its socket: 1000 messages queued"
     );
     assert_eq!(violation.answer, "connection closed");
+    // Observers (check-gateway's passive check `passive/reads-its-socket`) are told too.
+    let mut told = None;
+    while let Ok(event) = traffic.try_recv() {
+        if let Traffic::StoppedReading { queued, .. } = event {
+            told = Some(queued);
+        }
+    }
+    assert_eq!(
+        told,
+        Some(1000),
+        "no StoppedReading event reached the observers"
+    );
     // The server goes on: nothing more is queued for it, and a new session works.
     let (status, _) = rest.post(&path, json!({ "after": true })).await;
     assert!(status.is_success(), "{status}");

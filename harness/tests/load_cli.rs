@@ -50,6 +50,15 @@ fn lossless_run(version: &str) {
         (0.into(), 0.into())
     );
     assert!(ran.stderr.contains("PASS"), "{}", ran.all());
+    // 20 000 messages cost tbgw's process (client and emulator) some CPU, and it says how much.
+    let cpu = result["cpu_seconds"].as_f64().unwrap_or(0.0);
+    assert!(cpu > 0.0, "{result}");
+    assert!(
+        ran.stderr
+            .contains("in tbgw's process (the load client and the emulator)"),
+        "{}",
+        ran.all()
+    );
 }
 
 #[test]

@@ -377,6 +377,17 @@ pub fn summary(result: &LoadResult) -> Vec<String> {
         }
         _ => lines.push("  PUBACK latency: no message was acknowledged".into()),
     }
+    if let Some(cpu) = result.cpu_seconds {
+        let per_100k = cpu / result.acknowledged.max(1) as f64 * 1e5;
+        let whose = if result.target == "embedded" {
+            "the load client and the emulator"
+        } else {
+            "the load client"
+        };
+        lines.push(format!(
+            "  CPU: {cpu:.2} s in tbgw's process ({whose}), {per_100k:.2} s per 100k acknowledged messages"
+        ));
+    }
     if result.errors.is_empty() {
         lines.push("  errors: none".into());
     } else {

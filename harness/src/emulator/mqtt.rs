@@ -10,9 +10,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::core::Core;
+use super::core::gateway::read_gateway_message;
 use super::core::packets::{ConnId, ConnectIn, Version};
 use super::wire::{self, Frame, Inbound};
 use super::{Shared, Traffic, WriterState};
+
+/// The bytes a writer gathers from its queue into one write at most (larger messages go
+/// out whole).
+const WRITE_BATCH: usize = 16 * 1024;
 
 /// What the writer task is told to do.
 #[derive(Debug)]
@@ -45,31 +50,50 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
     let state = WriterState::default();
     shared.register(conn, tx, state.clone());
-    let tap = shared.clone();
     let writer_task = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         loop {
             let out = tokio::select! {
                 out = rx.recv() => out,
                 () = state.stop.notified() => break,
             };
-            match out {
-                Some(Outgoing::Bytes(bytes)) => {
-                    tap.observe(|| Traffic::Packet {
-                        conn,
-                        from_client: false,
-                        bytes: bytes.clone(),
-                    });
-                    // A client that stopped reading blocks this write; the stop ends it.
-                    let written = tokio::select! {
-                        written = writer.write_all(&bytes) => written.is_ok(),
-                        () = state.stop.notified() => false,
-                    };
-                    state.queued.fetch_sub(1, Ordering::Relaxed);
-                    if !written {
+            let mut closing = false;
+            let mut next = out;
+            let mut messages = 0;
+            // What is already queued goes out in one write (a window of PUBACKs, say).
+            loop {
+                match next {
+                    Some(Outgoing::Bytes(bytes)) => {
+                        batch.extend_from_slice(&bytes);
+                        messages += 1;
+                    }
+                    Some(Outgoing::Close) | None => {
+                        closing = true;
                         break;
                     }
                 }
-                Some(Outgoing::Close) | None => break,
+                if batch.len() >= WRITE_BATCH {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(out) => next = Some(out),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                // A client that stopped reading blocks this write; the stop ends it.
+                let written = tokio::select! {
+                    written = writer.write_all(&batch) => written.is_ok(),
+                    () = state.stop.notified() => false,
+                };
+                batch.clear();
+                state.queued.fetch_sub(messages, Ordering::Relaxed);
+                if !written {
+                    break;
+                }
+            }
+            if closing {
+                break;
             }
         }
         let _ = writer.shutdown().await;
@@ -209,7 +233,13 @@ fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> b
                 payload: publish.payload.clone(),
                 dup: publish.dup,
             });
-            shared.with_core(|core| core.publish(conn, publish));
+            // The pure part first, without the lock: decoding is most of a message's work.
+            let read = publish
+                .topic
+                .starts_with("v1/gateway")
+                .then(|| read_gateway_message(&publish.topic, &publish.payload))
+                .flatten();
+            shared.with_core(|core| core.publish_read(conn, publish, read));
             shared.is_open(conn)
         }
         Ok(Inbound::Subscribe { pid, filters }) => {

@@ -143,6 +143,9 @@ impl Observed {
                     at: Instant::now(),
                 });
             }
+            Traffic::StoppedReading { conn, queued } if Some(conn) == self.conn => {
+                self.passive.stopped_reading(queued);
+            }
             Traffic::Closed { conn, by_client } => {
                 if let Some((connection, _)) = self.connections.get(&conn) {
                     self.packets.push(Packet {
@@ -337,5 +340,31 @@ mod tests {
         );
         assert_eq!(o.announced_before, ["A", "B"]);
         assert_eq!(o.sent.iter().map(|s| s.session).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[test]
+    fn a_gateway_dropped_for_not_reading_is_a_reads_its_socket_finding() {
+        let mut o = Observed::default();
+        o.apply(connected(1, "GW", true), "GW");
+        o.apply(connected(2, "OTHER", true), "GW");
+        let stuck = |conn| Traffic::StoppedReading { conn, queued: 1000 };
+        o.apply(stuck(2), "GW");
+        assert!(o.passive.findings().is_empty(), "another client's trouble");
+        o.apply(stuck(1), "GW");
+        let findings = o.passive.findings();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            findings[0].check,
+            crate::gateway::passive::Check::ReadsItsSocket
+        );
+        assert_eq!(
+            findings[0].severity,
+            crate::gateway::passive::Severity::Fail
+        );
+        assert!(
+            findings[0].what.contains("1000 messages queued"),
+            "{}",
+            findings[0].what
+        );
     }
 }

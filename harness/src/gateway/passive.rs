@@ -23,15 +23,17 @@ pub enum Check {
     ConnectedFirst,
     RpcRepliesMatch,
     RpcReplyData,
+    ReadsItsSocket,
 }
 
 impl Check {
-    pub const ALL: [Check; 5] = [
+    pub const ALL: [Check; 6] = [
         Check::Accepted,
         Check::StrictForm,
         Check::ConnectedFirst,
         Check::RpcRepliesMatch,
         Check::RpcReplyData,
+        Check::ReadsItsSocket,
     ];
 
     pub fn id(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Check {
             Check::ConnectedFirst => "passive/devices-connected-first",
             Check::RpcRepliesMatch => "passive/rpc-replies-match",
             Check::RpcReplyData => "passive/rpc-reply-data-is-json",
+            Check::ReadsItsSocket => "passive/reads-its-socket",
         }
     }
 
@@ -61,6 +64,9 @@ impl Check {
             Check::RpcReplyData => {
                 "An RPC reply's `data` is the device's JSON, not JSON text inside a string."
             }
+            Check::ReadsItsSocket => {
+                "The gateway keeps reading its socket: what the platform sends never piles up unread (the emulator drops a client with 1 000 messages queued, as mosquitto does)."
+            }
         }
     }
 
@@ -71,6 +77,7 @@ impl Check {
             Check::ConnectedFirst => &["doc: Connect device API", "tb §4"],
             Check::RpcRepliesMatch => &["tb §1.9", "tb §5"],
             Check::RpcReplyData => &["tb §1.9", "peers §0.3"],
+            Check::ReadsItsSocket => &["MQTT 3.1.1 §4.4", "mosquitto.conf max_queued_messages"],
         }
     }
 }
@@ -146,6 +153,14 @@ impl Passive {
             what,
             payload: excerpt(payload),
         });
+    }
+
+    /// The gateway stopped reading its socket with `queued` messages waiting, and was dropped.
+    pub fn stopped_reading(&mut self, queued: usize) {
+        let what = format!(
+            "the gateway stopped reading its socket: {queued} messages queued for it, and its connection was closed"
+        );
+        self.found(Check::ReadsItsSocket, Severity::Fail, "", what, b"");
     }
 
     /// The gateway's session ended: ThingsBoard disconnects its devices with it.

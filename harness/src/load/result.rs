@@ -103,6 +103,10 @@ pub struct LoadResult {
     pub latency_ms: Option<Latency>,
     /// The PUBACK latency histogram (µs), HdrHistogram's V2 serialization in base64.
     pub histogram: String,
+    /// CPU seconds (user + system) of tbgw's own process over the timed phase: the load
+    /// client's cost, and on the embedded target the emulator's too. Summed over shards.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 /// Latency figures in milliseconds, read from a histogram.
@@ -255,6 +259,7 @@ pub fn merge(results: Vec<LoadResult>) -> Result<LoadResult, String> {
         merged.stored = both(merged.stored, more.stored, Stored::added);
         merged.rpcs = both(merged.rpcs, more.rpcs, Rpcs::added);
         merged.attributes = both(merged.attributes, more.attributes, Pushes::added);
+        merged.cpu_seconds = both(merged.cpu_seconds, more.cpu_seconds, |a, b| a + b);
     }
     merged.shards.sort_by_key(|s| s.index);
     merged.latency_ms = latency_of(&histogram);
@@ -298,6 +303,7 @@ mod tests {
             attributes: None,
             latency_ms: latency_of(&histogram),
             histogram: encode_histogram(&histogram).unwrap_or_default(),
+            cpu_seconds: Some(0.5),
         }
     }
 
@@ -329,6 +335,11 @@ mod tests {
         );
         assert_eq!(merged.errors["PUBACK 0x97"], 2);
         assert_eq!(merged.seconds, 2.0);
+        assert_eq!(
+            merged.cpu_seconds,
+            Some(1.0),
+            "each shard's CPU seconds, added"
+        );
         let histogram = decode_histogram(&merged.histogram).unwrap_or_else(|_| new_histogram());
         assert_eq!(histogram.len(), 4);
         // The true median of the four, not the mean of the two shards' medians.

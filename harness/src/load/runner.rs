@@ -201,6 +201,7 @@ async fn run_created(
     progress.set("load");
     let base_ts = now_ms();
     let started = Instant::now();
+    let cpu_at_start = process_cpu_seconds();
     let connections: Vec<Arc<GatewayConnection>> = connections.into_iter().map(Arc::new).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let rpcs = match (&doors.rest, config.rpc_rate) {
@@ -244,6 +245,7 @@ async fn run_created(
         connection.drain(deadline).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds() - cpu_at_start;
     let rpcs = match rpcs {
         Some(task) => task.await.ok(),
         None => None,
@@ -280,6 +282,7 @@ async fn run_created(
     let attributes = writes.map(|(written, failed)| pushes(plans, &measured, &written, failed));
     let mut result = summarize(config, doors, measured, send_errors, seconds, stored, rpcs)?;
     result.attributes = attributes;
+    result.cpu_seconds = Some(cpu_seconds);
     Ok(result)
 }
 
@@ -324,7 +327,14 @@ fn summarize(
         attributes: None,
         latency_ms: result::latency_of(&histogram),
         histogram: result::encode_histogram(&histogram)?,
+        cpu_seconds: None,
     })
+}
+
+/// CPU seconds this process has used so far (user and system, every thread).
+pub fn process_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 fn now_ms() -> i64 {

@@ -2,9 +2,11 @@
 //! sent, each PUBACK is matched to its PUBLISH by packet id), with a log of every packet.
 //! Framing and the protocol version are shared with the emulator.
 
+#[cfg(feature = "cli")]
 pub mod client;
 pub mod frame;
 pub mod packet;
+#[cfg(feature = "cli")]
 pub mod wirelog;
 
 use mqtt_proto::{Pid, QoS, QosPid};

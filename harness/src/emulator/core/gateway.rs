@@ -38,8 +38,43 @@ fn needs_strict_look(topic: Topic, decoded: &tbgw_codec::Decoded) -> bool {
     topic == Topic::AttributesRequest || decoded.leniencies.iter().any(|l| !l.kind.is_typing_note())
 }
 
+/// A gateway message read as ThingsBoard reads it, with its strict reading where that can
+/// differ: the pure part of handling a gateway PUBLISH. The MQTT shell reads each message
+/// before it takes the core's lock ([`Core::publish_read`]), so connections decode in
+/// parallel and the lock covers only the state they change.
+#[derive(Debug)]
+pub struct GatewayRead {
+    topic: Topic,
+    decoded: Result<tbgw_codec::Decoded, DecodeError>,
+    /// The strict reading's error, for a message ThingsBoard accepts.
+    strict: Option<DecodeError>,
+}
+
+/// Reads a gateway PUBLISH; `None` for a topic that is not one of ThingsBoard's gateway topics.
+pub fn read_gateway_message(topic: &str, payload: &[u8]) -> Option<GatewayRead> {
+    let topic = Topic::from_name(topic)?;
+    let direction = Direction::GatewayToPlatform;
+    let decoded = decode(topic, direction, payload, Mode::ThingsBoard);
+    let strict = match &decoded {
+        Ok(decoded) if needs_strict_look(topic, decoded) => {
+            decode(topic, direction, payload, Mode::Strict).err()
+        }
+        _ => None,
+    };
+    Some(GatewayRead {
+        topic,
+        decoded,
+        strict,
+    })
+}
+
 impl Core {
-    pub(super) fn gateway_publish(&mut self, conn: ConnId, publish: &PublishIn) {
+    pub(super) fn gateway_publish(
+        &mut self,
+        conn: ConnId,
+        publish: &PublishIn,
+        read: Option<GatewayRead>,
+    ) {
         let Some(session) = self.session(conn) else {
             return;
         };
@@ -49,20 +84,19 @@ impl Core {
             self.violation(conn, &publish.topic, problem.into(), answer.into());
             return;
         }
-        let Some(topic) = Topic::from_name(&publish.topic) else {
+        let read = read.or_else(|| read_gateway_message(&publish.topic, &publish.payload));
+        let Some(GatewayRead {
+            topic,
+            decoded,
+            strict,
+        }) = read
+        else {
             let problem = "a `v1/gateway…` topic ThingsBoard does not handle".to_owned();
             self.answer(conn, publish, TbAnswer::TopicInvalid, problem);
             return;
         };
-        let payload = &publish.payload;
-        let direction = Direction::GatewayToPlatform;
-        match decode(topic, direction, payload, Mode::ThingsBoard) {
+        match decoded {
             Ok(decoded) => {
-                let strict = if needs_strict_look(topic, &decoded) {
-                    decode(topic, direction, payload, Mode::Strict).err()
-                } else {
-                    None
-                };
                 if let Some(error) = strict {
                     let answer = "accepted by ThingsBoard (not strict)".to_owned();
                     self.violation(conn, &publish.topic, describe(&error), answer);

@@ -31,6 +31,7 @@ use self::claims::ClaimRegistration;
 use self::clock::Clock;
 use self::device_topics::Delivery;
 use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
+use self::gateway::GatewayRead;
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
 pub use self::rpc::PersistentRequest;
 use self::rpc::{PersistentRpc, RpcBook, RpcOutcome, RpcStatus};
@@ -938,6 +939,12 @@ impl Core {
 
     /// A PUBLISH from a connected client.
     pub fn publish(&mut self, conn: ConnId, publish: PublishIn) {
+        self.publish_read(conn, publish, None);
+    }
+
+    /// [`Core::publish`] with a gateway message already read by
+    /// [`gateway::read_gateway_message`] (outside the lock; `None`: read it here).
+    pub fn publish_read(&mut self, conn: ConnId, publish: PublishIn, read: Option<GatewayRead>) {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
@@ -946,7 +953,7 @@ impl Core {
         // A device that is not a gateway records nothing on gateway topics (§11.1 C8).
         let counts = session.gateway || !gateway_topic;
         if gateway_topic {
-            self.gateway_publish(conn, &publish);
+            self.gateway_publish(conn, &publish, read);
         } else {
             self.device_publish(conn, &publish);
         }

@@ -1,16 +1,17 @@
 //! Attributes by scope and time series, stored with ThingsBoard's types.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tbgw_codec::value::tb_type;
 use tbgw_codec::{Object, TbValue, TelemetryEntry};
 use uuid::Uuid;
 
+/// An attribute scope; its discriminant indexes a device's attribute maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
-    Client,
-    Shared,
-    Server,
+    Client = 0,
+    Shared = 1,
+    Server = 2,
 }
 
 impl Scope {
@@ -57,15 +58,99 @@ impl Default for Retention {
     }
 }
 
+/// One key's points, oldest first, one per `ts`: a sorted deque, because points nearly
+/// always arrive in time order (an append) and retention drops the oldest (a pop at the
+/// front). A point older than the newest is put in its place by binary search.
+#[derive(Clone, Debug)]
+pub struct Series {
+    points: VecDeque<(i64, TbValue)>,
+    /// The newest point's ts (`i64::MIN` when there is none), kept beside the deque's header:
+    /// an append then reads no point, whose memory a busy store has long evicted from the cache.
+    newest_ts: i64,
+}
+
+impl Default for Series {
+    fn default() -> Series {
+        Series {
+            points: VecDeque::new(),
+            newest_ts: i64::MIN,
+        }
+    }
+}
+
+impl Series {
+    /// Stores a point; a later write at the same ts replaces the earlier one.
+    fn insert(&mut self, ts: i64, value: TbValue) {
+        if self.points.is_empty() || self.newest_ts < ts {
+            self.newest_ts = ts;
+            self.points.push_back((ts, value));
+            return;
+        }
+        match self.points.back_mut() {
+            None => self.points.push_back((ts, value)),
+            Some(newest) if newest.0 == ts => newest.1 = value,
+            Some(_) => {
+                let at = self.points.partition_point(|(t, _)| *t < ts);
+                match self.points.get_mut(at) {
+                    Some(point) if point.0 == ts => point.1 = value,
+                    _ => self.points.insert(at, (ts, value)),
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The points with `start <= ts < end`, oldest first.
+    pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = (i64, &TbValue)> {
+        let from = self.points.partition_point(|(t, _)| *t < start);
+        let to = self.points.partition_point(|(t, _)| *t < end).max(from);
+        self.points.range(from..to).map(|(ts, value)| (*ts, value))
+    }
+
+    pub fn newest(&self) -> Option<(i64, &TbValue)> {
+        self.points.back().map(|(ts, value)| (*ts, value))
+    }
+
+    fn drop_oldest(&mut self) {
+        self.points.pop_front();
+    }
+
+    fn remove_range(&mut self, start: i64, end: i64) {
+        self.points.retain(|(ts, _)| *ts < start || *ts >= end);
+        self.newest_ts = self.points.back().map_or(i64::MIN, |(ts, _)| *ts);
+    }
+}
+
+/// One time-series key of a device: its history and ThingsBoard's `ts_kv_latest`, kept
+/// apart because a deletion can leave them different (the latest can be kept, removed or
+/// rewritten, §11.4). One map entry for both, so storing a point looks its key up once.
+#[derive(Clone, Debug, Default)]
+struct KeyData {
+    latest: Option<(i64, TbValue)>,
+    history: Series,
+}
+
+impl KeyData {
+    fn is_empty(&self) -> bool {
+        self.latest.is_none() && self.history.is_empty()
+    }
+}
+
 /// One device's data.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceData {
-    pub attributes: BTreeMap<(Scope, String), Attribute>,
-    /// key → ts → value; a later write at the same ts replaces the earlier one.
-    timeseries: BTreeMap<String, BTreeMap<i64, TbValue>>,
-    /// ThingsBoard's `ts_kv_latest`, kept apart from the history because a deletion can
-    /// leave them different: the latest can be kept, removed or rewritten (§11.4).
-    latest: BTreeMap<String, (i64, TbValue)>,
+    /// Attributes by scope (in `Scope::ALL`'s order), then by key: looked up without
+    /// allocating, as every message of a device updates its `lastActivityTime`.
+    attributes: [BTreeMap<String, Attribute>; 3],
+    /// Time series by key.
+    timeseries: BTreeMap<String, KeyData>,
     retention: Retention,
 }
 
@@ -83,15 +168,14 @@ pub struct TimeseriesDeletion {
 
 impl DeviceData {
     pub fn attribute(&self, scope: Scope, key: &str) -> Option<&Attribute> {
-        self.attributes.get(&(scope, key.to_owned()))
+        self.attributes[scope as usize].get(key)
     }
 
     /// The attributes of one scope, by key.
     pub fn scope(&self, scope: Scope) -> impl Iterator<Item = (&str, &Attribute)> {
-        self.attributes
-            .range((scope, String::new())..)
-            .take_while(move |((s, _), _)| *s == scope)
-            .map(|((_, key), attribute)| (key.as_str(), attribute))
+        self.attributes[scope as usize]
+            .iter()
+            .map(|(key, attribute)| (key.as_str(), attribute))
     }
 
     pub fn set_attribute(&mut self, scope: Scope, key: &str, value: TbValue, ts: i64) {
@@ -99,7 +183,13 @@ impl DeviceData {
             value,
             last_update_ts: ts,
         };
-        self.attributes.insert((scope, key.to_owned()), attribute);
+        let scope = &mut self.attributes[scope as usize];
+        match scope.get_mut(key) {
+            Some(stored) => *stored = attribute,
+            None => {
+                scope.insert(key.to_owned(), attribute);
+            }
+        }
     }
 
     /// Stores attributes with ThingsBoard's typing (a value it cannot type is skipped);
@@ -137,83 +227,74 @@ impl DeviceData {
     }
 
     pub fn remove_attribute(&mut self, scope: Scope, key: &str) -> bool {
-        self.attributes.remove(&(scope, key.to_owned())).is_some()
+        self.attributes[scope as usize].remove(key).is_some()
     }
 
     /// Stores a point; it becomes the latest unless the latest is newer.
     /// The key's `String` is allocated only for a key the device never had (the hot path of
     /// a load stores known keys).
     pub fn put_timeseries(&mut self, key: &str, ts: i64, value: TbValue) {
-        match self.latest.get_mut(key) {
-            Some(latest) if latest.0 <= ts => *latest = (ts, value.clone()),
-            Some(_) => {}
-            None => {
-                self.latest.insert(key.to_owned(), (ts, value.clone()));
-            }
+        let data = match self.timeseries.get_mut(key) {
+            Some(data) => data,
+            None => self.timeseries.entry(key.to_owned()).or_default(),
+        };
+        match &mut data.latest {
+            Some(latest) if latest.0 > ts => {}
+            latest => *latest = Some((ts, value.clone())),
         }
-        match self.timeseries.get_mut(key) {
-            Some(series) => {
-                series.insert(ts, value);
-                if self
-                    .retention
-                    .points_per_key
-                    .is_some_and(|most| series.len() > most.max(1))
-                {
-                    series.pop_first();
-                }
-            }
-            None => {
-                self.timeseries
-                    .insert(key.to_owned(), BTreeMap::from([(ts, value)]));
-            }
+        data.history.insert(ts, value);
+        let most = self.retention.points_per_key.map(|most| most.max(1));
+        if most.is_some_and(|most| data.history.len() > most) {
+            data.history.drop_oldest();
         }
     }
 
     pub fn latest(&self, key: &str) -> Option<(i64, &TbValue)> {
-        self.latest.get(key).map(|(ts, v)| (*ts, v))
+        let (ts, value) = self.timeseries.get(key)?.latest.as_ref()?;
+        Some((*ts, value))
     }
 
     /// A key's history, oldest first.
-    pub fn series(&self, key: &str) -> Option<&BTreeMap<i64, TbValue>> {
-        self.timeseries.get(key)
+    pub fn series(&self, key: &str) -> Option<&Series> {
+        let data = self.timeseries.get(key)?;
+        (!data.history.is_empty()).then_some(&data.history)
     }
 
-    /// The keys with a history.
+    /// The keys with a history, in order.
     pub fn series_keys(&self) -> impl Iterator<Item = &str> {
-        self.timeseries.keys().map(String::as_str)
+        self.timeseries
+            .iter()
+            .filter(|(_, data)| !data.history.is_empty())
+            .map(|(key, _)| key.as_str())
     }
 
-    /// The keys with a latest value, as `keys/timeseries` lists them.
+    /// The keys with a latest value, in order, as `keys/timeseries` lists them.
     pub fn latest_keys(&self) -> impl Iterator<Item = &str> {
-        self.latest.keys().map(String::as_str)
+        self.timeseries
+            .iter()
+            .filter(|(_, data)| data.latest.is_some())
+            .map(|(key, _)| key.as_str())
     }
 
     /// Deletes a key's points in a range and, as asked, its latest value
     /// (`BaseTimeseriesService.remove`, `removeLatest`).
     pub fn delete_timeseries(&mut self, key: &str, deletion: TimeseriesDeletion) {
         let TimeseriesDeletion { start, end, .. } = deletion;
-        if let Some(series) = self.timeseries.get_mut(key) {
-            series.retain(|ts, _| *ts < start || *ts >= end);
-            if series.is_empty() {
-                self.timeseries.remove(key);
-            }
-        }
-        let latest_in_range = self
-            .latest
-            .get(key)
-            .is_some_and(|(ts, _)| (start..end).contains(ts));
-        if !deletion.delete_latest || !latest_in_range {
+        let Some(data) = self.timeseries.get_mut(key) else {
             return;
-        }
-        let newest_left = self
-            .timeseries
-            .get(key)
-            .and_then(|series| series.iter().next_back())
-            .map(|(ts, v)| (*ts, v.clone()));
-        match newest_left.filter(|_| deletion.rewrite_latest) {
-            Some(point) => self.latest.insert(key.to_owned(), point),
-            None => self.latest.remove(key),
         };
+        data.history.remove_range(start, end);
+        let latest_in_range = data
+            .latest
+            .as_ref()
+            .is_some_and(|(ts, _)| (start..end).contains(ts));
+        if deletion.delete_latest && latest_in_range {
+            let newest_left = data.history.newest().map(|(ts, v)| (ts, v.clone()));
+            data.latest = newest_left.filter(|_| deletion.rewrite_latest);
+        }
+        if data.is_empty() {
+            self.timeseries.remove(key);
+        }
     }
 }
 
@@ -276,7 +357,7 @@ mod tests {
 
     fn history(data: &DeviceData) -> Vec<i64> {
         data.series("t")
-            .map(|s| s.keys().copied().collect())
+            .map(|s| s.range(i64::MIN, i64::MAX).map(|(ts, _)| ts).collect())
             .unwrap_or_default()
     }
 
@@ -303,6 +384,25 @@ mod tests {
             Store::default().retention.points_per_key,
             Some(Retention::DEFAULT_POINTS_PER_KEY)
         );
+    }
+
+    #[test]
+    fn a_point_at_a_stored_ts_replaces_it_wherever_it_lies_and_ranges_are_half_open() {
+        let mut data = device_with(&[(10, 1), (30, 3), (20, 2), (40, 4)]);
+        data.put_timeseries("t", 20, TbValue::Long(22));
+        data.put_timeseries("t", 40, TbValue::Long(44));
+        data.put_timeseries("t", 5, TbValue::Long(0));
+        assert_eq!(history(&data), [5, 10, 20, 30, 40]);
+        let series = data.series("t").unwrap();
+        let values: Vec<(i64, &TbValue)> = series.range(10, 30).collect();
+        assert_eq!(values, [(10, &TbValue::Long(1)), (20, &TbValue::Long(22))]);
+        assert_eq!(
+            series.range(30, 10).count(),
+            0,
+            "an empty range, not a panic"
+        );
+        assert_eq!(series.range(41, i64::MAX).count(), 0);
+        assert_eq!(data.latest("t"), Some((40, &TbValue::Long(44))));
     }
 
     #[test]
