@@ -53,33 +53,26 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, _peer: SocketA
     let writer_task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         loop {
-            let out = tokio::select! {
+            let mut next = tokio::select! {
                 out = rx.recv() => out,
                 () = state.stop.notified() => break,
             };
-            let mut closing = false;
-            let mut next = out;
-            let mut messages = 0;
             // What is already queued goes out in one write (a window of PUBACKs, say).
-            loop {
+            let mut messages = 0;
+            let closing = loop {
                 match next {
-                    Some(Outgoing::Bytes(bytes)) => {
-                        batch.extend_from_slice(&bytes);
-                        messages += 1;
-                    }
-                    Some(Outgoing::Close) | None => {
-                        closing = true;
-                        break;
-                    }
+                    Some(Outgoing::Bytes(bytes)) => batch.extend_from_slice(&bytes),
+                    Some(Outgoing::Close) | None => break true,
                 }
+                messages += 1;
                 if batch.len() >= WRITE_BATCH {
-                    break;
+                    break false;
                 }
                 match rx.try_recv() {
                     Ok(out) => next = Some(out),
-                    Err(_) => break,
+                    Err(_) => break false,
                 }
-            }
+            };
             if !batch.is_empty() {
                 // A client that stopped reading blocks this write; the stop ends it.
                 let written = tokio::select! {
@@ -234,11 +227,7 @@ fn dispatch(shared: &Shared, conn: ConnId, packet: &[u8], version: Version) -> b
                 dup: publish.dup,
             });
             // The pure part first, without the lock: decoding is most of a message's work.
-            let read = publish
-                .topic
-                .starts_with("v1/gateway")
-                .then(|| read_gateway_message(&publish.topic, &publish.payload))
-                .flatten();
+            let read = read_gateway_message(&publish.topic, &publish.payload);
             shared.with_core(|core| core.publish_read(conn, publish, read));
             shared.is_open(conn)
         }

@@ -100,7 +100,7 @@ pub async fn fuzz(
     for found in &at_rest {
         let symptom = Symptom::Refused {
             check: found.check.id().to_owned(),
-            what: format!("{}: {} — {}", found.topic, found.what, found.payload),
+            what: found.to_string(),
         };
         let signature = format!("at rest: {}", symptom.signature());
         if let Some(known) = findings.get_mut(&signature) {

@@ -332,7 +332,7 @@ impl Session {
             } else {
                 refused.map(|f| Symptom::Refused {
                     check: f.check.id().to_owned(),
-                    what: format!("{}: {} — {}", f.topic, f.what, f.payload),
+                    what: f.to_string(),
                 })
             }
         };

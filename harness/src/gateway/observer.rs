@@ -361,10 +361,10 @@ mod tests {
             findings[0].severity,
             crate::gateway::passive::Severity::Fail
         );
-        assert!(
-            findings[0].what.contains("1000 messages queued"),
-            "{}",
-            findings[0].what
+        assert_eq!(
+            findings[0].to_string(),
+            "the gateway stopped reading its socket: 1000 messages queued for it, and its connection was closed",
+            "a finding about no message names no topic and no payload"
         );
     }
 }

@@ -92,9 +92,25 @@ pub struct Finding {
     pub payload: String,
 }
 
+impl Finding {
+    /// `topic: what`, or `what` alone for a finding about no message (a gateway that stopped
+    /// reading): the part that is the same for every message with this problem.
+    pub fn headline(&self) -> String {
+        if self.topic.is_empty() {
+            self.what.clone()
+        } else {
+            format!("{}: {}", self.topic, self.what)
+        }
+    }
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} — {}", self.topic, self.what, self.payload)
+        f.write_str(&self.headline())?;
+        if !self.payload.is_empty() {
+            write!(f, " — {}", self.payload)?;
+        }
+        Ok(())
     }
 }
 

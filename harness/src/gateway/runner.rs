@@ -650,10 +650,10 @@ fn passive_results(observer: &Observer, version: Option<Version>, strict: bool) 
                 // The same problem in every telemetry message is one line with a count.
                 let mut grouped: Vec<(String, usize)> = Vec::new();
                 for finding in &findings {
-                    let key = format!("{}: {}", finding.topic, finding.what);
+                    let key = finding.headline();
                     match grouped.iter_mut().find(|(k, _)| k.starts_with(&key)) {
                         Some((_, n)) => *n += 1,
-                        None => grouped.push((format!("{key} — {}", finding.payload), 1)),
+                        None => grouped.push((finding.to_string(), 1)),
                     }
                 }
                 let mut actual: Vec<String> = grouped

@@ -332,7 +332,7 @@ fn summarize(
 }
 
 /// CPU seconds this process has used so far (user and system, every thread).
-pub fn process_cpu_seconds() -> f64 {
+fn process_cpu_seconds() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }

@@ -86,16 +86,10 @@ impl Series {
             self.points.push_back((ts, value));
             return;
         }
-        match self.points.back_mut() {
-            None => self.points.push_back((ts, value)),
-            Some(newest) if newest.0 == ts => newest.1 = value,
-            Some(_) => {
-                let at = self.points.partition_point(|(t, _)| *t < ts);
-                match self.points.get_mut(at) {
-                    Some(point) if point.0 == ts => point.1 = value,
-                    _ => self.points.insert(at, (ts, value)),
-                }
-            }
+        let at = self.points.partition_point(|(t, _)| *t < ts);
+        match self.points.get_mut(at) {
+            Some(point) if point.0 == ts => point.1 = value,
+            _ => self.points.insert(at, (ts, value)),
         }
     }
 
