@@ -10,6 +10,7 @@ use tbgw_codec::{
 };
 use uuid::Uuid;
 
+use super::entities::AdditionalInfo;
 use super::packets::{ConnId, Outbound, PublishIn, Version};
 use super::store::Scope;
 use super::{Core, DeviceFailure, Holder, tb_json};
@@ -572,17 +573,10 @@ impl Core {
         }
         let gateway_id = session.device;
         let gateway_customer = self.device(gateway_id).and_then(|g| g.customer_id);
-        let gateway_text = gateway_id.to_string();
         let id = match self.device_by_name(name).map(|d| d.id) {
             Some(id) => {
                 if let Some(device) = self.devices.get_mut(&id) {
-                    let info = &mut device.additional_info;
-                    if info.get("lastConnectedGateway").and_then(|v| v.as_str())
-                        != Some(&gateway_text)
-                        && let Some(map) = info.as_object_mut()
-                    {
-                        map.insert("lastConnectedGateway".into(), gateway_text.clone().into());
-                    }
+                    device.additional_info.record_gateway(gateway_id);
                 }
                 id
             }
@@ -594,7 +588,7 @@ impl Core {
                 {
                     self.find_or_create_profile(t);
                 }
-                let info = serde_json::json!({"lastConnectedGateway": gateway_text});
+                let info = AdditionalInfo::LastConnectedGateway(gateway_id);
                 let id = self.create_device(name, device_type, gateway_customer, info, None)?;
                 let relation = super::entities::Relation::created(gateway_id, id);
                 self.relations.push(relation);
@@ -608,7 +602,7 @@ impl Core {
         }
         let now = self.now();
         if let Some(session) = self.sessions.get_mut(&conn) {
-            session.sub_devices.insert(name.to_owned(), id);
+            session.sub_devices.insert(name.into(), id);
             // Its activity from now on; `mark_connected` records the attribute.
             session.sub_activity.insert(id, now);
             self.holders.insert(id, Holder::Gateway(conn));

@@ -20,6 +20,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde_json::{Value, json};
 use tbgw_codec::{
     AttributeChange, AttributeUpdate, Json, Message, Number, Object, ReasonCode, RpcRequest,
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use self::claims::ClaimRegistration;
 use self::clock::Clock;
 use self::device_topics::Delivery;
-use self::entities::{Authority, Customer, Device, DeviceProfile, Relation, User};
+use self::entities::{AdditionalInfo, Authority, Customer, Device, DeviceProfile, Relation, User};
 use self::gateway::GatewayRead;
 use self::packets::{ConnAckCode, ConnId, ConnectIn, Outbound, PublishIn, SubGrant, Version};
 pub use self::rpc::PersistentRequest;
@@ -170,8 +171,8 @@ pub struct Core {
     pub users: Vec<User>,
     pub profiles: Vec<DeviceProfile>,
     pub devices: HashMap<Uuid, Device>,
-    by_name: HashMap<String, Uuid>,
-    by_token: HashMap<String, Uuid>,
+    by_name: HashMap<CompactString, Uuid>,
+    by_token: HashMap<CompactString, Uuid>,
     pub relations: Vec<Relation>,
     pub store: Store,
     sessions: HashMap<ConnId, Session>,
@@ -366,7 +367,7 @@ impl Core {
         name: &str,
         device_type: Option<&str>,
         customer_id: Option<Uuid>,
-        additional_info: Value,
+        additional_info: impl Into<AdditionalInfo>,
         access_token: Option<String>,
     ) -> Result<Uuid, DeviceFailure> {
         if let Some(why) = tbgw_codec::device::device_name_problem(name) {
@@ -387,7 +388,7 @@ impl Core {
             Some(token) if token.is_empty() => {
                 return Err(DeviceFailure::Refused("the access token is empty".into()));
             }
-            Some(token) if self.by_token.contains_key(&token) => {
+            Some(token) if self.by_token.contains_key(token.as_str()) => {
                 return Err(DeviceFailure::Refused(
                     "Device credentials are already assigned to another device!".into(),
                 ));
@@ -401,20 +402,20 @@ impl Core {
         let profile_id = self.find_or_create_profile(device_type);
         let device = Device {
             id: Uuid::new_v4(),
-            name: name.to_owned(),
-            device_type: device_type.to_owned(),
+            name: name.into(),
+            device_type: device_type.into(),
             profile_id,
             label: None,
             customer_id,
-            additional_info,
-            access_token: token.clone(),
+            additional_info: additional_info.into(),
+            access_token: token.as_str().into(),
             created_time: self.now(),
             version: 1,
             credentials_version: 1,
         };
         let id = device.id;
         self.by_name.insert(device.name.clone(), id);
-        self.by_token.insert(token, id);
+        self.by_token.insert(token.into(), id);
         self.devices.insert(id, device);
         Ok(id)
     }
@@ -440,15 +441,15 @@ impl Core {
         let Some(device) = self.devices.get_mut(&id) else {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
-        let old_name = std::mem::replace(&mut device.name, name.to_owned());
-        device.device_type = device_type.to_owned();
+        let old_name = std::mem::replace(&mut device.name, name.into());
+        device.device_type = device_type.into();
         device.profile_id = profile_id;
         device.label = label;
-        device.additional_info = additional_info;
+        device.additional_info = additional_info.into();
         device.record_save();
-        let gateway = last_connected_gateway(device);
+        let gateway = device.additional_info.last_connected_gateway();
         self.by_name.remove(&old_name);
-        self.by_name.insert(name.to_owned(), id);
+        self.by_name.insert(name.into(), id);
         // A gateway's map keeps the old name (§11.2): pushes and RPCs use it, and data sent
         // under it still reaches the renamed device, until the gateway names the new one.
         if old_name != name
@@ -492,7 +493,7 @@ impl Core {
         // connection is closed.
         self.drop_sub_session(id);
         self.end_own_sessions(id);
-        if let Some(gateway) = last_connected_gateway(&device) {
+        if let Some(gateway) = device.additional_info.last_connected_gateway() {
             self.notify_gateway(gateway, "gateway_device_deleted", json!(device.name));
         }
         true
@@ -516,7 +517,11 @@ impl Core {
     }
 
     pub fn set_access_token(&mut self, id: Uuid, token: String) -> Result<(), DeviceFailure> {
-        if self.by_token.get(&token).is_some_and(|other| *other != id) {
+        if self
+            .by_token
+            .get(token.as_str())
+            .is_some_and(|other| *other != id)
+        {
             return Err(DeviceFailure::Refused(
                 "Device credentials are already assigned to another device!".into(),
             ));
@@ -524,10 +529,10 @@ impl Core {
         let Some(device) = self.devices.get_mut(&id) else {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
-        let old = std::mem::replace(&mut device.access_token, token.clone());
+        let old = std::mem::replace(&mut device.access_token, token.as_str().into());
         device.credentials_version = device.credentials_version.saturating_add(1);
         self.by_token.remove(&old);
-        self.by_token.insert(token, id);
+        self.by_token.insert(token.into(), id);
         // Every session of the device closes, its gateway sub-session too, which the gateway
         // drops silently: pushes and RPCs stop until it names the device again (§11.1 C7).
         if self.drop_sub_session(id) {
@@ -620,7 +625,14 @@ impl Core {
         if let Some(holder) = self.holders.get(&device_id).copied() {
             self.take_over(device_id, holder);
         }
-        let mut session = Session::new(conn, connect.version, client_id, device_id, name, gateway);
+        let mut session = Session::new(
+            conn,
+            connect.version,
+            client_id,
+            device_id,
+            name.into(),
+            gateway,
+        );
         session.last_activity = self.now();
         session.overwrite_activity_time = gateway && overwrite_activity_time;
         self.sessions.insert(conn, session);
@@ -1070,7 +1082,7 @@ impl Core {
             .sub_devices
             .iter()
             .find(|(_, id)| **id == device)
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name.to_string())
     }
 
     fn push_attributes(&mut self, device: Uuid, change: AttributeChange) {
@@ -1293,14 +1305,6 @@ impl Core {
             None => false,
         }
     }
-}
-
-fn last_connected_gateway(device: &Device) -> Option<Uuid> {
-    device
-        .additional_info
-        .get("lastConnectedGateway")
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// A random 20-character access token, as ThingsBoard generates.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use compact_str::CompactString;
 use uuid::Uuid;
 
 use super::packets::{ConnId, Version};
@@ -56,7 +57,7 @@ pub struct Session {
     /// Granted QoS by filter.
     pub subscriptions: HashMap<String, u8>,
     /// Sub-devices connected through this gateway session, by name.
-    pub sub_devices: BTreeMap<String, Uuid>,
+    pub sub_devices: BTreeMap<CompactString, Uuid>,
     /// When the client last did something that counts as activity (ms since the epoch).
     pub last_activity: i64,
     /// When the gateway last named each sub-device.

@@ -82,7 +82,7 @@ pub async fn save(
                 if version.is_some_and(|v| v != current.version) {
                     return Err(version_conflict("Device"));
                 }
-                let device_type = device_type.unwrap_or(current.device_type);
+                let device_type = device_type.unwrap_or_else(|| current.device_type.into());
                 core.update_device(id, &name, &device_type, label, info)
                     .map_err(|e| failure(core, e))?;
                 id

@@ -58,7 +58,7 @@ fn group(params: &Params) -> String {
 
 fn entity(entity_type: &str, id: &str) -> Result<EntityRef, ApiError> {
     Ok(EntityRef {
-        entity_type: entity_type.to_owned(),
+        entity_type: entity_type.into(),
         id: parse_id(id)?,
     })
 }
@@ -88,8 +88,8 @@ fn key(params: &Params) -> Result<Relation, ApiError> {
     Ok(Relation {
         from: entity(required(params, "fromType")?, required(params, "fromId")?)?,
         to: entity(required(params, "toType")?, required(params, "toId")?)?,
-        relation_type: required(params, "relationType")?.to_owned(),
-        type_group: group(params),
+        relation_type: required(params, "relationType")?.into(),
+        type_group: group(params).into(),
         additional_info: Value::Null,
         version: 0,
     })
@@ -279,8 +279,8 @@ fn relation_from_body(body: &[u8]) -> Result<Relation, ApiError> {
     Ok(Relation {
         from: end("from")?,
         to: end("to")?,
-        relation_type: relation_type.to_owned(),
-        type_group: type_group.to_owned(),
+        relation_type: relation_type.into(),
+        type_group: type_group.into(),
         additional_info: body.get("additionalInfo").cloned().unwrap_or(Value::Null),
         version: 0,
     })
