@@ -167,12 +167,17 @@ def never_reading(args):
         after = emulator.rss()
         print(f"{args.writes} shared-attribute writes (HTTP statuses {statuses}): RSS {before} kB before, "
               f"{after} kB after, growth {after - before} kB")
-        for line in emulator.lines:
-            if "stopped reading" in line:
-                print(line)
+        dropped = [line for line in emulator.lines if "stopped reading" in line]
+        print("\n".join(dropped) or "the gateway was never dropped for not reading")
         gateway.close()
     finally:
         emulator.stop()
+    if args.check:
+        # CI: the bound must have been met, and memory must not have grown past the 20 MB.
+        if not dropped or after - before > 20 * 1024:
+            print("FAIL: expected the gateway dropped at its queue bound and under 20 MB of growth", file=sys.stderr)
+            return 1
+    return 0
 
 
 def main():
@@ -182,6 +187,8 @@ def main():
     parser.add_argument("--messages", type=int, default=1, help="devices: messages after the announcements")
     parser.add_argument("--seconds", type=int, default=180, help="soak: its length")
     parser.add_argument("--writes", type=int, default=200_000, help="never-reading: REST writes")
+    parser.add_argument("--check", action="store_true",
+                        help="never-reading: exit 1 unless the gateway was dropped and RSS grew under 20 MB")
     args = parser.parse_args()
     if not os.path.exists(args.tbgw):
         print(f"{args.tbgw} does not exist: cargo build --release -p tbgw-harness --bin tbgw", file=sys.stderr)
