@@ -1,8 +1,8 @@
-//! The emulator core's ingest of one gateway telemetry message, as `tbgw load` sends it
-//! (`{"g-d0":[{"ts":…,"values":{"k0":…}}],…}`), with nothing of the network: the decode
-//! outside the lock (`read_gateway_message`) and the apply under it (`Core::publish_read`)
-//! measured apart, beside `serde_json::from_slice::<Value>` of the same bytes as the
-//! baseline. Run with `cargo bench -p tbgw-harness --bench core_ingest`.
+//! The emulator core's ingest of one gateway telemetry message, the bytes `tbgw load` sends
+//! (`load::plan::telemetry`), with nothing of the network: the decode outside the lock
+//! (`read_gateway_message`) and the decode with the apply under it (`Core::publish_read`),
+//! beside `serde_json::from_slice::<Value>` of the same bytes as the baseline.
+//! Run with `cargo bench -p tbgw-harness --bench core_ingest`.
 
 use std::hint::black_box;
 
@@ -11,35 +11,30 @@ use tbgw_harness::emulator::core::clock::ManualClock;
 use tbgw_harness::emulator::core::gateway::read_gateway_message;
 use tbgw_harness::emulator::core::packets::{ConnectIn, PublishIn, Version};
 use tbgw_harness::emulator::core::{Config, Core};
+use tbgw_harness::load::plan::{self, GatewayPlan, Shape, Shard};
 
-const TOKEN: &str = "bench-token";
 const CONN: u64 = 1;
 
-fn payload(devices: u32, points: u32, seq: u64) -> Vec<u8> {
-    let mut out = String::from("{");
-    for d in 0..devices {
-        if d > 0 {
-            out.push(',');
-        }
-        out.push_str(&format!(
-            "\"bench-d{d}\":[{{\"ts\":{},\"values\":{{",
-            1_800_000_000_000 + seq
-        ));
-        for p in 0..points {
-            if p > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!("\"k{p}\":{seq}"));
-        }
-        out.push_str("}}]");
-    }
-    out.push('}');
-    out.into_bytes()
+/// One gateway whose messages carry `devices` entries of `points` points each.
+fn load_plan(devices: u32, points: u32) -> (GatewayPlan, Shape) {
+    let shape = Shape {
+        gateways: 1,
+        devices_per_gateway: devices,
+        devices_per_message: devices,
+        points_per_message: devices * points,
+        messages: None,
+    };
+    let gateway = plan::gateways("bench", &shape, Shard::WHOLE).remove(0);
+    (gateway, shape)
 }
 
-fn connected_core() -> Core {
+fn payload(gateway: &GatewayPlan, shape: &Shape, n: u64) -> Vec<u8> {
+    plan::telemetry(gateway, shape, n, 1_800_000_000_000)
+}
+
+fn connected_core(gateway: &GatewayPlan) -> Core {
     let config = Config {
-        gateways: vec![("bench-gateway".to_owned(), TOKEN.to_owned())],
+        gateways: vec![(gateway.name.clone(), gateway.token.clone())],
         ..Config::default()
     };
     let mut core = Core::new(
@@ -49,7 +44,7 @@ fn connected_core() -> Core {
     let connect = ConnectIn {
         version: Version::V3,
         client_id: "bench".to_owned(),
-        username: Some(TOKEN.to_owned()),
+        username: Some(gateway.token.clone()),
         has_password: false,
         clean: true,
     };
@@ -72,7 +67,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     for (devices, points) in [(1, 2), (10, 10)] {
         let label = format!("{devices}x{points}");
-        let bytes = payload(devices, points, 7);
+        let (gateway, shape) = load_plan(devices, points);
+        let bytes = payload(&gateway, &shape, 7);
         group.throughput(Throughput::Elements(1));
         group.bench_with_input(
             BenchmarkId::new("serde_json_value", &label),
@@ -87,13 +83,13 @@ fn bench(c: &mut Criterion) {
             b.iter(|| read_gateway_message("v1/gateway/telemetry", black_box(p)))
         });
         // Each iteration stores a message with new timestamps (appends, as under load).
-        let mut core = connected_core();
+        let mut core = connected_core(&gateway);
         let mut seq = 0u64;
         group.bench_function(BenchmarkId::new("read_and_apply", &label), |b| {
             b.iter_batched(
                 || {
                     seq += 1;
-                    publish(payload(devices, points, seq), (seq % 65_000) as u16 + 1)
+                    publish(payload(&gateway, &shape, seq), (seq % 65_000) as u16 + 1)
                 },
                 |message| {
                     let read = read_gateway_message(&message.topic, &message.payload);
