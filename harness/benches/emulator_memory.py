@@ -21,14 +21,9 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from load_vs_mosquitto import Server, free_port  # the sibling script: one way to run a server
 
 
 def status_kb(pid, field):
@@ -39,42 +34,21 @@ def status_kb(pid, field):
     raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
-class Emulator:
-    """`tbgw serve` on free ports; what it prints is kept (its violations)."""
+class Emulator(Server):
+    """`tbgw serve` on free ports, started and stopped as the mosquitto benchmark does."""
 
     def __init__(self, tbgw, gateways=()):
         self.mqtt, self.http = free_port(), free_port()
         argv = [tbgw, "serve", "--mqtt", f"127.0.0.1:{self.mqtt}", "--http", f"127.0.0.1:{self.http}"]
         for name, token in gateways:
             argv += ["--gateway", f"{name}={token}"]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        ready = threading.Event()
-
-        def read():
-            for line in self.process.stdout:
-                self.lines.append(line.rstrip())
-                if "ready" in line:
-                    ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(10):
-            self.stop()
-            raise RuntimeError("tbgw serve never printed ready within 10 s")
+        super().__init__("emulator", argv, "ready", self.mqtt)
 
     def rss(self):
         return status_kb(self.process.pid, "VmRSS")
 
     def peak(self):
         return status_kb(self.process.pid, "VmHWM")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def devices(args):
@@ -167,7 +141,7 @@ def never_reading(args):
         after = emulator.rss()
         print(f"{args.writes} shared-attribute writes (HTTP statuses {statuses}): RSS {before} kB before, "
               f"{after} kB after, growth {after - before} kB")
-        dropped = [line for line in emulator.lines if "stopped reading" in line]
+        dropped = [line for line in emulator.lines() if "stopped reading" in line]
         print("\n".join(dropped) or "the gateway was never dropped for not reading")
         gateway.close()
     finally:

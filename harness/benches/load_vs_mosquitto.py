@@ -69,9 +69,17 @@ class Server:
         except BaseException:
             self.stop()  # nothing this script started outlives it
             raise
-        # Keep reading what it prints, so that a full pipe never stalls it.
-        threading.Thread(target=lambda: [None for _ in iter(lambda: self.process.stdout.read(65536), b"")],
-                         daemon=True).start()
+        # Keep reading what it prints, so that a full pipe never stalls it; kept for `lines`.
+        self.printed = bytearray()
+        threading.Thread(target=self._keep_reading, daemon=True).start()
+
+    def _keep_reading(self):
+        for chunk in iter(lambda: self.process.stdout.read(65536), b""):
+            self.printed += chunk
+
+    def lines(self):
+        """What the server printed after its ready line."""
+        return bytes(self.printed).decode(errors="replace").splitlines()
 
     def stop(self):
         self.process.terminate()

@@ -393,8 +393,8 @@ impl Core {
                     "Device credentials are already assigned to another device!".into(),
                 ));
             }
-            Some(token) => token,
-            None => new_token(),
+            Some(token) => CompactString::from(token),
+            None => CompactString::from(new_token()),
         };
         if self.at_device_limit() {
             return Err(DeviceFailure::Limit);
@@ -408,14 +408,14 @@ impl Core {
             label: None,
             customer_id,
             additional_info: additional_info.into(),
-            access_token: token.as_str().into(),
+            access_token: token.clone(),
             created_time: self.now(),
             version: 1,
             credentials_version: 1,
         };
         let id = device.id;
         self.by_name.insert(device.name.clone(), id);
-        self.by_token.insert(token.into(), id);
+        self.by_token.insert(token, id);
         self.devices.insert(id, device);
         Ok(id)
     }
@@ -517,11 +517,8 @@ impl Core {
     }
 
     pub fn set_access_token(&mut self, id: Uuid, token: String) -> Result<(), DeviceFailure> {
-        if self
-            .by_token
-            .get(token.as_str())
-            .is_some_and(|other| *other != id)
-        {
+        let token = CompactString::from(token);
+        if self.by_token.get(&token).is_some_and(|other| *other != id) {
             return Err(DeviceFailure::Refused(
                 "Device credentials are already assigned to another device!".into(),
             ));
@@ -529,10 +526,10 @@ impl Core {
         let Some(device) = self.devices.get_mut(&id) else {
             return Err(DeviceFailure::Refused("no such device".into()));
         };
-        let old = std::mem::replace(&mut device.access_token, token.as_str().into());
+        let old = std::mem::replace(&mut device.access_token, token.clone());
         device.credentials_version = device.credentials_version.saturating_add(1);
         self.by_token.remove(&old);
-        self.by_token.insert(token.into(), id);
+        self.by_token.insert(token, id);
         // Every session of the device closes, its gateway sub-session too, which the gateway
         // drops silently: pushes and RPCs stop until it names the device again (§11.1 C7).
         if self.drop_sub_session(id) {
