@@ -1,6 +1,6 @@
 //! Shrinking a finding's input while it still reproduces: delta debugging over its actions,
 //! then over each payload's JSON (members and elements left out, a container replaced by a
-//! child, long strings halved). Every candidate is judged by the test passed in, which
+//! child, long strings halved), or over its bytes when it is not JSON. Every candidate is judged by the test passed in, which
 //! replays it on a fresh gateway; `budget` bounds how many replays a finding may cost.
 
 use serde_json::Value;
@@ -27,25 +27,40 @@ pub async fn minimize(
 
 /// ddmin over the actions: drop chunks, halving their size until single actions.
 async fn sequence(
-    mut actions: Vec<Action>,
+    actions: Vec<Action>,
     test: &mut impl Reproduces,
     budget: usize,
     spent: &mut usize,
 ) -> Vec<Action> {
-    let mut chunk = actions.len().div_ceil(2).max(1);
-    while !actions.is_empty() && *spent < budget {
+    ddmin(actions, budget, spent, async |candidate: &[Action]| {
+        test.reproduces(candidate).await
+    })
+    .await
+}
+
+/// Delta debugging (ddmin's removal half): leave out chunks of `items` while the rest still
+/// reproduces, halving the chunk size down to single items. Stops when `spent` reaches
+/// `budget`.
+async fn ddmin<T: Clone>(
+    mut items: Vec<T>,
+    budget: usize,
+    spent: &mut usize,
+    mut reproduces: impl AsyncFnMut(&[T]) -> bool,
+) -> Vec<T> {
+    let mut chunk = items.len().div_ceil(2).max(1);
+    while !items.is_empty() && *spent < budget {
         let mut removed = false;
         let mut start = 0;
-        while start < actions.len() && *spent < budget {
-            let end = (start + chunk).min(actions.len());
-            let candidate: Vec<Action> = actions[..start]
+        while start < items.len() && *spent < budget {
+            let end = (start + chunk).min(items.len());
+            let candidate: Vec<T> = items[..start]
                 .iter()
-                .chain(&actions[end..])
+                .chain(&items[end..])
                 .cloned()
                 .collect();
             *spent += 1;
-            if test.reproduces(&candidate).await {
-                actions = candidate;
+            if reproduces(&candidate).await {
+                items = candidate;
                 removed = true;
             } else {
                 start = end;
@@ -58,7 +73,7 @@ async fn sequence(
             chunk = chunk.div_ceil(2);
         }
     }
-    actions
+    items
 }
 
 /// A QoS or a second delivery that is not needed is left out.
@@ -99,10 +114,10 @@ async fn payloads(
             continue;
         };
         let Ok(mut tree) = serde_json::from_slice::<Value>(payload) else {
-            // Not JSON to serde (cut short, invalid UTF-8, a number beyond f64): long runs of
-            // one byte (padding, long strings) are halved instead.
+            // Not JSON to serde (cut short, invalid UTF-8, a number beyond f64): its bytes
+            // are cut instead of its tree.
             let bytes = payload.clone();
-            actions = shorter_runs(actions, at, bytes, test, budget, spent).await;
+            actions = shorter_bytes(actions, at, bytes, test, budget, spent).await;
             continue;
         };
         // The compact form first: a payload whose bytes matter (a duplicate key, spacing)
@@ -138,7 +153,9 @@ async fn payloads(
     actions
 }
 
-async fn shorter_runs(
+/// A payload serde cannot read: long runs of one byte (padding, long strings) are halved
+/// first, a cheap cut of most of the size, then ddmin over the bytes that are left.
+async fn shorter_bytes(
     mut actions: Vec<Action>,
     at: usize,
     mut bytes: Vec<u8>,
@@ -160,7 +177,12 @@ async fn shorter_runs(
         bytes = shorter;
         actions = candidate;
     }
-    actions
+    let bytes = ddmin(bytes, budget, spent, async |candidate: &[u8]| {
+        test.reproduces(&with_payload(&actions, at, candidate.to_vec()))
+            .await
+    })
+    .await;
+    with_payload(&actions, at, bytes)
 }
 
 /// The longest run of one repeated byte, when it is worth halving (16 bytes or more).
@@ -401,6 +423,36 @@ mod tests {
             "{} bytes after {spent} replays",
             payload.len()
         );
+    }
+
+    /// Reproduces while the payload holds an invalid UTF-8 byte after a quote.
+    struct QuoteThenInvalidByte;
+
+    impl Reproduces for QuoteThenInvalidByte {
+        async fn reproduces(&mut self, actions: &[Action]) -> bool {
+            actions.iter().any(|a| {
+                matches!(a, Action::Send { payload, .. } if payload.windows(2).any(|w| w == b"\"\xff"))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_serde_cannot_read_is_cut_down_to_the_bytes_that_matter() {
+        let mut payload =
+            br#"{"device": "Device A", "data": {"temperature": 21.5, "name": ""#.to_vec();
+        payload.push(0xff);
+        payload.extend_from_slice(br#"xyz", "humidity": 40}}"#);
+        let input = vec![Action::Send {
+            topic: "v1/gateway/attributes".into(),
+            payload,
+            qos: None,
+            again: None,
+        }];
+        let (minimal, spent) = minimize(input, &mut QuoteThenInvalidByte, 500).await;
+        let Action::Send { payload, .. } = &minimal[0] else {
+            panic!("{minimal:?}")
+        };
+        assert_eq!(payload, b"\"\xff", "after {spent} replays");
     }
 
     #[test]
