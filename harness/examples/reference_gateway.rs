@@ -17,9 +17,12 @@
 //! handling messages after a malformed attribute update (as tb-mqtt-client 1.13 does), and
 //! does not announce its devices again after a reconnect.
 //!
-//! `--fragile` has three seeded crashes for `tbgw fuzz gateway` to find: it panics on an RPC
+//! `--fragile` has five seeded faults for `tbgw fuzz gateway` to find: it panics on an RPC
 //! whose `device` is not a string, exits (status 3) on an attribute update whose `data` is a
-//! list, and stops handling messages after one nested deeper than its JSON parser allows.
+//! list, stops handling messages after one nested deeper than its JSON parser allows,
+//! reconnects four times in a row (a reconnect storm) on an RPC whose `id` is a string, and
+//! answers an RPC whose `params` is a string with a reply without `id` (which ThingsBoard
+//! refuses).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -94,6 +97,10 @@ struct Gateway {
     /// are ignored.
     deaf: bool,
     sessions: usize,
+    /// `--fragile` only: sessions still to end at once after their CONNACK.
+    storm: usize,
+    /// `--fragile` only: it ended its own session, to reconnect without a back-off.
+    left: bool,
 }
 
 impl Gateway {
@@ -205,7 +212,7 @@ impl Gateway {
         }
     }
 
-    async fn on_rpc(&self, message: &Value) {
+    async fn on_rpc(&mut self, message: &Value) {
         if self.fragile
             && let Some(device) = message.get("device")
             && !device.is_string()
@@ -214,6 +221,13 @@ impl Gateway {
         }
         let device = message.get("device").and_then(Value::as_str);
         let data = message.get("data");
+        if self.fragile && data.and_then(|d| d.get("id")).is_some_and(Value::is_string) {
+            println!("(fragile) the RPC's id is a string: reconnecting 4 times");
+            self.storm = 4;
+            self.left = true;
+            let _ = self.client.disconnect().await;
+            return;
+        }
         let id = data.and_then(|d| d.get("id")).and_then(Value::as_i64);
         let method = data.and_then(|d| d.get("method")).and_then(Value::as_str);
         let (Some(device), Some(id), Some(method)) = (device, id, method) else {
@@ -228,6 +242,12 @@ impl Gateway {
             .and_then(|d| d.get("params"))
             .cloned()
             .unwrap_or(Value::Null);
+        if self.fragile && params.is_string() {
+            println!("(fragile) the RPC's params is a string: replying without its id");
+            let reply = json!({"device": device, "data": {"echo": params}});
+            self.publish("v1/gateway/rpc", reply).await;
+            return;
+        }
         let result = json!({"echo": params, "method": method});
         let reply = if self.broken {
             json!({"device": DEVICES[0], "id": id, "data": result.to_string()})
@@ -291,6 +311,8 @@ async fn main() -> std::process::ExitCode {
         fragile: settings.fragile,
         deaf: false,
         sessions: 0,
+        storm: 0,
+        left: false,
     };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut connected = false;
@@ -300,6 +322,12 @@ async fn main() -> std::process::ExitCode {
     loop {
         tokio::select! {
             event = eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) if gateway.storm > 0 => {
+                    gateway.storm -= 1;
+                    gateway.left = true;
+                    println!("connected; (fragile) leaving again at once");
+                    let _ = gateway.client.disconnect().await;
+                }
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     println!("connected");
                     connected = true;
@@ -310,6 +338,11 @@ async fn main() -> std::process::ExitCode {
                     gateway.on_message(&topic, &p.payload).await;
                 }
                 Ok(_) => {}
+                Err(e) if gateway.left => {
+                    println!("connection lost: {e}; (fragile) reconnecting at once");
+                    gateway.left = false;
+                    connected = false;
+                }
                 Err(e) => {
                     println!("connection lost: {e}; reconnecting in 1 s");
                     connected = false;

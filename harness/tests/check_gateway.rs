@@ -424,3 +424,70 @@ fn a_second_sigterm_exits_at_once_and_still_kills_the_gateways_group() {
     );
     assert!(!alive(gateway), "the gateway {gateway} is still running");
 }
+
+/// A storm and a refused reply, each triggered by one message, checked by the steps that
+/// `tbgw fuzz gateway`'s reproducers end with.
+const SESSIONS_AND_ACCEPTED: [(&str, &str); 2] = [
+    (
+        "storm.yaml",
+        "id: t/keeps-its-session\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - await_devices: {count: 1}\n  - send: {topic: v1/gateway/rpc, json: {device: \"${device}\", data: {id: \"7\", method: echo}}}\n  - expect_sessions: {at_most: 2, during: 3s}\n",
+    ),
+    (
+        "refused.yaml",
+        "id: t/reply-accepted\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - await_devices: {count: 1}\n  - send: {topic: v1/gateway/rpc, json: {device: \"${device}\", data: {id: 7, method: echo, params: s}}}\n  - rpc: {params: {after: 1}}\n  - expect_accepted: {check: passive/accepted-whole}\n",
+    ),
+];
+
+fn sessions_and_accepted(mode: &str, name: &str) -> Checked {
+    let dir = cli::temp_dir(&format!("check-{name}-cases"));
+    let mut args: Vec<String> = vec!["--grace".into(), "2".into()];
+    for (file, text) in SESSIONS_AND_ACCEPTED {
+        let path = dir.join(file);
+        std::fs::write(&path, text).expect("write a case");
+        args.push(path.display().to_string());
+    }
+    let command = format!(
+        "{} {mode} --host {{host}} --port {{port}} --token {{token}}",
+        reference_gateway()
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check_gateway(&command, &args, name)
+}
+
+#[test]
+fn expect_sessions_fails_on_a_reconnect_storm_and_expect_accepted_on_a_refused_reply() {
+    let fragile = sessions_and_accepted("--fragile", "fragile-steps");
+    assert_eq!(fragile.code, 1, "{}", fragile.stdout);
+    for id in ["t/keeps-its-session", "t/reply-accepted"] {
+        assert_eq!(
+            fragile.verdicts.get(id).map(String::as_str),
+            Some("FAIL"),
+            "{id}: {}",
+            fragile.stdout
+        );
+    }
+    assert!(
+        fragile
+            .stdout
+            .contains("expected:    at most 2 new session(s) since the case began"),
+        "{}",
+        fragile.stdout
+    );
+    assert!(
+        fragile
+            .stdout
+            .contains("passive/accepted-whole: v1/gateway/rpc: refused: 1:1 $: the required field `id` is missing"),
+        "{}",
+        fragile.stdout
+    );
+    // The same messages leave the sound gateway's session and replies alone.
+    let sound = sessions_and_accepted("", "sound-steps");
+    for id in ["t/keeps-its-session", "t/reply-accepted"] {
+        assert_eq!(
+            sound.verdicts.get(id).map(String::as_str),
+            Some("PASS"),
+            "{id}: {}",
+            sound.stdout
+        );
+    }
+}

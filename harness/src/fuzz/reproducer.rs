@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::action::{Action, as_scenario_text, base64_of};
-use super::session::{RECONNECT_WITHIN, Symptom};
+use super::session::{RECONNECT_WITHIN, STORM_ALLOWANCE, Symptom};
 
 /// A confirmed, minimized finding.
 #[derive(Clone, Debug)]
@@ -59,7 +59,9 @@ fn requirement(finding: &Finding) -> String {
         )
     };
     let what: String = what.chars().take(300).collect();
-    if finding.symptom.is_liveness() {
+    if let Symptom::ReconnectStorm { .. } = finding.symptom {
+        format!("The gateway keeps its session and answers RPCs {what}.")
+    } else if finding.symptom.is_liveness() {
         format!("The gateway keeps running and answering RPCs {what}.")
     } else {
         format!("What the gateway sends {what} is accepted by ThingsBoard.")
@@ -124,9 +126,25 @@ pub fn scenario_text(finding: &Finding, found_by: &str, probe_within_s: f64) -> 
             .to_owned(),
     );
     lines.extend(finding.actions.iter().map(step_line));
-    lines.push(format!(
-        "  - rpc: {{params: {{after: fuzz}}, within: {within}s}}"
-    ));
+    let probe = format!("  - rpc: {{params: {{after: fuzz}}, within: {within}s}}");
+    match &finding.symptom {
+        Symptom::ReconnectStorm { .. } => {
+            // The same bound as the fuzzer's: one new session per action that ends one, and
+            // two more for a gateway's own retries.
+            let ended = finding.actions.iter().filter(|a| a.ends_session()).count();
+            lines.push(format!(
+                "  - expect_sessions: {{at_most: {}, during: {within}s}}",
+                ended + STORM_ALLOWANCE
+            ));
+            lines.push(probe);
+        }
+        Symptom::Refused { check, .. } => {
+            // After the probe: what was refused may be the gateway's reply to it.
+            lines.push(probe);
+            lines.push(format!("  - expect_accepted: {{check: {}}}", quoted(check)));
+        }
+        Symptom::Exited { .. } | Symptom::Unresponsive { .. } => lines.push(probe),
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     text
@@ -232,5 +250,61 @@ mod tests {
             GatewayStep::Rpc(r) => assert_eq!(r.within.map(|w| w.0.as_secs()), Some(35)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_reconnect_storm_reproducer_fails_on_its_sessions_before_the_probe() {
+        let mut storm = finding(vec![
+            Action::Send {
+                topic: "v1/gateway/rpc".into(),
+                payload: br#"{"device":"A","data":{"id":"7","method":"echo"}}"#.to_vec(),
+                qos: None,
+                again: None,
+            },
+            Action::DropConnection,
+        ]);
+        storm.symptom = Symptom::ReconnectStorm {
+            sessions: 5,
+            crash: None,
+        };
+        let text = scenario_text(&storm, "a test", 5.0);
+        let scenario = crate::gateway::load::parse("f.yaml", &text).unwrap();
+        let played: Vec<&GatewayStep> = scenario.steps.iter().map(|s| &s.value).collect();
+        match played[4] {
+            // One session for the dropped connection, and the fuzzer's allowance of two.
+            GatewayStep::ExpectSessions(s) => {
+                assert_eq!(s.at_most, 1 + STORM_ALLOWANCE, "{text}");
+                assert_eq!(s.during.map(|d| d.0.as_secs()), Some(35));
+            }
+            other => panic!("{other:?}\n{text}"),
+        }
+        assert!(matches!(played[5], GatewayStep::Rpc(_)), "{text}");
+        assert_eq!(played.len(), 6, "{text}");
+        assert!(text.contains("keeps its session"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_reply_reproducer_checks_what_was_sent_after_the_probe() {
+        let mut refused = finding(vec![Action::Send {
+            topic: "v1/gateway/rpc".into(),
+            payload: br#"{"device":"A","data":{"id":1,"method":"echo","params":"s"}}"#.to_vec(),
+            qos: None,
+            again: None,
+        }]);
+        refused.symptom = Symptom::Refused {
+            check: "passive/accepted-whole".into(),
+            what: "v1/gateway/rpc: refused".into(),
+        };
+        let text = scenario_text(&refused, "a test", 5.0);
+        let scenario = crate::gateway::load::parse("f.yaml", &text).unwrap();
+        let played: Vec<&GatewayStep> = scenario.steps.iter().map(|s| &s.value).collect();
+        assert!(matches!(played[3], GatewayStep::Rpc(_)), "{text}");
+        match played[4] {
+            GatewayStep::ExpectAccepted(s) => {
+                assert_eq!(s.check.as_deref(), Some("passive/accepted-whole"))
+            }
+            other => panic!("{other:?}\n{text}"),
+        }
+        assert_eq!(played.len(), 5, "{text}");
     }
 }

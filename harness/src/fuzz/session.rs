@@ -37,6 +37,10 @@ pub struct SessionOptions {
 /// How long a gateway whose connection the input ended has to come back.
 pub const RECONNECT_WITHIN: Duration = Duration::from_secs(30);
 
+/// New sessions a gateway may open beyond one per input action that ended its session
+/// (its own retries) before it counts as a reconnect storm.
+pub const STORM_ALLOWANCE: usize = 2;
+
 /// Why a running gateway answered no probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Silence {
@@ -253,12 +257,9 @@ impl Session {
             rest: std::sync::Arc::clone(rest),
             observer: observer.clone(),
             timeout_multiplier: 1.0,
+            strict: self.options.strict,
         };
-        let mut case = GatewayCase {
-            stage: &stage,
-            vars: vars_for(&self.devices, &self.options.rpc_method),
-            transcript: Vec::new(),
-        };
+        let mut case = GatewayCase::new(&stage, vars_for(&self.devices, &self.options.rpc_method));
         for action in actions {
             // A step fails only when the gateway has no session (it is reconnecting, or it
             // died): the probe tells which.
@@ -323,7 +324,7 @@ impl Session {
                 (o.sessions, refused)
             });
             let expected = sessions_from + actions.iter().filter(|a| a.ends_session()).count();
-            if sessions > expected + 2 {
+            if sessions > expected + STORM_ALLOWANCE {
                 let output = process.output.since(output_from, usize::MAX).0;
                 Some(Symptom::ReconnectStorm {
                     sessions: sessions - sessions_from,
@@ -414,12 +415,9 @@ async fn warm_up(
         rest: std::sync::Arc::clone(rest),
         observer: observer.clone(),
         timeout_multiplier: 1.0,
+        strict: options.strict,
     };
-    let mut case = GatewayCase {
-        stage: &stage,
-        vars: vars_for(&devices, &options.rpc_method),
-        transcript: Vec::new(),
-    };
+    let mut case = GatewayCase::new(&stage, vars_for(&devices, &options.rpc_method));
     let probe = probe_step(0, options.probe_within + RECONNECT_WITHIN);
     let answered = tokio::select! {
         result = case.run(&probe) => result.map_err(|f| f.actual),

@@ -58,6 +58,12 @@ pub enum GatewayStep {
     Disconnect(Disconnect),
     /// The gateway connects again and announces again every device it had announced.
     ExpectReconnect(ExpectReconnect),
+    /// The gateway opened at most this many new sessions since the case began, and still has
+    /// at most that many when `during` has passed (no reconnect storm).
+    ExpectSessions(ExpectSessions),
+    /// Nothing the gateway sent since the case began breaks a passive check (one check, or any),
+    /// still so when `during` has passed: ThingsBoard accepts what it sent in reaction.
+    ExpectAccepted(ExpectAccepted),
 }
 
 impl GatewayStep {
@@ -74,6 +80,8 @@ impl GatewayStep {
             GatewayStep::DropConnection(_) => "drop_connection",
             GatewayStep::Disconnect(_) => "disconnect",
             GatewayStep::ExpectReconnect(_) => "expect_reconnect",
+            GatewayStep::ExpectSessions(_) => "expect_sessions",
+            GatewayStep::ExpectAccepted(_) => "expect_accepted",
         }
     }
 }
@@ -207,4 +215,25 @@ pub struct Disconnect {
 #[serde(deny_unknown_fields)]
 pub struct ExpectReconnect {
     pub within: Option<Within>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSessions {
+    /// New sessions (CONNECTs) allowed since the case began: 0 when it must keep its session,
+    /// 1 after one `drop_connection`.
+    pub at_most: usize,
+    /// How long to watch from this step's start (10 s when omitted); one session too many
+    /// fails at once.
+    pub during: Option<Within>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectAccepted {
+    /// The passive check's id (`passive/accepted-whole`, as in check-gateway's report); any check
+    /// when omitted. NON-STRICT findings count only under `--strict`.
+    pub check: Option<String>,
+    /// How long to watch from this step's start (2 s when omitted).
+    pub during: Option<Within>,
 }

@@ -137,6 +137,7 @@ pub async fn check(
         rest: Arc::clone(&rest),
         observer: observer.clone(),
         timeout_multiplier: options.timeout_multiplier,
+        strict: options.strict,
     };
     for case in cases {
         if options.interrupt.caught().is_some() {
@@ -468,11 +469,7 @@ async fn run_case(
     if let Some(first) = announced.first() {
         vars.set("device", json!(first));
     }
-    let mut run = GatewayCase {
-        stage,
-        vars,
-        transcript: Vec::new(),
-    };
+    let mut run = GatewayCase::new(stage, vars);
     let started = Instant::now();
     let output_from = from.output;
     for (index, step) in s.steps.iter().enumerate() {

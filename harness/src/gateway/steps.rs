@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::model::{
-    AwaitDevices, DeleteShared, Disconnect, ExpectPublish, ExpectReconnect, ExpectSubscribed,
-    GatewayStep, NotifyDisconnect, Rpc, Send, Since, WriteShared,
+    AwaitDevices, DeleteShared, Disconnect, ExpectAccepted, ExpectPublish, ExpectReconnect,
+    ExpectSessions, ExpectSubscribed, GatewayStep, NotifyDisconnect, Rpc, Send, Since, WriteShared,
 };
 use super::observer::Observer;
 use crate::emulator::Emulator;
@@ -46,6 +46,8 @@ pub struct Stage<'a> {
     pub rest: Arc<RestClient>,
     pub observer: Observer,
     pub timeout_multiplier: f64,
+    /// NON-STRICT findings fail too (`--strict`).
+    pub strict: bool,
 }
 
 /// One running case.
@@ -53,6 +55,8 @@ pub struct GatewayCase<'a> {
     pub stage: &'a Stage<'a>,
     pub vars: Vars,
     pub transcript: Vec<String>,
+    /// The observer's session and passive-finding counts when the case began.
+    began: (usize, usize),
 }
 
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
@@ -82,7 +86,19 @@ pub(crate) fn refuse_host_methods(payload: &[u8]) -> StepResult {
 }
 const DEVICES_WITHIN: Duration = Duration::from_secs(30);
 
-impl GatewayCase<'_> {
+impl<'a> GatewayCase<'a> {
+    pub fn new(stage: &'a Stage<'a>, vars: Vars) -> GatewayCase<'a> {
+        let began = stage
+            .observer
+            .read(|o| (o.sessions, o.passive.findings().len()));
+        GatewayCase {
+            stage,
+            vars,
+            transcript: Vec::new(),
+            began,
+        }
+    }
+
     fn deadline(&self, within: Option<Within>, default: Duration) -> tokio::time::Instant {
         let base = within.map_or(default, |w| w.0);
         tokio::time::Instant::now() + base.mul_f64(self.stage.timeout_multiplier)
@@ -115,6 +131,8 @@ impl GatewayCase<'_> {
             GatewayStep::DropConnection(_) => self.drop_connection().await,
             GatewayStep::Disconnect(s) => self.disconnect(s).await,
             GatewayStep::ExpectReconnect(s) => self.expect_reconnect(s).await,
+            GatewayStep::ExpectSessions(s) => self.expect_sessions(s).await,
+            GatewayStep::ExpectAccepted(s) => self.expect_accepted(s).await,
         }
     }
 
@@ -647,6 +665,61 @@ impl GatewayCase<'_> {
         }
     }
 }
+
+impl GatewayCase<'_> {
+    async fn expect_sessions(&mut self, step: &ExpectSessions) -> StepResult {
+        let deadline = self.deadline(step.during, DEFAULT_WITHIN);
+        let (from, at_most) = (self.began.0, step.at_most);
+        let too_many = self
+            .stage
+            .observer
+            .wait_for(deadline, |o| (o.sessions - from > at_most).then_some(()))
+            .await;
+        let new = self.stage.observer.read(|o| o.sessions - from);
+        match too_many {
+            None => {
+                self.note(format!("{new} new session(s) since the case began"));
+                Ok(())
+            }
+            Some(()) => Err(fail(
+                format!("at most {at_most} new session(s) since the case began"),
+                format!("{new} new sessions: the gateway connects again and again"),
+            )),
+        }
+    }
+
+    async fn expect_accepted(&mut self, step: &ExpectAccepted) -> StepResult {
+        let deadline = self.deadline(step.during, ACCEPTED_DURING);
+        let from = self.began.1;
+        let (check, strict) = (step.check.clone(), self.stage.strict);
+        let breaks = move |f: &super::passive::Finding| {
+            (f.severity == super::passive::Severity::Fail || strict)
+                && check.as_deref().is_none_or(|id| f.check.id() == id)
+        };
+        let broken = self
+            .stage
+            .observer
+            .wait_for(deadline, |o| {
+                o.passive.findings()[from.min(o.passive.findings().len())..]
+                    .iter()
+                    .find(|f| breaks(f))
+                    .cloned()
+            })
+            .await;
+        let which = step.check.as_deref().unwrap_or("every passive check");
+        match broken {
+            None => Ok(()),
+            Some(finding) => Err(fail(
+                format!("what the gateway sent since the case began passes {which}"),
+                format!("{}: {finding}", finding.check.id()),
+            )),
+        }
+    }
+}
+
+/// How long `expect_accepted` watches by default: what the gateway sends in reaction
+/// comes within a round trip or two.
+const ACCEPTED_DURING: Duration = Duration::from_secs(2);
 
 fn rpc_body(method: &str, params: &Value, within: Duration) -> Value {
     json!({
