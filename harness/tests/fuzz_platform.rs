@@ -107,6 +107,75 @@ fn fuzz_platform_finds_a_rewritten_reason_code_and_its_reproducer_fails_there_on
     assert_eq!(on_the_emulator.code, 0, "{}", on_the_emulator.all());
 }
 
+#[test]
+fn the_corpus_grows_with_new_answers_and_is_replayed_first() {
+    let dir = cli::temp_dir("fuzz-platform-corpus");
+    let corpus = dir.join("corpus");
+    let corpus_arg = corpus.display().to_string();
+    let grown = cli::tbgw(&[
+        "fuzz",
+        "platform",
+        "--seed",
+        "21",
+        "--max-execs",
+        "80",
+        "--corpus",
+        &corpus_arg,
+    ]);
+    assert_eq!(grown.code, 0, "{}", grown.all());
+    let kept = std::fs::read_dir(&corpus).map_or(0, |files| files.count());
+    assert!(
+        (1..80).contains(&kept),
+        "some inputs, not all, were new: {kept}"
+    );
+
+    // One input the model answers with 0x99 (invalid JSON on MQTT 5, QoS 1), and a file
+    // that is not an input. With one execution, only a corpus replayed first can reach the
+    // rewritten reason code.
+    let replayed = dir.join("replayed");
+    std::fs::create_dir_all(&replayed).expect("a corpus folder");
+    std::fs::write(
+        replayed.join("0-invalid-json.json"),
+        r#"{"mqtt": "5", "actions": [{"send": {"topic": "v1/gateway/telemetry", "payload": "eyJhIjp9", "qos": 1}}]}"#,
+    )
+    .expect("write an input");
+    std::fs::write(replayed.join("1-not-an-input.json"), "[1, 2]").expect("write");
+    let serve = Serve::start(&[]);
+    let proxy = rewriting_proxy(&serve.mqtt, 0x99, 0x80);
+    let replayed_arg = replayed.display().to_string();
+    let ran = cli::tbgw(&[
+        "fuzz",
+        "platform",
+        "--seed",
+        "1",
+        "--max-execs",
+        "1",
+        "--jobs",
+        "1",
+        "--corpus",
+        &replayed_arg,
+        "--target",
+        "remote",
+        "--mqtt",
+        &proxy,
+        "--rest",
+        &serve.rest,
+        "--minimize-budget",
+        "2",
+    ]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("got PUBACK pid=N 0x80"),
+        "{}",
+        ran.all()
+    );
+    assert!(
+        ran.stdout.contains("corpus file skipped") && ran.stdout.contains("1-not-an-input.json"),
+        "{}",
+        ran.all()
+    );
+}
+
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {

@@ -41,6 +41,12 @@ pub struct PlatformFuzzArgs {
     /// on a replay as unconfirmed-NN.yaml.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Replay the inputs kept here first, then keep each input the platform answered in a
+    /// new way (a reason code, a DISCONNECT or a close not seen after that topic yet) and vary
+    /// them. Which inputs are kept depends on the platform's answers, so a seeded run with a
+    /// corpus may take another path.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
     /// Inputs run at once (each with its own gateway device).
     #[arg(long, default_value_t = 4, value_name = "N")]
     jobs: usize,
@@ -106,6 +112,7 @@ async fn fuzz(args: PlatformFuzzArgs) -> ExitCode {
         minimize_budget: args.minimize_budget,
         timeout_multiplier: args.timing.timeout_multiplier,
         interrupt: interrupt.clone(),
+        corpus: args.corpus.clone(),
     };
     outln!(
         "{TOOL}: seed {} (--seed {} repeats these inputs), for {}, against the {} target (MQTT {})",
@@ -205,12 +212,13 @@ fn progress_line(stats: &Stats) -> String {
         extra.push_str(&format!(", {} case(s) could not run", stats.errors));
     }
     format!(
-        "progress: {} inputs ({:.1}/s), {} messages (and {} left out: answered only after ThingsBoard's request timeout, or naming another device), {} finding(s){extra}, {:.0} s",
+        "progress: {} inputs ({:.1}/s), {} messages (and {} left out: answered only after ThingsBoard's request timeout, or naming another device), {} finding(s){extra}, corpus {}, {:.0} s",
         stats.execs,
         stats.execs_per_second(),
         stats.messages,
         stats.left_out,
         stats.findings,
+        stats.corpus,
         stats.elapsed.as_secs_f64()
     )
 }

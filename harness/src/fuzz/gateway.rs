@@ -121,7 +121,7 @@ pub async fn fuzz(
     let mut queue: Vec<Vec<Action>> = Vec::new();
     let mut pool: Vec<Vec<Action>> = Vec::new();
     if let Some(dir) = &options.corpus {
-        match corpus::load(dir) {
+        match corpus::load::<Vec<Action>>(dir) {
             Ok((inputs, skipped)) => {
                 for s in skipped {
                     tell(Event::Note(format!("corpus file skipped: {s}")));

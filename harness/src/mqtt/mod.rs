@@ -11,10 +11,14 @@ pub mod wirelog;
 
 use mqtt_proto::{Pid, QoS, QosPid};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Version {
     /// MQTT 3.1 (`MQIsdp`) and 3.1.1; ThingsBoard treats them alike.
+    #[serde(rename = "3.1.1")]
     V3,
+    #[serde(rename = "5")]
     V5,
 }
 

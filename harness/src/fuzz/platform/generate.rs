@@ -22,9 +22,11 @@ use crate::mqtt::Version;
 /// it has the prefix's length, so a name's length, which ThingsBoard validates, is the same.
 pub const RUN: &str = "tbgw-fuzzed-0000";
 
-/// One input: the MQTT version of its session and what the gateway does.
-#[derive(Clone, Debug, PartialEq)]
+/// One input: the MQTT version of its session and what the gateway does (as a corpus file:
+/// `{"mqtt": "5", "actions": [...]}`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Input {
+    #[serde(rename = "mqtt")]
     pub version: Version,
     pub actions: Vec<Action>,
 }
@@ -83,6 +85,56 @@ impl Generator {
                 None => self.fresh(version),
             };
             actions.push(action);
+        }
+        Input { version, actions }
+    }
+
+    /// Whether the next input is a variation of a corpus input (half of them, once there is
+    /// a corpus).
+    pub fn input_from_corpus(&mut self) -> bool {
+        self.mutator.chance(0.5)
+    }
+
+    /// An index below `n` (a corpus input to vary).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.mutator.below(n)
+    }
+
+    /// A variation of a corpus input, on its MQTT version: an action left out, one added,
+    /// or one message's payload mutated again (and its QoS drawn again).
+    pub fn mutate(&mut self, base: &Input) -> Input {
+        let version = base.version;
+        let mut actions = base.actions.clone();
+        match self.mutator.below(4) {
+            0 if actions.len() > 1 => {
+                let at = self.mutator.below(actions.len());
+                actions.remove(at);
+            }
+            1 if actions.len() < 4 => {
+                let at = self.mutator.below(actions.len() + 1);
+                let action = self.fresh(version);
+                actions.insert(at, action);
+            }
+            _ => {
+                let sends: Vec<usize> = (0..actions.len())
+                    .filter(|i| matches!(actions[*i], Action::Send { .. }))
+                    .collect();
+                let chosen = (!sends.is_empty()).then(|| sends[self.mutator.below(sends.len())]);
+                match chosen.map(|at| (at, &actions[at])) {
+                    Some((at, Action::Send { topic, payload, .. })) => {
+                        let (topic, mut payload) = (topic.clone(), payload.clone());
+                        let payload = match serde_json::from_slice::<Value>(&payload) {
+                            Ok(value) => self.mutator.payload(value),
+                            Err(_) => {
+                                self.mutator.byte_mutation(&mut payload, &Value::Null);
+                                payload
+                            }
+                        };
+                        actions[at] = self.send(topic, payload, version);
+                    }
+                    _ => actions.push(self.fresh(version)),
+                }
+            }
         }
         Input { version, actions }
     }
@@ -259,6 +311,34 @@ mod tests {
     fn the_same_seed_gives_the_same_inputs() {
         assert_eq!(inputs(4, 200), inputs(4, 200));
         assert_ne!(inputs(4, 50), inputs(5, 50));
+    }
+
+    #[test]
+    fn a_variation_keeps_its_version_and_differs_from_its_base_within_four_actions() {
+        let mut generator = Generator::new(9);
+        let bases = inputs(8, 200);
+        let mut changed = 0;
+        for base in &bases {
+            let varied = generator.mutate(base);
+            assert_eq!(varied.version, base.version);
+            assert!((1..=5).contains(&varied.actions.len()), "{varied:?}");
+            changed += usize::from(varied != *base);
+            for action in &varied.actions {
+                if let Action::Send { payload, .. } = action {
+                    assert!(!String::from_utf8_lossy(payload).contains("${"));
+                }
+            }
+        }
+        assert!(changed > 190, "{changed} of 200 changed");
+    }
+
+    #[test]
+    fn an_input_saved_in_a_corpus_reads_back_the_same() {
+        for input in inputs(3, 50) {
+            let text = serde_json::to_string(&input).unwrap();
+            assert!(text.starts_with(r#"{"mqtt":""#), "{text}");
+            assert_eq!(serde_json::from_str::<Input>(&text).unwrap(), input);
+        }
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! A failing case is a disagreement: replayed once to confirm it, minimized (every
 //! candidate replayed), kept once per signature. A case that errors is followed by a
 //! liveness check: a target that no longer answers a CONNECT is a finding and ends the run.
+//! With `--corpus`, its inputs run first, and an input whose answers from the platform were
+//! new (a reason code, a DISCONNECT or a close after a topic, per version) is kept and varied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +16,9 @@ use super::generate::{Generator, Input};
 use super::scenario::{names_are_the_case_s, plannable, scenario_text};
 use crate::emulator::core::settings::Settings;
 use crate::fuzz::action::Action;
+use crate::fuzz::corpus;
 use crate::fuzz::minimize::{Reproduces, minimize};
+use crate::mqtt::wirelog::Direction as WireDirection;
 use crate::process::interrupt::Interrupt;
 use crate::scenario::load::{Source, load_sources, parse_scenario};
 use crate::scenario::model::Step;
@@ -32,6 +37,8 @@ pub struct PlatformFuzzOptions {
     pub minimize_budget: usize,
     pub timeout_multiplier: f64,
     pub interrupt: Interrupt,
+    /// Replayed first, grown with inputs the platform answered in a new way.
+    pub corpus: Option<PathBuf>,
 }
 
 /// Which side of the comparison a finding may be on.
@@ -109,6 +116,8 @@ pub struct Stats {
     pub unconfirmed: usize,
     /// Cases the harness could not run (an ERROR with the target still answering).
     pub errors: usize,
+    /// Inputs kept in the corpus (loaded and grown), with `--corpus`.
+    pub corpus: usize,
 }
 
 impl Stats {
@@ -144,6 +153,36 @@ pub fn signature_of(result: &CaseResult, failed_topic: Option<&str>) -> String {
         first(&failure.expected),
         first(&failure.actual)
     )
+}
+
+/// What the platform did in a case, as the corpus counts novelty: each packet or close it
+/// sent, in the shape of its text (names, values and packet ids left out), after the topic
+/// and QoS of the gateway's last PUBLISH, per MQTT version.
+pub fn features_of(result: &CaseResult) -> Vec<String> {
+    let mut after = String::from("(connect)");
+    let mut features = Vec::new();
+    for entry in &result.wire {
+        match entry.direction {
+            WireDirection::Sent if entry.text.starts_with("PUBLISH ") => {
+                let mut words = entry.text.split(' ').skip(1);
+                let topic = NUMBER.replace_all(words.next().unwrap_or_default(), "N");
+                after = format!("{topic} {}", words.next().unwrap_or_default());
+            }
+            WireDirection::Received => {
+                let shape = shape_of(&entry.text);
+                features.push(format!("[{}] {after} -> {shape}", result.mqtt));
+            }
+            _ => {}
+        }
+    }
+    features
+}
+
+/// A packet's text with its quoted strings and numbers replaced, cut to 120 characters.
+fn shape_of(text: &str) -> String {
+    let text = QUOTED.replace_all(text, "\"…\"");
+    let text = NUMBER.replace_all(&text, "N");
+    text.chars().take(120).collect()
 }
 
 static QUOTED: std::sync::LazyLock<regex::Regex> =
@@ -295,6 +334,20 @@ pub async fn fuzz(
     let mut reference: Option<Arc<Platform>> = None;
     let mut last_progress = Instant::now();
     let batch = options.jobs.max(1) * 2;
+    let mut queue: Vec<Input> = Vec::new();
+    let mut pool: Vec<Input> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    if let Some(dir) = &options.corpus {
+        match corpus::load::<Input>(dir) {
+            Ok((inputs, skipped)) => {
+                for s in skipped {
+                    tell(Event::Note(format!("corpus file skipped: {s}")));
+                }
+                queue = inputs.into_iter().rev().collect();
+            }
+            Err(e) => tell(Event::Note(e)),
+        }
+    }
     'fuzzing: loop {
         let over = |stats: &Stats| {
             options.interrupt.caught().is_some()
@@ -309,7 +362,16 @@ pub async fn fuzz(
             .map_or(batch as u64, |n| (n - stats.execs).min(batch as u64));
         let inputs: Vec<Input> = (0..room)
             .map(|_| {
-                let input = generator.input();
+                let input = match queue.pop() {
+                    Some(input) => input,
+                    // Only with --corpus: which inputs are kept depends on the platform's
+                    // answers, so without it a seed gives the same inputs in the same order.
+                    None if !pool.is_empty() && generator.input_from_corpus() => {
+                        let at = generator.index(pool.len());
+                        generator.mutate(&pool[at])
+                    }
+                    None => generator.input(),
+                };
                 let planned = plannable(&input);
                 stats.left_out += messages_in(&input) - messages_in(&planned);
                 planned
@@ -321,6 +383,19 @@ pub async fn fuzz(
         let judged = execute(&platform, &inputs, options, tell).await;
         for (input, judged) in inputs.iter().zip(judged) {
             let Some(judged) = judged else { continue };
+            if let Some(dir) = &options.corpus {
+                let mut new = false;
+                for feature in features_of(&judged.result) {
+                    new |= seen.insert(feature);
+                }
+                if new {
+                    if let Err(e) = corpus::save(dir, input) {
+                        tell(Event::Note(e));
+                    }
+                    pool.push(input.clone());
+                    stats.corpus = pool.len();
+                }
+            }
             match judged.result.verdict {
                 Verdict::Fail => {}
                 Verdict::Error => {
@@ -538,5 +613,55 @@ mod tests {
         );
         let c = failed("PUBACK pid=3 0x99", "PUBACK pid=3 0x83");
         assert_ne!(signature_of(&a, t), signature_of(&c, t));
+    }
+
+    fn wire(entries: &[(WireDirection, &str)]) -> CaseResult {
+        let mut result = failed("", "");
+        result.failure = None;
+        result.wire = entries
+            .iter()
+            .map(|(direction, text)| crate::mqtt::wirelog::WireEntry {
+                at_ms: 0,
+                channel: "gw".into(),
+                direction: *direction,
+                text: (*text).into(),
+                bytes: None,
+            })
+            .collect();
+        result
+    }
+
+    #[test]
+    fn features_are_the_platform_s_answers_after_a_topic_without_ids_or_values() {
+        use WireDirection::{Received, Sent};
+        let a = wire(&[
+            (Received, "CONNACK 0x00 Success"),
+            (
+                Sent,
+                "PUBLISH v1/gateway/telemetry qos=1 pid=3 {\"tbgw-1-d0\":[]}",
+            ),
+            (Received, "PUBACK pid=3 0x99 Payload format invalid"),
+        ]);
+        let b = wire(&[
+            (Received, "CONNACK 0x00 Success"),
+            (
+                Sent,
+                "PUBLISH v1/gateway/telemetry qos=1 pid=9 {\"other\":1}",
+            ),
+            (Received, "PUBACK pid=9 0x99 Payload format invalid"),
+        ]);
+        assert_eq!(
+            features_of(&a),
+            [
+                "[5] (connect) -> CONNACK 0x00 Success",
+                "[5] v1/gateway/telemetry qos=1 -> PUBACK pid=N 0x99 Payload format invalid"
+            ]
+        );
+        assert_eq!(features_of(&a), features_of(&b));
+        let c = wire(&[
+            (Sent, "PUBLISH v1/gateway/attributes qos=1 pid=3 {}"),
+            (Received, "PUBACK pid=3 0x99 Payload format invalid"),
+        ]);
+        assert_ne!(features_of(&a)[1], features_of(&c)[0]);
     }
 }
