@@ -228,6 +228,33 @@ impl Core {
         core
     }
 
+    /// A copy of this core on another clock: the fuzz target starts every script from one
+    /// prepared core instead of building it again (the same ids, devices and tokens).
+    pub fn clone_with_clock(&self, clock: Box<dyn Clock>) -> Core {
+        Core {
+            clock,
+            tenant_id: self.tenant_id,
+            tenant_profile: self.tenant_profile.clone(),
+            customers: self.customers.clone(),
+            users: self.users.clone(),
+            profiles: self.profiles.clone(),
+            devices: self.devices.clone(),
+            by_name: self.by_name.clone(),
+            by_token: self.by_token.clone(),
+            relations: self.relations.clone(),
+            store: self.store.clone(),
+            sessions: self.sessions.clone(),
+            holders: self.holders.clone(),
+            rpc: self.rpc.clone(),
+            claims: self.claims.clone(),
+            settings: self.settings.clone(),
+            next_state_check: self.next_state_check,
+            deferred: self.deferred.clone(),
+            started_at: self.started_at,
+            effects: self.effects.clone(),
+        }
+    }
+
     /// The users, customers and profile ThingsBoard's demo data has (`--loadDemo`).
     fn load_demo_data(&mut self, now: i64) {
         self.profiles.push(DeviceProfile {
@@ -1344,4 +1371,30 @@ pub fn rest_json(value: &TbValue) -> Value {
 /// serde_json → the codec's JSON (numbers keep their text).
 pub fn codec_json(value: &Value) -> Json {
     tbgw_codec::parse_json(&value.to_string()).unwrap_or(Json::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clock::ManualClock;
+    use super::*;
+
+    #[test]
+    fn a_core_cloned_onto_another_clock_keeps_its_devices_and_reads_the_new_clock() {
+        let config = Config {
+            gateways: vec![("Gateway".to_owned(), "GW_TOKEN".to_owned())],
+            ..Config::default()
+        };
+        let core = Core::new(&config, Box::new(ManualClock::starting_at(1_000)));
+        let later = ManualClock::starting_at(5_000);
+        let mut copy = core.clone_with_clock(Box::new(later.clone()));
+        assert_eq!(copy.now(), 5_000);
+        later.advance(250);
+        assert_eq!(copy.now(), 5_250);
+        assert_eq!(core.now(), 1_000, "the original keeps its own clock");
+        let id = core.device_by_name("Gateway").map(|d| d.id);
+        assert!(id.is_some());
+        assert_eq!(copy.device_by_name("Gateway").map(|d| d.id), id);
+        assert_eq!(copy.tenant_id, core.tenant_id);
+        assert!(copy.take_effects().is_empty());
+    }
 }

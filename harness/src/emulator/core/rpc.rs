@@ -128,7 +128,7 @@ pub struct PendingRpc {
     pub timeouts: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RpcBook {
     next_id: HashMap<Uuid, i32>,
     calls: Vec<PendingRpc>,

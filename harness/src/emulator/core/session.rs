@@ -45,7 +45,7 @@ pub fn is_served_filter(filter: &str) -> bool {
     GATEWAY_FILTERS.contains(&filter) || DEVICE_FILTERS.contains(&filter)
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Session {
     pub conn: ConnId,
     pub version: Version,

@@ -309,7 +309,7 @@ impl DeviceData {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Store {
     devices: HashMap<Uuid, DeviceData>,
     retention: Retention,
