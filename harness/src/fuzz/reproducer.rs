@@ -301,7 +301,7 @@ mod tests {
         assert!(matches!(played[3], GatewayStep::Rpc(_)), "{text}");
         match played[4] {
             GatewayStep::ExpectAccepted(s) => {
-                assert_eq!(s.check.as_deref(), Some("passive/accepted-whole"))
+                assert_eq!(s.check, Some(crate::gateway::passive::Check::Accepted))
             }
             other => panic!("{other:?}\n{text}"),
         }

@@ -66,4 +66,19 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_passive_check_that_does_not_exist_is_reported_at_its_line() {
+        let text = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - await_devices: {count: 1}\n  - expect_accepted: {check: passive/acepted-whole}\n";
+        let err = parse("g.yaml", text).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+        assert!(
+            err.message
+                .contains("no passive check is called \"passive/acepted-whole\"")
+                && err.message.contains("passive/accepted-whole"),
+            "{err}"
+        );
+        let fine = text.replace("acepted", "accepted");
+        assert!(parse("g.yaml", &fine).is_ok());
+    }
 }

@@ -233,7 +233,7 @@ pub struct ExpectSessions {
 pub struct ExpectAccepted {
     /// The passive check's id (`passive/accepted-whole`, as in check-gateway's report); any check
     /// when omitted. NON-STRICT findings count only under `--strict`.
-    pub check: Option<String>,
+    pub check: Option<super::passive::Check>,
     /// How long to watch from this step's start (2 s when omitted).
     pub during: Option<Within>,
 }

@@ -673,9 +673,14 @@ impl GatewayCase<'_> {
         let too_many = self
             .stage
             .observer
-            .wait_for(deadline, |o| (o.sessions - from > at_most).then_some(()))
+            .wait_for(deadline, |o| {
+                (o.sessions.saturating_sub(from) > at_most).then_some(())
+            })
             .await;
-        let new = self.stage.observer.read(|o| o.sessions - from);
+        let new = self
+            .stage
+            .observer
+            .read(|o| o.sessions.saturating_sub(from));
         match too_many {
             None => {
                 self.note(format!("{new} new session(s) since the case began"));
@@ -691,10 +696,10 @@ impl GatewayCase<'_> {
     async fn expect_accepted(&mut self, step: &ExpectAccepted) -> StepResult {
         let deadline = self.deadline(step.during, ACCEPTED_DURING);
         let from = self.began.1;
-        let (check, strict) = (step.check.clone(), self.stage.strict);
+        let (check, strict) = (step.check, self.stage.strict);
         let breaks = move |f: &super::passive::Finding| {
             (f.severity == super::passive::Severity::Fail || strict)
-                && check.as_deref().is_none_or(|id| f.check.id() == id)
+                && check.is_none_or(|c| f.check == c)
         };
         let broken = self
             .stage
@@ -706,7 +711,7 @@ impl GatewayCase<'_> {
                     .cloned()
             })
             .await;
-        let which = step.check.as_deref().unwrap_or("every passive check");
+        let which = step.check.map_or("every passive check", |c| c.id());
         match broken {
             None => Ok(()),
             Some(finding) => Err(fail(
