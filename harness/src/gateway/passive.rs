@@ -404,6 +404,34 @@ impl Passive {
     }
 }
 
+/// A scenario names a check by its id; an unknown id is a mistake reported at its line.
+impl<'de> serde::Deserialize<'de> for Check {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        Check::from_id(&id).ok_or_else(|| {
+            let known: Vec<&str> = Check::ALL.iter().map(|c| c.id()).collect();
+            serde::de::Error::custom(format!(
+                "no passive check is called {id:?}; the checks are {}",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+impl schemars::JsonSchema for Check {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PassiveCheck".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = Check::ALL.iter().map(|c| c.id()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A passive check's id, as check-gateway reports it",
+            "enum": ids
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,33 +664,5 @@ mod tests {
                 (Check::Accepted, Severity::Fail)
             ]
         );
-    }
-}
-
-/// A scenario names a check by its id; an unknown id is a mistake reported at its line.
-impl<'de> serde::Deserialize<'de> for Check {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let id = String::deserialize(d)?;
-        Check::from_id(&id).ok_or_else(|| {
-            let known: Vec<&str> = Check::ALL.iter().map(|c| c.id()).collect();
-            serde::de::Error::custom(format!(
-                "no passive check is called {id:?}; the checks are {}",
-                known.join(", ")
-            ))
-        })
-    }
-}
-
-impl schemars::JsonSchema for Check {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "PassiveCheck".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let ids: Vec<&str> = Check::ALL.iter().map(|c| c.id()).collect();
-        schemars::json_schema!({
-            "type": "string",
-            "description": "A passive check's id, as check-gateway reports it",
-            "enum": ids
-        })
     }
 }
