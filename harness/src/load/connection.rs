@@ -454,6 +454,7 @@ impl Link {
             topic: "v1/gateway/rpc".into(),
             qos: 0,
             pid: 0,
+            dup: false,
             payload: reply.to_string().into_bytes(),
         };
         if let Ok(bytes) = packet::encode(&publish, self.version) {

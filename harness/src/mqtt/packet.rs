@@ -153,6 +153,8 @@ pub enum Outgoing {
         topic: String,
         qos: u8,
         pid: u16,
+        /// The DUP flag: a re-delivery (QoS 1 and 2 only).
+        dup: bool,
         payload: Vec<u8>,
     },
     PubAck {
@@ -214,6 +216,7 @@ pub fn encode(packet: &Outgoing, version: Version) -> Result<Vec<u8>, String> {
                 topic,
                 qos: level,
                 pid: p,
+                dup,
                 payload,
             },
             _,
@@ -224,10 +227,14 @@ pub fn encode(packet: &Outgoing, version: Version) -> Result<Vec<u8>, String> {
             let payload = Bytes::from(payload.clone());
             match version {
                 Version::V3 => {
-                    v3::Packet::Publish(v3::Publish::new(qos_pid, topic_name, payload)).encode()
+                    let mut publish = v3::Publish::new(qos_pid, topic_name, payload);
+                    publish.dup = *dup;
+                    v3::Packet::Publish(publish).encode()
                 }
                 Version::V5 => {
-                    v5::Packet::Publish(v5::Publish::new(qos_pid, topic_name, payload)).encode()
+                    let mut publish = v5::Publish::new(qos_pid, topic_name, payload);
+                    publish.dup = *dup;
+                    v5::Packet::Publish(publish).encode()
                 }
             }
         }
@@ -383,11 +390,15 @@ impl fmt::Display for Outgoing {
                 topic,
                 qos,
                 pid,
+                dup,
                 payload,
             } => {
                 write!(f, "PUBLISH {topic} qos={qos}")?;
                 if *qos > 0 {
                     write!(f, " pid={pid}")?;
+                }
+                if *dup {
+                    write!(f, " dup")?;
                 }
                 write!(f, " {}", payload_text(payload))
             }
@@ -491,9 +502,18 @@ mod tests {
                 topic: "v1/gateway/rpc".into(),
                 qos: 1,
                 pid: 9,
+                dup: false,
                 payload: b"{}".to_vec(),
             };
             let bytes = encode(&out, version).expect("encodes");
+            // A re-delivery differs in the DUP bit of the first byte only.
+            let mut again = out.clone();
+            if let Outgoing::Publish { dup, .. } = &mut again {
+                *dup = true;
+            }
+            let again = encode(&again, version).expect("encodes");
+            assert_eq!((bytes[0], again[0]), (0x32, 0x3A));
+            assert_eq!(bytes[1..], again[1..]);
             assert_eq!(
                 decode(&bytes, version),
                 Incoming::Publish {

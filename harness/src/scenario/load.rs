@@ -406,6 +406,11 @@ fn validate(file: &str, scenario: &Scenario) -> Vec<LoadError> {
             if p.qos > 2 {
                 errors.push(at(format!("qos {} is not an MQTT QoS (0, 1 or 2)", p.qos)));
             }
+            if p.again.is_some() && p.qos == 0 {
+                errors.push(at(
+                    "`again` re-delivers by packet id, which a QoS 0 PUBLISH does not have: give `qos: 1` or `qos: 2`".into(),
+                ));
+            }
         }
         if matches!(step.value, Step::Idle(_)) && !scenario.timers {
             errors.push(at(
@@ -577,6 +582,20 @@ mod tests {
         let errors = validate("x.yaml", &scenario);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 7);
+    }
+
+    #[test]
+    fn a_second_delivery_at_qos_0_is_refused_with_its_line() {
+        let head = "id: a/b\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - connect: {}\n";
+        let at_qos_0 = format!("{head}  - publish: {{topic: t, text: x, qos: 0, again: dup}}\n");
+        let scenario = parse_scenario("x.yaml", &at_qos_0).unwrap();
+        let errors = validate("x.yaml", &scenario);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 7);
+        assert!(errors[0].message.contains("QoS 0"), "{}", errors[0].message);
+        let at_qos_1 = at_qos_0.replace("qos: 0", "qos: 1");
+        let scenario = parse_scenario("x.yaml", &at_qos_1).unwrap();
+        assert!(validate("x.yaml", &scenario).is_empty());
     }
 
     #[test]

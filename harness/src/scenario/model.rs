@@ -414,6 +414,11 @@ pub struct Publish {
     pub base64: Option<String>,
     #[serde(default = "qos_one")]
     pub qos: u8,
+    /// Deliver it a second time before any answer (QoS 1 and 2): `dup` with the DUP flag and
+    /// the same packet id, `same_id` as a new PUBLISH reusing the packet id. ThingsBoard keeps
+    /// no state of a client's packet ids: each delivery is handled, and answered, on its own;
+    /// `expect` then holds for both.
+    pub again: Option<crate::emulator::core::Again>,
     /// What comes back, in MQTT 5 terms; under 3.1.1 a PUBACK code means a plain PUBACK and a
     /// DISCONNECT means the connection is closed. When omitted: PUBACK 0x00 at QoS 1, nothing
     /// checked at QoS 0.

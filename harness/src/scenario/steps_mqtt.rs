@@ -245,15 +245,25 @@ impl CaseRun<'_> {
         };
         let session = self.session(&step.session)?;
         let pid = if step.qos > 0 { session.next_pid() } else { 0 };
-        let packet = Outgoing::Publish {
+        let mut packet = Outgoing::Publish {
             topic,
             qos: step.qos,
             pid,
+            dup: false,
             payload,
         };
         session.send(&packet).await.map_err(StepError::Error)?;
-        let line = format!("{} -> {packet}", step.session);
-        self.note(line);
+        let mut lines = vec![format!("{} -> {packet}", step.session)];
+        if let (Some(again), Outgoing::Publish { dup, .. }) = (step.again, &mut packet) {
+            // Sent before any answer is read: the platform sees both while the first is
+            // still unacknowledged.
+            *dup = again == crate::emulator::core::Again::Dup;
+            session.send(&packet).await.map_err(StepError::Error)?;
+            lines.push(format!("{} -> {packet}", step.session));
+        }
+        for line in lines {
+            self.note(line);
+        }
         let default = || Answer {
             puback: (step.qos > 0).then_some(PubAckExpect::Code(0)),
             ..Answer::default()
@@ -265,7 +275,13 @@ impl CaseRun<'_> {
                 .clone()
                 .unwrap_or_else(|| answer_for_v3(&step.expect.clone().unwrap_or_else(default))),
         };
-        self.check_answer(&step.session, pid, &answer).await
+        self.check_answer(&step.session, pid, &answer).await?;
+        let ends = answer.disconnect.is_some() || answer.closed;
+        if step.again.is_some() && !ends {
+            // The second delivery is answered on its own, alike.
+            self.check_answer(&step.session, pid, &answer).await?;
+        }
+        Ok(())
     }
 
     async fn check_answer(&mut self, name: &str, pid: u16, answer: &Answer) -> StepResult {

@@ -1,9 +1,9 @@
 //! Inputs for `fuzz platform`: gateway→platform messages from the codec's `Arbitrary` ones
 //! (their devices renamed into the case's own names, so a real ThingsBoard is cleaned up
 //! after each input), encoded, then mutated at the JSON and byte level (the same mutations
-//! as `fuzz gateway`) and at the MQTT level: QoS 0, 1 and 2, topic variations, packets
-//! around ThingsBoard's 64 KiB limit, a DISCONNECT and a new CONNECT in between, MQTT 3.1.1
-//! and 5. Pure and seeded.
+//! as `fuzz gateway`) and at the MQTT level: QoS 0, 1 and 2, a second delivery (DUP, or the
+//! packet id reused), topic variations, packets around ThingsBoard's 64 KiB limit, a
+//! DISCONNECT and a new CONNECT in between, MQTT 3.1.1 and 5. Pure and seeded.
 
 use arbitrary::{Arbitrary, Unstructured};
 use rand::RngExt;
@@ -14,6 +14,7 @@ use tbgw_codec::{
 };
 
 use super::predict::{MAX_REMAINING_LENGTH, remaining_length};
+use crate::emulator::core::Again;
 use crate::fuzz::action::Action;
 use crate::fuzz::mutate::Mutator;
 use crate::mqtt::Version;
@@ -169,11 +170,19 @@ impl Generator {
         if payload.len() > room && !self.mutator.chance(0.2) {
             payload.truncate(room);
         }
+        // Now and then delivered twice: with DUP, or as a new PUBLISH reusing the packet id.
+        let again = (qos > 0 && self.mutator.chance(0.06)).then(|| {
+            if self.mutator.chance(0.5) {
+                Again::Dup
+            } else {
+                Again::SameId
+            }
+        });
         Action::Send {
             topic,
             payload,
             qos: Some(qos),
-            again: None,
+            again,
         }
     }
 
@@ -400,6 +409,23 @@ mod tests {
         };
         assert!(at(0) && at(1), "a packet at and one over the limit");
         assert!(sends.iter().any(|s| std::str::from_utf8(s.1).is_err()));
+        for again in [Again::Dup, Again::SameId] {
+            assert!(
+                all.iter().flat_map(|i| &i.actions).any(|a| matches!(
+                    a,
+                    Action::Send { again: Some(g), qos: Some(q), .. } if *g == again && *q > 0
+                )),
+                "{again:?}"
+            );
+        }
+        assert!(all.iter().flat_map(|i| &i.actions).all(|a| !matches!(
+            a,
+            Action::Send {
+                again: Some(_),
+                qos: Some(0),
+                ..
+            }
+        )));
         assert!(
             all.iter()
                 .any(|i| i.actions.contains(&Action::Disconnect { reason: 0 }))

@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde_json::json;
 use tbgw_codec::{TbValue, Topic};
 
 use super::generate::{Input, RUN};
 use super::predict::{Ends, Prediction, Stored, device_names, predict, serde_device_names};
+use crate::emulator::core::Again;
 use crate::fuzz::action::{Action, base64_of};
 use crate::mqtt::Version;
 
@@ -63,7 +65,7 @@ pub fn scenario_text(id: &str, requirement: &str, input: &Input) -> String {
                 topic,
                 payload,
                 qos,
-                ..
+                again,
             } => {
                 let qos = qos.unwrap_or(1);
                 let Prediction::Answer {
@@ -78,7 +80,21 @@ pub fn scenario_text(id: &str, requirement: &str, input: &Input) -> String {
                 if !open {
                     out.push_str("  - connect: {}\n");
                 }
-                out.push_str(&publish_step(topic, payload, qos, wire, input.version));
+                // ThingsBoard keeps no state of a client's packet ids: a second delivery
+                // is handled and answered as the first (and, unless the first ended the
+                // session, stores its values again).
+                let again = again.filter(|_| qos > 0);
+                out.push_str(&publish_step(
+                    topic,
+                    payload,
+                    qos,
+                    again,
+                    wire,
+                    input.version,
+                ));
+                if again.is_some() && wire.ends == Ends::Kept {
+                    stored.extend(kept.iter().cloned());
+                }
                 open = wire.ends == Ends::Kept;
                 if partial {
                     match Topic::from_name(topic).and_then(|t| serde_device_names(t, payload)) {
@@ -106,6 +122,7 @@ fn publish_step(
     topic: &str,
     payload: &[u8],
     qos: u8,
+    again: Option<Again>,
     wire: super::predict::WireAnswer,
     version: Version,
 ) -> String {
@@ -118,6 +135,9 @@ fn publish_step(
         }
     }
     step.push_str(&format!("      qos: {qos}\n"));
+    if let Some(again) = again {
+        step.push_str(&format!("      again: {}\n", json!(again)));
+    }
     let mut expect = Vec::new();
     match wire.puback {
         Some(code) if qos > 0 => expect.push(format!("puback: 0x{:02X}", code.0)),
@@ -366,6 +386,39 @@ mod tests {
         );
         assert!(text.contains(r#"device: "${run}-d0""#), "{text}");
         parse_scenario("fuzz.yaml", &text).expect("the scenario loads");
+    }
+
+    #[test]
+    fn a_second_delivery_expects_the_answer_twice_and_its_values_are_not_read_back() {
+        let telemetry = format!(r#"{{"{RUN}-d0":[{{"ts":1700000000000,"values":{{"t":1}}}}]}}"#);
+        let mut again = send("v1/gateway/telemetry", telemetry.as_bytes(), 1);
+        if let Action::Send { again: a, .. } = &mut again {
+            *a = Some(Again::Dup);
+        }
+        let mut once = send(
+            "v1/gateway/attributes",
+            format!(r#"{{"{RUN}-d1":{{"a":2}}}}"#).as_bytes(),
+            1,
+        );
+        if let Action::Send { again: a, qos, .. } = &mut once {
+            // At QoS 0 there is no packet id to deliver again by: sent once.
+            *a = Some(Again::SameId);
+            *qos = Some(0);
+        }
+        let input = Input {
+            version: Version::V5,
+            actions: vec![again, once],
+        };
+        let text = scenario_text("fuzz/x", "r", &input);
+        assert_eq!(text.matches("again: ").count(), 1, "{text}");
+        assert!(text.contains("again: \"dup\""), "{text}");
+        assert!(!text.contains("- timeseries:"), "written twice: {text}");
+        assert!(text.contains("- attributes:"), "written once: {text}");
+        let scenario = parse_scenario("fuzz.yaml", &text).expect("the scenario loads");
+        assert!(scenario.steps.iter().any(|s| matches!(
+            &s.value,
+            crate::scenario::model::Step::Publish(p) if p.again == Some(Again::Dup)
+        )));
     }
 
     #[test]
