@@ -20,7 +20,8 @@
 //! `--fragile` has five seeded faults for `tbgw fuzz gateway` to find: it panics on an RPC
 //! whose `device` is not a string, exits (status 3) on an attribute update whose `data` is a
 //! list, stops handling messages after one nested deeper than its JSON parser allows,
-//! reconnects four times in a row (a reconnect storm) on an RPC whose `id` is a string, and
+//! reconnects five times in a row, leaving four of those sessions at once (a reconnect storm),
+//! on an RPC whose `id` is a string, and
 //! answers an RPC whose `params` is a string with a reply without `id` (which ThingsBoard
 //! refuses).
 

@@ -491,3 +491,29 @@ fn expect_sessions_fails_on_a_reconnect_storm_and_expect_accepted_on_a_refused_r
         );
     }
 }
+
+#[test]
+fn expect_accepted_counts_a_non_strict_finding_only_when_told_to() {
+    let dir = cli::temp_dir("check-accepted-strict-cases");
+    let case = |strict: bool| {
+        format!(
+            "id: t/reply-data-{strict}\nrequirement: r\nrefs: []\nprofile: tb\nsteps:\n  - await_devices: {{count: 1}}\n  - rpc: {{params: {{a: 1}}}}\n  - expect_accepted: {{check: passive/rpc-reply-data-is-json, strict: {strict}}}\n"
+        )
+    };
+    let mut args: Vec<String> = vec!["--grace".into(), "2".into()];
+    for strict in [false, true] {
+        let path = dir.join(format!("{strict}.yaml"));
+        std::fs::write(&path, case(strict)).expect("write a case");
+        args.push(path.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // --broken answers every RPC with `data` as JSON text: NON-STRICT.
+    let command = format!(
+        "{} --broken --host {{host}} --port {{port}} --token {{token}}",
+        reference_gateway()
+    );
+    let checked = check_gateway(&command, &args, "accepted-strict");
+    let verdict = |id: &str| checked.verdicts.get(id).cloned().unwrap_or_default();
+    assert_eq!(verdict("t/reply-data-false"), "PASS", "{}", checked.stdout);
+    assert_eq!(verdict("t/reply-data-true"), "FAIL", "{}", checked.stdout);
+}

@@ -146,7 +146,6 @@ struct Run {
     closing: Vec<ConnId>,
 }
 
-/// Plays the script; panics (the fuzzer's finding) when an invariant breaks.
 /// When every script's clock starts.
 const STARTS_AT_MS: i64 = 1_800_000_000_000;
 
@@ -177,6 +176,7 @@ thread_local! {
     static PREPARED: Core = prepared_core();
 }
 
+/// Plays the script; panics (the fuzzer's finding) when an invariant breaks.
 pub fn run(script: &Script) {
     let clock = ManualClock::starting_at(STARTS_AT_MS);
     let core = PREPARED.with(|prepared| prepared.clone_with_clock(Box::new(clock.clone())));

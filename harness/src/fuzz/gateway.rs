@@ -101,6 +101,7 @@ pub async fn fuzz(
         let symptom = Symptom::Refused {
             check: found.check.id().to_owned(),
             what: found.to_string(),
+            strict_only: found.severity == crate::gateway::passive::Severity::NonStrict,
         };
         let signature = format!("at rest: {}", symptom.signature());
         if let Some(known) = findings.get_mut(&signature) {

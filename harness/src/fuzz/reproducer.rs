@@ -60,7 +60,7 @@ fn requirement(finding: &Finding) -> String {
     };
     let what: String = what.chars().take(300).collect();
     if let Symptom::ReconnectStorm { .. } = finding.symptom {
-        format!("The gateway keeps its session and answers RPCs {what}.")
+        format!("The gateway answers RPCs and does not reconnect again and again {what}.")
     } else if finding.symptom.is_liveness() {
         format!("The gateway keeps running and answering RPCs {what}.")
     } else {
@@ -126,24 +126,34 @@ pub fn scenario_text(finding: &Finding, found_by: &str, probe_within_s: f64) -> 
             .to_owned(),
     );
     lines.extend(finding.actions.iter().map(step_line));
-    let probe = format!("  - rpc: {{params: {{after: fuzz}}, within: {within}s}}");
+    lines.push(format!(
+        "  - rpc: {{params: {{after: fuzz}}, within: {within}s}}"
+    ));
+    // Both checked after the probe, as the fuzzer judged them: a storm or a refused message
+    // may be the gateway's reaction to the probe itself.
     match &finding.symptom {
         Symptom::ReconnectStorm { .. } => {
             // The same bound as the fuzzer's: one new session per action that ends one, and
             // two more for a gateway's own retries.
             let ended = finding.actions.iter().filter(|a| a.ends_session()).count();
             lines.push(format!(
-                "  - expect_sessions: {{at_most: {}, during: {within}s}}",
+                "  - expect_sessions: {{at_most: {}}}",
                 ended + STORM_ALLOWANCE
             ));
-            lines.push(probe);
         }
-        Symptom::Refused { check, .. } => {
-            // After the probe: what was refused may be the gateway's reply to it.
-            lines.push(probe);
-            lines.push(format!("  - expect_accepted: {{check: {}}}", quoted(check)));
+        // At rest, what was refused came before any case began: the passive check, which
+        // watches the whole run, is what fails.
+        Symptom::Refused { .. } if finding.actions.is_empty() => {}
+        Symptom::Refused {
+            check, strict_only, ..
+        } => {
+            let strict = if *strict_only { ", strict: true" } else { "" };
+            lines.push(format!(
+                "  - expect_accepted: {{check: {}{strict}}}",
+                quoted(check)
+            ));
         }
-        Symptom::Exited { .. } | Symptom::Unresponsive { .. } => lines.push(probe),
+        Symptom::Exited { .. } | Symptom::Unresponsive { .. } => {}
     }
     let mut text = lines.join("\n");
     text.push('\n');
@@ -270,17 +280,20 @@ mod tests {
         let text = scenario_text(&storm, "a test", 5.0);
         let scenario = crate::gateway::load::parse("f.yaml", &text).unwrap();
         let played: Vec<&GatewayStep> = scenario.steps.iter().map(|s| &s.value).collect();
-        match played[4] {
+        assert!(matches!(played[4], GatewayStep::Rpc(_)), "{text}");
+        match played[5] {
             // One session for the dropped connection, and the fuzzer's allowance of two.
             GatewayStep::ExpectSessions(s) => {
                 assert_eq!(s.at_most, 1 + STORM_ALLOWANCE, "{text}");
-                assert_eq!(s.during.map(|d| d.0.as_secs()), Some(35));
+                assert_eq!(s.during, None);
             }
             other => panic!("{other:?}\n{text}"),
         }
-        assert!(matches!(played[5], GatewayStep::Rpc(_)), "{text}");
         assert_eq!(played.len(), 6, "{text}");
-        assert!(text.contains("keeps its session"), "{text}");
+        assert!(
+            text.contains("does not reconnect again and again"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -294,6 +307,7 @@ mod tests {
         refused.symptom = Symptom::Refused {
             check: "passive/accepted-whole".into(),
             what: "v1/gateway/rpc: refused".into(),
+            strict_only: false,
         };
         let text = scenario_text(&refused, "a test", 5.0);
         let scenario = crate::gateway::load::parse("f.yaml", &text).unwrap();
@@ -301,10 +315,21 @@ mod tests {
         assert!(matches!(played[3], GatewayStep::Rpc(_)), "{text}");
         match played[4] {
             GatewayStep::ExpectAccepted(s) => {
-                assert_eq!(s.check, Some(crate::gateway::passive::Check::Accepted))
+                assert_eq!(s.check, Some(crate::gateway::passive::Check::Accepted));
+                assert!(!s.strict);
             }
             other => panic!("{other:?}\n{text}"),
         }
         assert_eq!(played.len(), 5, "{text}");
+        // A NON-STRICT finding (found under --strict) counts in its reproducer too.
+        if let Symptom::Refused { strict_only, .. } = &mut refused.symptom {
+            *strict_only = true;
+        }
+        let text = scenario_text(&refused, "a test", 5.0);
+        assert!(text.contains("strict: true"), "{text}");
+        // At rest, no case sees it: the passive check does.
+        refused.actions.clear();
+        let text = scenario_text(&refused, "a test", 5.0);
+        assert!(!text.contains("expect_accepted"), "{text}");
     }
 }

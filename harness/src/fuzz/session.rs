@@ -84,7 +84,12 @@ pub enum Symptom {
         crash: Option<Crash>,
     },
     /// It sent, in reaction, a message ThingsBoard would refuse or misread (a passive check).
-    Refused { check: String, what: String },
+    Refused {
+        check: String,
+        what: String,
+        /// A NON-STRICT finding (it counted because the run was `--strict`).
+        strict_only: bool,
+    },
 }
 
 impl Symptom {
@@ -98,7 +103,7 @@ impl Symptom {
             Symptom::Exited { .. } => "the gateway exited".to_owned(),
             Symptom::Unresponsive { why, .. } => why.as_str().to_owned(),
             Symptom::ReconnectStorm { .. } => "the gateway reconnects again and again".to_owned(),
-            Symptom::Refused { check, what } => format!("{check}: {}", shape_of_line(what)),
+            Symptom::Refused { check, what, .. } => format!("{check}: {}", shape_of_line(what)),
         }
     }
 
@@ -134,7 +139,7 @@ impl Symptom {
                 "the gateway connected {sessions} times after the input{}",
                 crashed(crash)
             ),
-            Symptom::Refused { check, what } => {
+            Symptom::Refused { check, what, .. } => {
                 format!("the gateway sent what {check} refuses: {what}")
             }
         }
@@ -334,6 +339,7 @@ impl Session {
                 refused.map(|f| Symptom::Refused {
                     check: f.check.id().to_owned(),
                     what: f.to_string(),
+                    strict_only: f.severity == Severity::NonStrict,
                 })
             }
         };

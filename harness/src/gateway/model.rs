@@ -223,8 +223,9 @@ pub struct ExpectSessions {
     /// New sessions (CONNECTs) allowed since the case began: 0 when it must keep its session,
     /// 1 after one `drop_connection`.
     pub at_most: usize,
-    /// How long to watch from this step's start (10 s when omitted); one session too many
-    /// fails at once.
+    /// How long to watch from this step's start (2 s when omitted; not scaled by
+    /// `--timeout-multiplier`, since a longer watch would only be stricter); one session too
+    /// many fails at once.
     pub during: Option<Within>,
 }
 
@@ -232,8 +233,11 @@ pub struct ExpectSessions {
 #[serde(deny_unknown_fields)]
 pub struct ExpectAccepted {
     /// The passive check's id (`passive/accepted-whole`, as in check-gateway's report); any check
-    /// when omitted. NON-STRICT findings count only under `--strict`.
+    /// when omitted. Every finding of it since the case began counts, at rest or not.
     pub check: Option<super::passive::Check>,
+    /// NON-STRICT findings count too, as under `--strict` (which makes them count anyway).
+    #[serde(default)]
+    pub strict: bool,
     /// How long to watch from this step's start (2 s when omitted).
     pub during: Option<Within>,
 }

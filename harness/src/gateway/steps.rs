@@ -668,7 +668,7 @@ impl<'a> GatewayCase<'a> {
 
 impl GatewayCase<'_> {
     async fn expect_sessions(&mut self, step: &ExpectSessions) -> StepResult {
-        let deadline = self.deadline(step.during, DEFAULT_WITHIN);
+        let deadline = tokio::time::Instant::now() + step.during.map_or(SESSIONS_DURING, |d| d.0);
         let (from, at_most) = (self.began.0, step.at_most);
         let too_many = self
             .stage
@@ -696,7 +696,7 @@ impl GatewayCase<'_> {
     async fn expect_accepted(&mut self, step: &ExpectAccepted) -> StepResult {
         let deadline = self.deadline(step.during, ACCEPTED_DURING);
         let from = self.began.1;
-        let (check, strict) = (step.check, self.stage.strict);
+        let (check, strict) = (step.check, self.stage.strict || step.strict);
         let breaks = move |f: &super::passive::Finding| {
             (f.severity == super::passive::Severity::Fail || strict)
                 && check.is_none_or(|c| f.check == c)
@@ -713,7 +713,10 @@ impl GatewayCase<'_> {
             .await;
         let which = step.check.map_or("every passive check", |c| c.id());
         match broken {
-            None => Ok(()),
+            None => {
+                self.note(format!("nothing sent since the case began breaks {which}"));
+                Ok(())
+            }
             Some(finding) => Err(fail(
                 format!("what the gateway sent since the case began passes {which}"),
                 format!("{}: {finding}", finding.check.id()),
@@ -725,6 +728,8 @@ impl GatewayCase<'_> {
 /// How long `expect_accepted` watches by default: what the gateway sends in reaction
 /// comes within a round trip or two.
 const ACCEPTED_DURING: Duration = Duration::from_secs(2);
+/// How long `expect_sessions` watches by default.
+const SESSIONS_DURING: Duration = Duration::from_secs(2);
 
 fn rpc_body(method: &str, params: &Value, within: Duration) -> Value {
     json!({

@@ -243,6 +243,18 @@ impl CaseRun<'_> {
         } else {
             vec![b'x'; step.filler.unwrap_or(0)]
         };
+        let default = || Answer {
+            puback: (step.qos > 0).then_some(PubAckExpect::Code(0)),
+            ..Answer::default()
+        };
+        let answer = match self.version {
+            Version::V5 => step.expect.clone().unwrap_or_else(default),
+            Version::V3 => step
+                .expect_mqtt3
+                .clone()
+                .unwrap_or_else(|| answer_for_v3(&step.expect.clone().unwrap_or_else(default))),
+        };
+        let ends = answer.disconnect.is_some() || answer.closed;
         let session = self.session(&step.session)?;
         let pid = if step.qos > 0 { session.next_pid() } else { 0 };
         let mut packet = Outgoing::Publish {
@@ -258,25 +270,19 @@ impl CaseRun<'_> {
             // Sent before any answer is read: the platform sees both while the first is
             // still unacknowledged.
             *dup = again == crate::emulator::core::Again::Dup;
-            session.send(&packet).await.map_err(StepError::Error)?;
-            lines.push(format!("{} -> {packet}", step.session));
+            match session.send(&packet).await {
+                Ok(()) => lines.push(format!("{} -> {packet}", step.session)),
+                // The first delivery's answer may have closed the connection already.
+                Err(e) if ends => {
+                    lines.push(format!("{}: second delivery not sent: {e}", step.session))
+                }
+                Err(e) => return Err(StepError::Error(e)),
+            }
         }
         for line in lines {
             self.note(line);
         }
-        let default = || Answer {
-            puback: (step.qos > 0).then_some(PubAckExpect::Code(0)),
-            ..Answer::default()
-        };
-        let answer = match self.version {
-            Version::V5 => step.expect.clone().unwrap_or_else(default),
-            Version::V3 => step
-                .expect_mqtt3
-                .clone()
-                .unwrap_or_else(|| answer_for_v3(&step.expect.clone().unwrap_or_else(default))),
-        };
         self.check_answer(&step.session, pid, &answer).await?;
-        let ends = answer.disconnect.is_some() || answer.closed;
         if step.again.is_some() && !ends {
             // The second delivery is answered on its own, alike.
             self.check_answer(&step.session, pid, &answer).await?;

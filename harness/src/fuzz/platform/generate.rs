@@ -102,7 +102,7 @@ impl Generator {
     }
 
     /// A variation of a corpus input, on its MQTT version: an action left out, one added,
-    /// or one message's payload mutated again (and its QoS drawn again).
+    /// or one message's payload mutated again (and its QoS and second delivery drawn again).
     pub fn mutate(&mut self, base: &Input) -> Input {
         let version = base.version;
         let mut actions = base.actions.clone();

@@ -155,6 +155,32 @@ pub fn signature_of(result: &CaseResult, failed_topic: Option<&str>) -> String {
     )
 }
 
+/// Why a corpus input (read from disk, so anything) cannot be played as the fuzzer plays
+/// its own: a QoS that is not MQTT's, a second delivery without a packet id, or `${` in a
+/// topic or payload, which its scenario would read as a variable.
+fn unplayable(input: &Input) -> Option<String> {
+    input.actions.iter().find_map(|action| match action {
+        Action::Send {
+            topic,
+            payload,
+            qos,
+            again,
+        } => {
+            let qos = qos.unwrap_or(1);
+            if qos > 2 {
+                Some(format!("QoS {qos} on {topic:?} is not an MQTT QoS"))
+            } else if again.is_some() && qos == 0 {
+                Some(format!("a second delivery at QoS 0 on {topic:?}"))
+            } else if topic.contains("${") || payload.windows(2).any(|w| w == b"${") {
+                Some(format!("`${{` in a message on {topic:?}"))
+            } else {
+                None
+            }
+        }
+        Action::Disconnect { .. } | Action::DropConnection => None,
+    })
+}
+
 /// What the platform did in a case, as the corpus counts novelty: each packet or close it
 /// sent, in the shape of its text (names, values and packet ids left out), after the topic
 /// and QoS of the gateway's last PUBLISH, per MQTT version.
@@ -167,6 +193,13 @@ pub fn features_of(result: &CaseResult) -> Vec<String> {
                 let mut words = entry.text.split(' ').skip(1);
                 let topic = NUMBER.replace_all(words.next().unwrap_or_default(), "N");
                 after = format!("{topic} {}", words.next().unwrap_or_default());
+            }
+            WireDirection::Sent if entry.text.starts_with("CONNECT ") => {
+                after = String::from("(connect)");
+            }
+            // How a close was seen (the peer's FIN, a reset, the OS error) is timing.
+            WireDirection::Received if entry.text.starts_with("(closed") => {
+                features.push(format!("[{}] {after} -> (closed)", result.mqtt));
             }
             WireDirection::Received => {
                 let shape = shape_of(&entry.text);
@@ -231,8 +264,17 @@ async fn execute(
             }
         }
     }
-    let Ok(suite) = load_sources(sources) else {
-        return inputs.iter().map(|_| None).collect();
+    let suite = match load_sources(sources) {
+        Ok(suite) => suite,
+        Err(errors) => {
+            for e in errors {
+                tell(Event::Note(format!(
+                    "tbgw wrote a scenario it cannot load (a tbgw bug): {}:{}:{}: {}",
+                    e.file, e.line, e.column, e.message
+                )));
+            }
+            return inputs.iter().map(|_| None).collect();
+        }
     };
     // The topic of each publish step, by the location a failure at it names.
     let topics: BTreeMap<String, String> = suite
@@ -343,7 +385,17 @@ pub async fn fuzz(
                 for s in skipped {
                     tell(Event::Note(format!("corpus file skipped: {s}")));
                 }
-                queue = inputs.into_iter().rev().collect();
+                queue = inputs
+                    .into_iter()
+                    .filter(|input| match unplayable(input) {
+                        None => true,
+                        Some(why) => {
+                            tell(Event::Note(format!("corpus input skipped: {why}")));
+                            false
+                        }
+                    })
+                    .rev()
+                    .collect();
             }
             Err(e) => tell(Event::Note(e)),
         }
@@ -663,5 +715,27 @@ mod tests {
             (Received, "PUBACK pid=3 0x99 Payload format invalid"),
         ]);
         assert_ne!(features_of(&a)[1], features_of(&c)[0]);
+    }
+
+    #[test]
+    fn a_corpus_input_that_cannot_be_played_says_why() {
+        let send = |topic: &str, payload: &[u8], qos: Option<u8>, again| Action::Send {
+            topic: topic.into(),
+            payload: payload.to_vec(),
+            qos,
+            again,
+        };
+        let input = |action| Input {
+            version: crate::mqtt::Version::V5,
+            actions: vec![Action::DropConnection, action],
+        };
+        let t = "v1/gateway/telemetry";
+        assert_eq!(unplayable(&input(send(t, b"{}", Some(1), None))), None);
+        assert_eq!(unplayable(&input(send(t, b"{}", None, None))), None);
+        let qos_3 = unplayable(&input(send(t, b"{}", Some(3), None)));
+        assert!(qos_3.is_some_and(|w| w.contains("QoS 3")));
+        let again = Some(crate::emulator::core::Again::Dup);
+        assert!(unplayable(&input(send(t, b"{}", Some(0), again))).is_some());
+        assert!(unplayable(&input(send(t, b"{\"${x}\":1}", Some(1), None))).is_some());
     }
 }
