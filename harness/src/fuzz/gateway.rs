@@ -4,16 +4,16 @@
 //! process to confirm it, minimized (every candidate on a fresh process again), and kept
 //! once per signature; then a fresh process goes on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
-use super::corpus;
+use super::corpus::Corpus;
 use super::generate::Generator;
 use super::minimize::{Reproduces, minimize};
 use super::reproducer::Finding;
-use super::session::{Played, Session, SessionOptions, StartFailure, Symptom};
+use super::session::{Session, SessionOptions, StartFailure, Symptom};
 use crate::mqtt::Version;
 use crate::process::interrupt::Interrupt;
 
@@ -119,21 +119,9 @@ pub async fn fuzz(
         tell(Event::Found(&finding));
         findings.insert(signature, finding);
     }
-    let mut queue: Vec<Vec<Action>> = Vec::new();
-    let mut pool: Vec<Vec<Action>> = Vec::new();
-    if let Some(dir) = &options.corpus {
-        match corpus::load::<Vec<Action>>(dir) {
-            Ok((inputs, skipped)) => {
-                for s in skipped {
-                    tell(Event::Note(format!("corpus file skipped: {s}")));
-                }
-                queue = inputs.into_iter().rev().collect();
-            }
-            Err(e) => tell(Event::Note(e)),
-        }
-    }
+    let mut note = |line: String| tell(Event::Note(line));
+    let mut corpus = Corpus::<Vec<Action>>::open(options.corpus.as_deref(), &mut note);
     let mut generator = Generator::new(options.seed);
-    let mut seen: HashSet<String> = HashSet::new();
     let mut last_progress = Instant::now();
     let deadline = options.duration.map(|d| started + d);
     let over = |stats: &Stats| {
@@ -143,13 +131,13 @@ pub async fn fuzz(
     };
     while !over(&stats) {
         let context = session.context();
-        let input = match queue.pop() {
+        let input = match corpus.next_replay() {
             Some(input) => input,
-            // The pool grows only with --corpus: feedback depends on what the gateway printed
+            // Inputs are kept only with --corpus: feedback depends on what the gateway printed
             // and when, so without it a seed gives the same inputs in the same order.
-            None if !pool.is_empty() && generator.input_from_corpus() => {
-                let at = generator.index(pool.len());
-                generator.mutate(&pool[at], &context)
+            None if !corpus.kept().is_empty() && generator.input_from_corpus() => {
+                let at = generator.index(corpus.kept().len());
+                generator.mutate(&corpus.kept()[at], &context)
             }
             None => generator.input(&context),
         };
@@ -161,16 +149,8 @@ pub async fn fuzz(
         if let (Some(h), Some(took)) = (stats.probe.as_mut(), played.probe) {
             let _ = h.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
         }
-        // Without --corpus the inputs are generated only: nothing to grow.
-        if options.corpus.is_some() && grows_corpus(&played, &mut seen) {
-            if let Some(dir) = &options.corpus
-                && let Err(e) = corpus::save(dir, &input)
-            {
-                tell(Event::Note(e));
-            }
-            pool.push(input.clone());
-            stats.corpus = pool.len();
-        }
+        corpus.keep_if_new(&input, || played.features.iter().cloned(), &mut note);
+        stats.corpus = corpus.kept().len();
         if let Some(symptom) = played.symptom {
             let (stopped, _) = session.stop().await;
             if stopped.by == crate::process::group::EndedBy::NotStopped {
@@ -251,15 +231,6 @@ pub async fn fuzz(
         version,
         interrupted: options.interrupt.caught().is_some(),
     })
-}
-
-/// Whether an input made the gateway do something not seen before.
-fn grows_corpus(played: &Played, seen: &mut HashSet<String>) -> bool {
-    let mut grew = false;
-    for feature in &played.features {
-        grew |= seen.insert(feature.clone());
-    }
-    grew
 }
 
 /// Replays candidates on fresh gateway processes: the confirmation and minimizing test.

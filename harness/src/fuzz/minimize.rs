@@ -1,7 +1,8 @@
 //! Shrinking a finding's input while it still reproduces: delta debugging over its actions,
 //! then over each payload's JSON (members and elements left out, a container replaced by a
-//! child, long strings halved), or over its bytes when it is not JSON. Every candidate is judged by the test passed in, which
-//! replays it on a fresh gateway; `budget` bounds how many replays a finding may cost.
+//! child, long strings halved), or over its bytes when it is not JSON. Every candidate is
+//! judged by the test passed in, which replays it on a fresh gateway; `budget` bounds how
+//! many replays a finding may cost.
 
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 //! With `--corpus`, its inputs run first, and an input whose answers from the platform were
 //! new (a reason code, a DISCONNECT or a close after a topic, per version) is kept and varied.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use super::generate::{Generator, Input};
 use super::scenario::{names_are_the_case_s, plannable, scenario_text};
 use crate::emulator::core::settings::Settings;
 use crate::fuzz::action::Action;
-use crate::fuzz::corpus;
+use crate::fuzz::corpus::Corpus;
 use crate::fuzz::minimize::{Reproduces, minimize};
 use crate::mqtt::wirelog::Direction as WireDirection;
 use crate::process::interrupt::Interrupt;
@@ -116,7 +116,8 @@ pub struct Stats {
     pub unconfirmed: usize,
     /// Cases the harness could not run (an ERROR with the target still answering).
     pub errors: usize,
-    /// Inputs kept in the corpus (loaded and grown), with `--corpus`.
+    /// Inputs kept in this run for what was new in the platform's answers (replays
+    /// included), with `--corpus`.
     pub corpus: usize,
 }
 
@@ -140,12 +141,7 @@ pub fn signature_of(result: &CaseResult, failed_topic: Option<&str>) -> String {
         return "pass".to_owned();
     };
     let verb = failure.step.split(" (").next().unwrap_or(&failure.step);
-    let first = |text: &str| -> String {
-        let text = text.split("; ").next().unwrap_or(text);
-        let text = QUOTED.replace_all(text, "\"…\"");
-        let text = NUMBER.replace_all(&text, "N");
-        text.chars().take(160).collect()
-    };
+    let first = |text: &str| shape_of(text.split("; ").next().unwrap_or(text), 160);
     let on = failed_topic.map(|t| format!(" {t}")).unwrap_or_default();
     format!(
         "{verb}{on} [{}]: expected {}; got {}",
@@ -202,7 +198,7 @@ pub fn features_of(result: &CaseResult) -> Vec<String> {
                 features.push(format!("[{}] {after} -> (closed)", result.mqtt));
             }
             WireDirection::Received => {
-                let shape = shape_of(&entry.text);
+                let shape = shape_of(&entry.text, 120);
                 features.push(format!("[{}] {after} -> {shape}", result.mqtt));
             }
             _ => {}
@@ -211,11 +207,12 @@ pub fn features_of(result: &CaseResult) -> Vec<String> {
     features
 }
 
-/// A packet's text with its quoted strings and numbers replaced, cut to 120 characters.
-fn shape_of(text: &str) -> String {
+/// A text with its quoted strings and numbers replaced, cut to `most` characters: what stays
+/// the same from one input to the next.
+fn shape_of(text: &str, most: usize) -> String {
     let text = QUOTED.replace_all(text, "\"…\"");
     let text = NUMBER.replace_all(&text, "N");
-    text.chars().take(120).collect()
+    text.chars().take(most).collect()
 }
 
 static QUOTED: std::sync::LazyLock<regex::Regex> =
@@ -376,30 +373,9 @@ pub async fn fuzz(
     let mut reference: Option<Arc<Platform>> = None;
     let mut last_progress = Instant::now();
     let batch = options.jobs.max(1) * 2;
-    let mut queue: Vec<Input> = Vec::new();
-    let mut pool: Vec<Input> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    if let Some(dir) = &options.corpus {
-        match corpus::load::<Input>(dir) {
-            Ok((inputs, skipped)) => {
-                for s in skipped {
-                    tell(Event::Note(format!("corpus file skipped: {s}")));
-                }
-                queue = inputs
-                    .into_iter()
-                    .filter(|input| match unplayable(input) {
-                        None => true,
-                        Some(why) => {
-                            tell(Event::Note(format!("corpus input skipped: {why}")));
-                            false
-                        }
-                    })
-                    .rev()
-                    .collect();
-            }
-            Err(e) => tell(Event::Note(e)),
-        }
-    }
+    let mut note = |line: String| tell(Event::Note(line));
+    let mut corpus = Corpus::<Input>::open(options.corpus.as_deref(), &mut note);
+    corpus.drop_replays(unplayable, &mut note);
     'fuzzing: loop {
         let over = |stats: &Stats| {
             options.interrupt.caught().is_some()
@@ -414,13 +390,13 @@ pub async fn fuzz(
             .map_or(batch as u64, |n| (n - stats.execs).min(batch as u64));
         let inputs: Vec<Input> = (0..room)
             .map(|_| {
-                let input = match queue.pop() {
+                let input = match corpus.next_replay() {
                     Some(input) => input,
                     // Only with --corpus: which inputs are kept depends on the platform's
                     // answers, so without it a seed gives the same inputs in the same order.
-                    None if !pool.is_empty() && generator.input_from_corpus() => {
-                        let at = generator.index(pool.len());
-                        generator.mutate(&pool[at])
+                    None if !corpus.kept().is_empty() && generator.input_from_corpus() => {
+                        let at = generator.index(corpus.kept().len());
+                        generator.mutate(&corpus.kept()[at])
                     }
                     None => generator.input(),
                 };
@@ -435,19 +411,8 @@ pub async fn fuzz(
         let judged = execute(&platform, &inputs, options, tell).await;
         for (input, judged) in inputs.iter().zip(judged) {
             let Some(judged) = judged else { continue };
-            if let Some(dir) = &options.corpus {
-                let mut new = false;
-                for feature in features_of(&judged.result) {
-                    new |= seen.insert(feature);
-                }
-                if new {
-                    if let Err(e) = corpus::save(dir, input) {
-                        tell(Event::Note(e));
-                    }
-                    pool.push(input.clone());
-                    stats.corpus = pool.len();
-                }
-            }
+            corpus.keep_if_new(input, || features_of(&judged.result), &mut note);
+            stats.corpus = corpus.kept().len();
             match judged.result.verdict {
                 Verdict::Fail => {}
                 Verdict::Error => {
