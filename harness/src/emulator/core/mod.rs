@@ -40,6 +40,11 @@ use self::session::Session;
 use self::settings::Settings;
 use self::store::{Scope, Store};
 
+/// The core's maps by id, name and connection: looked up several times for every message,
+/// so hashed with a fast hash rather than SipHash (the emulator is a test platform, not a
+/// server exposed to hash-flooding).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What the emulator is started with.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -165,18 +170,21 @@ struct DeferredAnswer {
 
 pub struct Core {
     clock: Box<dyn Clock>,
+    /// The time of the message being handled: one reading of the clock serves all its
+    /// devices and points (the clock was a tenth of a 100-point message's time).
+    message_time: Option<i64>,
     pub tenant_id: Uuid,
     pub tenant_profile: TenantProfile,
     pub customers: Vec<Customer>,
     pub users: Vec<User>,
     pub profiles: Vec<DeviceProfile>,
-    pub devices: HashMap<Uuid, Device>,
-    by_name: HashMap<CompactString, Uuid>,
-    by_token: HashMap<CompactString, Uuid>,
+    pub devices: FastMap<Uuid, Device>,
+    by_name: FastMap<CompactString, Uuid>,
+    by_token: FastMap<CompactString, Uuid>,
     pub relations: Vec<Relation>,
     pub store: Store,
-    sessions: HashMap<ConnId, Session>,
-    holders: HashMap<Uuid, Holder>,
+    sessions: FastMap<ConnId, Session>,
+    holders: FastMap<Uuid, Holder>,
     pub rpc: RpcBook,
     pub claims: HashMap<Uuid, ClaimRegistration>,
     pub settings: Settings,
@@ -195,6 +203,7 @@ impl Core {
         let now = clock.now_ms();
         let mut core = Core {
             clock,
+            message_time: None,
             tenant_id: Uuid::new_v4(),
             tenant_profile: TenantProfile {
                 id: Uuid::new_v4(),
@@ -204,13 +213,13 @@ impl Core {
             customers: Vec::new(),
             users: Vec::new(),
             profiles: Vec::new(),
-            devices: HashMap::new(),
-            by_name: HashMap::new(),
-            by_token: HashMap::new(),
+            devices: FastMap::default(),
+            by_name: FastMap::default(),
+            by_token: FastMap::default(),
             relations: Vec::new(),
             store: Store::with_retention(config.retention),
-            sessions: HashMap::new(),
-            holders: HashMap::new(),
+            sessions: FastMap::default(),
+            holders: FastMap::default(),
             rpc: RpcBook::default(),
             claims: HashMap::new(),
             settings: config.settings.clone(),
@@ -234,6 +243,7 @@ impl Core {
     pub fn clone_with_clock(&self, clock: Box<dyn Clock>) -> Core {
         Core {
             clock,
+            message_time: None,
             tenant_id: self.tenant_id,
             tenant_profile: self.tenant_profile.clone(),
             customers: self.customers.clone(),
@@ -325,7 +335,7 @@ impl Core {
     }
 
     pub fn now(&self) -> i64 {
-        self.clock.now_ms()
+        self.message_time.unwrap_or_else(|| self.clock.now_ms())
     }
 
     /// The effects produced since the last call, in order.
@@ -989,12 +999,13 @@ impl Core {
         let gateway_topic = publish.topic.starts_with("v1/gateway");
         // A device that is not a gateway records nothing on gateway topics (§11.1 C8).
         let counts = session.gateway || !gateway_topic;
+        let now = self.clock.now_ms();
+        self.message_time = Some(now);
         if gateway_topic {
             self.gateway_publish(conn, &publish, read);
         } else {
             self.device_publish(conn, &publish);
         }
-        let now = self.now();
         if counts
             && self.devices.contains_key(&device)
             && let Some(session) = self.sessions.get_mut(&conn)
@@ -1002,6 +1013,7 @@ impl Core {
             session.last_activity = now;
             self.record_activity(device);
         }
+        self.message_time = None;
     }
 
     /// Sends any payload on any topic to a session, as a platform under test might (for

@@ -1,6 +1,7 @@
 //! One accepted MQTT session: who it is, what it subscribed, which sub-devices a gateway
 //! has connected through it.
 
+use super::FastMap;
 use std::collections::{BTreeMap, HashMap};
 
 use compact_str::CompactString;
@@ -61,7 +62,7 @@ pub struct Session {
     /// When the client last did something that counts as activity (ms since the epoch).
     pub last_activity: i64,
     /// When the gateway last named each sub-device.
-    pub sub_activity: HashMap<Uuid, i64>,
+    pub sub_activity: FastMap<Uuid, i64>,
     /// The gateway's `additionalInfo.overwriteActivityTime`: its sub-devices' activity
     /// follows its own, PINGREQs included.
     pub overwrite_activity_time: bool,
@@ -102,7 +103,7 @@ impl Session {
             subscriptions: HashMap::new(),
             sub_devices: BTreeMap::new(),
             last_activity: 0,
-            sub_activity: HashMap::new(),
+            sub_activity: FastMap::default(),
             overwrite_activity_time: false,
             attribute_topic: None,
             rpc_prefix: None,

@@ -1,6 +1,7 @@
 //! Attributes by scope and time series, stored with ThingsBoard's types.
 
-use std::collections::{HashMap, VecDeque};
+use super::FastMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use compact_str::CompactString;
 use litemap::LiteMap;
@@ -60,12 +61,34 @@ impl Default for Retention {
     }
 }
 
+/// One point's value as a series keeps it: a number or a boolean inline, a text (a string or
+/// a JSON value) only marked, its text kept in [`Series::texts`]. A point is then 24 plain
+/// bytes with nothing to drop, so retention pops the oldest without reading it (a profile
+/// had half the store's time in that read, of memory long evicted from the cache), and the
+/// newest points of thousands of keys take less of the cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cell {
+    Boolean(bool),
+    Long(i64),
+    Double(f64),
+    String,
+    Json,
+}
+
+impl Cell {
+    fn is_text(self) -> bool {
+        matches!(self, Cell::String | Cell::Json)
+    }
+}
+
 /// One key's points, oldest first, one per `ts`: a sorted deque, because points nearly
 /// always arrive in time order (an append) and retention drops the oldest (a pop at the
 /// front). A point older than the newest is put in its place by binary search.
 #[derive(Clone, Debug)]
 pub struct Series {
-    points: VecDeque<(i64, TbValue)>,
+    points: VecDeque<(i64, Cell)>,
+    /// The texts of the points whose cell is a text, by ts (a series of numbers has none).
+    texts: BTreeMap<i64, Box<str>>,
     /// The newest point's ts (`i64::MIN` when there is none), kept beside the deque's header:
     /// an append then reads no point, whose memory a busy store has long evicted from the cache.
     newest_ts: i64,
@@ -75,6 +98,7 @@ impl Default for Series {
     fn default() -> Series {
         Series {
             points: VecDeque::new(),
+            texts: BTreeMap::new(),
             newest_ts: i64::MIN,
         }
     }
@@ -82,16 +106,34 @@ impl Default for Series {
 
 impl Series {
     /// Stores a point; a later write at the same ts replaces the earlier one.
-    fn insert(&mut self, ts: i64, value: TbValue) {
+    fn insert(&mut self, ts: i64, value: &TbValue) {
+        let cell = match value {
+            TbValue::Boolean(b) => Cell::Boolean(*b),
+            TbValue::Long(n) => Cell::Long(*n),
+            TbValue::Double(x) => Cell::Double(*x),
+            TbValue::String(text) | TbValue::Json(text) => {
+                self.texts.insert(ts, text.as_str().into());
+                if matches!(value, TbValue::String(_)) {
+                    Cell::String
+                } else {
+                    Cell::Json
+                }
+            }
+        };
         if self.points.is_empty() || self.newest_ts < ts {
             self.newest_ts = ts;
-            self.points.push_back((ts, value));
+            self.points.push_back((ts, cell));
             return;
         }
         let at = self.points.partition_point(|(t, _)| *t < ts);
         match self.points.get_mut(at) {
-            Some(point) if point.0 == ts => point.1 = value,
-            _ => self.points.insert(at, (ts, value)),
+            Some(point) if point.0 == ts => {
+                if point.1.is_text() && !cell.is_text() {
+                    self.texts.remove(&ts);
+                }
+                point.1 = cell;
+            }
+            _ => self.points.insert(at, (ts, cell)),
         }
     }
 
@@ -103,23 +145,50 @@ impl Series {
         self.points.is_empty()
     }
 
-    /// The points with `start <= ts < end`, oldest first.
-    pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = (i64, &TbValue)> {
-        let from = self.points.partition_point(|(t, _)| *t < start);
-        let to = self.points.partition_point(|(t, _)| *t < end).max(from);
-        self.points.range(from..to).map(|(ts, value)| (*ts, value))
+    fn value(&self, ts: i64, cell: Cell) -> TbValue {
+        let text = || {
+            self.texts
+                .get(&ts)
+                .map_or_else(String::new, |t| t.to_string())
+        };
+        match cell {
+            Cell::Boolean(b) => TbValue::Boolean(b),
+            Cell::Long(n) => TbValue::Long(n),
+            Cell::Double(x) => TbValue::Double(x),
+            Cell::String => TbValue::String(text()),
+            Cell::Json => TbValue::Json(text()),
+        }
     }
 
-    pub fn newest(&self) -> Option<(i64, &TbValue)> {
-        self.points.back().map(|(ts, value)| (*ts, value))
+    /// The points with `start <= ts < end`, oldest first.
+    pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = (i64, TbValue)> {
+        let from = self.points.partition_point(|(t, _)| *t < start);
+        let to = self.points.partition_point(|(t, _)| *t < end).max(from);
+        self.points
+            .range(from..to)
+            .map(|&(ts, cell)| (ts, self.value(ts, cell)))
+    }
+
+    pub fn newest(&self) -> Option<(i64, TbValue)> {
+        self.points
+            .back()
+            .map(|&(ts, cell)| (ts, self.value(ts, cell)))
     }
 
     fn drop_oldest(&mut self) {
-        self.points.pop_front();
+        // Only a series holding texts reads the point it drops.
+        if self.texts.is_empty() {
+            self.points.pop_front();
+        } else if let Some((ts, cell)) = self.points.pop_front()
+            && cell.is_text()
+        {
+            self.texts.remove(&ts);
+        }
     }
 
     fn remove_range(&mut self, start: i64, end: i64) {
         self.points.retain(|(ts, _)| *ts < start || *ts >= end);
+        self.texts.retain(|ts, _| *ts < start || *ts >= end);
         self.newest_ts = self.points.back().map_or(i64::MIN, |(ts, _)| *ts);
     }
 }
@@ -136,11 +205,11 @@ struct KeyData {
 impl KeyData {
     /// Stores a point; it becomes the latest unless the latest is newer.
     fn put(&mut self, ts: i64, value: TbValue, retention: Retention) {
+        self.history.insert(ts, &value);
         match &mut self.latest {
             Some(latest) if latest.0 > ts => {}
-            latest => *latest = Some((ts, value.clone())),
+            latest => *latest = Some((ts, value)),
         }
-        self.history.insert(ts, value);
         let most = retention.points_per_key.map(|most| most.max(1));
         if most.is_some_and(|most| self.history.len() > most) {
             self.history.drop_oldest();
@@ -300,8 +369,7 @@ impl DeviceData {
             .as_ref()
             .is_some_and(|(ts, _)| (start..end).contains(ts));
         if deletion.delete_latest && latest_in_range {
-            let newest_left = data.history.newest().map(|(ts, v)| (ts, v.clone()));
-            data.latest = newest_left.filter(|_| deletion.rewrite_latest);
+            data.latest = data.history.newest().filter(|_| deletion.rewrite_latest);
         }
         if data.is_empty() {
             self.timeseries.remove(key);
@@ -311,14 +379,14 @@ impl DeviceData {
 
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    devices: HashMap<Uuid, DeviceData>,
+    devices: FastMap<Uuid, DeviceData>,
     retention: Retention,
 }
 
 impl Store {
     pub fn with_retention(retention: Retention) -> Store {
         Store {
-            devices: HashMap::new(),
+            devices: FastMap::default(),
             retention,
         }
     }
@@ -405,8 +473,8 @@ mod tests {
         data.put_timeseries("t", 5, TbValue::Long(0));
         assert_eq!(history(&data), [5, 10, 20, 30, 40]);
         let series = data.series("t").unwrap();
-        let values: Vec<(i64, &TbValue)> = series.range(10, 30).collect();
-        assert_eq!(values, [(10, &TbValue::Long(1)), (20, &TbValue::Long(22))]);
+        let values: Vec<(i64, TbValue)> = series.range(10, 30).collect();
+        assert_eq!(values, [(10, TbValue::Long(1)), (20, TbValue::Long(22))]);
         assert_eq!(
             series.range(30, 10).count(),
             0,
@@ -414,6 +482,41 @@ mod tests {
         );
         assert_eq!(series.range(41, i64::MAX).count(), 0);
         assert_eq!(data.latest("t"), Some((40, &TbValue::Long(44))));
+    }
+
+    #[test]
+    fn texts_keep_their_place_through_replacement_retention_and_deletion() {
+        let mut store = Store::with_retention(Retention {
+            points_per_key: Some(3),
+        });
+        let data = store.device_mut(Uuid::nil());
+        let text = |t: &str| TbValue::String(t.to_owned());
+        data.put_timeseries("t", 10, text("a"));
+        data.put_timeseries("t", 20, TbValue::Json("{\"x\":1}".to_owned()));
+        data.put_timeseries("t", 30, TbValue::Double(0.5));
+        data.put_timeseries("t", 20, TbValue::Boolean(true));
+        data.put_timeseries("t", 30, text("c"));
+        data.put_timeseries("t", 40, TbValue::Long(4));
+        let all = |data: &DeviceData| -> Vec<(i64, TbValue)> {
+            data.series("t")
+                .unwrap()
+                .range(i64::MIN, i64::MAX)
+                .collect()
+        };
+        assert_eq!(
+            all(data),
+            [
+                (20, TbValue::Boolean(true)),
+                (30, text("c")),
+                (40, TbValue::Long(4))
+            ],
+            "10's text left with its point, 20's when a boolean replaced it"
+        );
+        assert_eq!(data.series("t").unwrap().texts.len(), 1);
+        data.put_timeseries("t", 50, TbValue::Json("[1]".to_owned()));
+        data.delete_timeseries("t", deletion(0, 45, false, false));
+        assert_eq!(all(data), [(50, TbValue::Json("[1]".to_owned()))]);
+        assert_eq!(data.series("t").unwrap().texts.len(), 1);
     }
 
     #[test]

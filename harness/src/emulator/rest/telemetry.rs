@@ -308,7 +308,7 @@ fn read_timeseries(
                     };
                     let range = series.range(start.unwrap_or(0), end.unwrap_or(i64::MAX));
                     let point =
-                        |(ts, v): (i64, &TbValue)| json!({"ts": ts, "value": ts_value(v, strict)});
+                        |(ts, v): (i64, TbValue)| json!({"ts": ts, "value": ts_value(&v, strict)});
                     if ascending {
                         range.take(limit).map(point).collect()
                     } else {
