@@ -217,7 +217,7 @@ pub async fn timeseries_keys(
         let keys: Vec<Value> = core
             .store
             .device(id)
-            .map(|d| d.latest_keys().map(Value::from).collect())
+            .map(|d| d.latest_keys().into_iter().map(Value::from).collect())
             .unwrap_or_default();
         Ok(Json(Value::Array(keys)))
     })
@@ -290,8 +290,8 @@ fn read_timeseries(
             return Ok(Json(Value::Object(out)));
         };
         let wanted = params.keys().unwrap_or_else(|| {
-            let mut keys: Vec<String> = data.latest_keys().map(str::to_owned).collect();
-            keys.extend(data.series_keys().map(str::to_owned));
+            let mut keys: Vec<String> = data.latest_keys().into_iter().map(str::to_owned).collect();
+            keys.extend(data.series_keys().into_iter().map(str::to_owned));
             keys.sort();
             keys.dedup();
             keys
