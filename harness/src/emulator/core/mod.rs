@@ -334,6 +334,7 @@ impl Core {
         ];
     }
 
+    /// The clock's time, or the time of the message being handled.
     pub fn now(&self) -> i64 {
         self.message_time.unwrap_or_else(|| self.clock.now_ms())
     }

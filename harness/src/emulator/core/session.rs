@@ -1,12 +1,12 @@
 //! One accepted MQTT session: who it is, what it subscribed, which sub-devices a gateway
 //! has connected through it.
 
-use super::FastMap;
 use std::collections::{BTreeMap, HashMap};
 
 use compact_str::CompactString;
 use uuid::Uuid;
 
+use super::FastMap;
 use super::packets::{ConnId, Version};
 use super::rate_limits::SessionLimits;
 

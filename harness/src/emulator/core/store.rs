@@ -1,6 +1,5 @@
 //! Attributes by scope and time series, stored with ThingsBoard's types.
 
-use super::FastMap;
 use std::collections::{BTreeMap, VecDeque};
 
 use compact_str::CompactString;
@@ -8,6 +7,8 @@ use litemap::LiteMap;
 use tbgw_codec::value::tb_type;
 use tbgw_codec::{Object, TbValue, TelemetryEntry};
 use uuid::Uuid;
+
+use super::FastMap;
 
 /// An attribute scope; its discriminant indexes a device's attribute maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,13 +112,13 @@ impl Series {
             TbValue::Boolean(b) => Cell::Boolean(*b),
             TbValue::Long(n) => Cell::Long(*n),
             TbValue::Double(x) => Cell::Double(*x),
-            TbValue::String(text) | TbValue::Json(text) => {
+            TbValue::String(text) => {
                 self.texts.insert(ts, text.as_str().into());
-                if matches!(value, TbValue::String(_)) {
-                    Cell::String
-                } else {
-                    Cell::Json
-                }
+                Cell::String
+            }
+            TbValue::Json(text) => {
+                self.texts.insert(ts, text.as_str().into());
+                Cell::Json
             }
         };
         if self.points.is_empty() || self.newest_ts < ts {
